@@ -1,0 +1,44 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {
+    ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'example-next-app/.next/**', 'example-next-app/next-env.d.ts', 'test-results/**'],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: { console: 'readonly', process: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', Buffer: 'readonly', performance: 'readonly', queueMicrotask: 'readonly', structuredClone: 'readonly' },
+    },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-empty': ['error', { allowEmptyCatch: false }],
+    },
+  },
+  {
+    files: ['src/client/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['react', 'react-dom', '**/server/**', 'ws', 'express', 'mongodb'] }],
+    },
+  },
+  {
+    files: ['src/react/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['**/server/**', 'ws', 'express', 'mongodb', '**/client/*'] }],
+    },
+  },
+  {
+    files: ['src/server/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['**/client/**', '**/react/**', 'react'] }],
+    },
+  },
+  {
+    files: ['src/protocol/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['**/client/**', '**/react/**', '**/server/**', 'ws', 'react'] }],
+    },
+  },
+);

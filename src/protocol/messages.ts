@@ -1,0 +1,201 @@
+import Type, { type Static } from 'typebox';
+
+/** The wire protocol version this package speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** A document's id as it travels: ObjectIds as hex strings, numbers as numbers. */
+export const IdSchema = Type.Union([Type.String(), Type.Number()], { $id: 'Id' });
+export type Id = Static<typeof IdSchema>;
+
+/** A document as it travels (JSON). */
+export const DocSchema = Type.Record(Type.String(), Type.Unknown(), { $id: 'Doc' });
+export type Doc = Record<string, unknown>;
+
+/** Which fields leave the server: `true` for all, or a projection with `true` at any depth. */
+export const ManifestSchema = Type.Cyclic(
+  {
+    Manifest: Type.Union([Type.Literal(true), Type.Record(Type.String(), Type.Ref('Manifest'))]),
+  },
+  'Manifest',
+);
+export type Manifest = true | { [field: string]: Manifest };
+
+/** A MongoDB sort specification: field paths to 1 (ascending) or -1 (descending). */
+export const SortSchema = Type.Record(Type.String(), Type.Union([Type.Literal(1), Type.Literal(-1)]));
+export type Sort = Record<string, 1 | -1>;
+
+/** Where a client's copy of one root stands: an epoch (one unbroken history) and a version in it. */
+export const RootPositionSchema = Type.Object({
+  epoch: Type.String({ maxLength: 200 }),
+  version: Type.Integer({ minimum: 0 }),
+});
+export type RootPosition = Static<typeof RootPositionSchema>;
+
+// ---- client to server -------------------------------------------------------------------
+
+/** The one message a client sends: who it claims to be, and optionally where to resume. */
+export const RegisterMessageSchema = Type.Object({
+  type: Type.Literal('register'),
+  protocol: Type.Number(),
+  identity: Type.Record(Type.String(), Type.Unknown()),
+  resume: Type.Optional(
+    Type.Object({
+      session: Type.String({ maxLength: 200 }),
+      roots: Type.Record(Type.String(), RootPositionSchema),
+    }),
+  ),
+});
+export type RegisterMessage = {
+  type: 'register';
+  protocol: number;
+  identity: Record<string, unknown>;
+  resume?: { session: string; roots: Record<string, RootPosition> };
+};
+export type ClientMessage = RegisterMessage;
+
+// ---- ops --------------------------------------------------------------------------------
+
+/** Insert (or replace) a whole projected document. */
+export const InsertOpSchema = Type.Object({
+  operation: Type.Literal('insert'),
+  id: IdSchema,
+  data: DocSchema,
+});
+/** Remove a document from the root. */
+export const RemoveOpSchema = Type.Object({ operation: Type.Literal('remove'), id: IdSchema });
+/** Set the value at `path` (relative to the document; numeric segments index arrays). */
+export const SetOpSchema = Type.Object({
+  operation: Type.Literal('set'),
+  id: IdSchema,
+  path: Type.String(),
+  data: Type.Unknown(),
+});
+/** Remove the field at `path`. */
+export const UnsetOpSchema = Type.Object({
+  operation: Type.Literal('unset'),
+  id: IdSchema,
+  path: Type.String(),
+});
+export const OpSchema = Type.Union([InsertOpSchema, RemoveOpSchema, SetOpSchema, UnsetOpSchema]);
+
+export type InsertOp = { operation: 'insert'; id: Id; data: Doc };
+export type RemoveOp = { operation: 'remove'; id: Id };
+export type SetOp = { operation: 'set'; id: Id; path: string; data: unknown };
+export type UnsetOp = { operation: 'unset'; id: Id; path: string };
+/** One change to one document of a root. */
+export type Op = InsertOp | RemoveOp | SetOp | UnsetOp;
+
+// ---- server to client -------------------------------------------------------------------
+
+/** Registration accepted; `session` names the server-side session for a later resume. */
+export const RegisteredMessageSchema = Type.Object({
+  type: Type.Literal('registered'),
+  session: Type.String(),
+});
+export type RegisteredMessage = { type: 'registered'; session: string };
+
+/** Wire error codes (see the close-code table in the README). */
+export const ERROR_CODES = [
+  'bad_message',
+  'protocol_mismatch',
+  'bad_identity',
+  'identity_rejected',
+  'internal',
+] as const;
+export type WireErrorCode = (typeof ERROR_CODES)[number];
+
+export const ErrorMessageSchema = Type.Object({
+  type: Type.Literal('error'),
+  code: Type.String(),
+  message: Type.String(),
+});
+export type ErrorMessage = { type: 'error'; code: WireErrorCode; message: string };
+
+/** Per-root options that differ from the defaults. */
+export const RootOptionsSchema = Type.Object({
+  idField: Type.Optional(Type.String()),
+  sort: Type.Optional(SortSchema),
+});
+export type RootOptions = { idField?: string; sort?: Sort };
+
+/** The roots this client will receive, with their manifests. */
+export const ManifestMessageSchema = Type.Object({
+  type: Type.Literal('manifest'),
+  sources: Type.Record(Type.String(), ManifestSchema),
+  options: Type.Optional(Type.Record(Type.String(), RootOptionsSchema)),
+});
+export type ManifestMessage = {
+  type: 'manifest';
+  sources: Record<string, Manifest>;
+  options?: Record<string, RootOptions>;
+};
+
+/** The whole current content of one root, starting an epoch at `version`. */
+export const PayloadMessageSchema = Type.Object({
+  type: Type.Literal('payload'),
+  root: Type.String(),
+  epoch: Type.String(),
+  version: Type.Integer({ minimum: 0 }),
+  data: Type.Array(DocSchema),
+});
+export type PayloadMessage = {
+  type: 'payload';
+  root: string;
+  epoch: string;
+  version: number;
+  data: Doc[];
+};
+
+/** The client's resume point was accepted; the missed deltas follow. */
+export const ResumedMessageSchema = Type.Object({
+  type: Type.Literal('resumed'),
+  root: Type.String(),
+  epoch: Type.String(),
+  version: Type.Integer({ minimum: 0 }),
+});
+export type ResumedMessage = { type: 'resumed'; root: string; epoch: string; version: number };
+
+/** Ops for one root; `version` is exactly the previous version + 1 within the epoch. */
+export const DeltaMessageSchema = Type.Object({
+  type: Type.Literal('delta'),
+  root: Type.String(),
+  epoch: Type.String(),
+  version: Type.Integer({ minimum: 1 }),
+  timestamp: Type.String(),
+  ops: Type.Array(OpSchema),
+});
+export type DeltaMessage = {
+  type: 'delta';
+  root: string;
+  epoch: string;
+  version: number;
+  timestamp: string;
+  ops: Op[];
+};
+
+/** Sent after a stretch of silence so the client knows the link is alive. */
+export const HeartbeatMessageSchema = Type.Object({ type: Type.Literal('heartbeat') });
+export type HeartbeatMessage = { type: 'heartbeat' };
+
+export type ServerMessage =
+  | RegisteredMessage
+  | ErrorMessage
+  | ManifestMessage
+  | PayloadMessage
+  | ResumedMessage
+  | DeltaMessage
+  | HeartbeatMessage;
+
+/** JSON Schemas of every wire message, by message type. */
+export const schemas = {
+  register: RegisterMessageSchema,
+  registered: RegisteredMessageSchema,
+  error: ErrorMessageSchema,
+  manifest: ManifestMessageSchema,
+  payload: PayloadMessageSchema,
+  resumed: ResumedMessageSchema,
+  delta: DeltaMessageSchema,
+  heartbeat: HeartbeatMessageSchema,
+  op: OpSchema,
+  manifestValue: ManifestSchema,
+} as const;

@@ -1,0 +1,73 @@
+import { Compile } from 'typebox/compile';
+import {
+  DeltaMessageSchema,
+  ErrorMessageSchema,
+  HeartbeatMessageSchema,
+  ManifestMessageSchema,
+  PayloadMessageSchema,
+  RegisterMessageSchema,
+  RegisteredMessageSchema,
+  ResumedMessageSchema,
+  type ClientMessage,
+  type ServerMessage,
+} from './messages.js';
+
+/** The result of parsing a frame: a typed message, or why it was refused. */
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
+
+const register = Compile(RegisterMessageSchema);
+const serverValidators = {
+  registered: Compile(RegisteredMessageSchema),
+  error: Compile(ErrorMessageSchema),
+  manifest: Compile(ManifestMessageSchema),
+  payload: Compile(PayloadMessageSchema),
+  resumed: Compile(ResumedMessageSchema),
+  delta: Compile(DeltaMessageSchema),
+  heartbeat: Compile(HeartbeatMessageSchema),
+} as const;
+
+function decode(raw: unknown): ParseResult<Record<string, unknown>> {
+  let value: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return { ok: false, error: 'frame is not valid JSON' };
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, error: 'message must be a JSON object' };
+  }
+  return { ok: true, message: value as Record<string, unknown> };
+}
+
+function describe(validator: { Errors(value: unknown): Iterable<{ instancePath: string; message: string }> }, value: unknown): string {
+  for (const e of validator.Errors(value)) return `${e.instancePath || '/'} ${e.message}`;
+  return 'invalid message';
+}
+
+/** Validates a frame (text or already-decoded JSON) sent by a client. */
+export function parseClientMessage(raw: unknown): ParseResult<ClientMessage> {
+  const decoded = decode(raw);
+  if (!decoded.ok) return decoded;
+  const value = decoded.message;
+  if (value.type !== 'register') {
+    return { ok: false, error: `unknown message type ${JSON.stringify(value.type)}` };
+  }
+  if (!register.Check(value)) return { ok: false, error: describe(register, value) };
+  return { ok: true, message: value as ClientMessage };
+}
+
+/** Validates a frame (text or already-decoded JSON) sent by a server. */
+export function parseServerMessage(raw: unknown): ParseResult<ServerMessage> {
+  const decoded = decode(raw);
+  if (!decoded.ok) return decoded;
+  const value = decoded.message;
+  const type = value.type;
+  if (typeof type !== 'string' || !Object.hasOwn(serverValidators, type)) {
+    return { ok: false, error: `unknown message type ${JSON.stringify(type)}` };
+  }
+  const validator = serverValidators[type as keyof typeof serverValidators];
+  if (!validator.Check(value)) return { ok: false, error: describe(validator, value) };
+  return { ok: true, message: value as unknown as ServerMessage };
+}

@@ -1,0 +1,53 @@
+/** A stored document, as the adapter returns it (ids and dates stay native). */
+export type Doc = Record<string, unknown>;
+
+/**
+ * One change to one collection, in commit order. Update events carry the post-image (`doc`,
+ * `null` when the document was deleted before it could be read) and the paths the update named,
+ * as a MongoDB change stream's `updateDescription` does.
+ */
+export type Change =
+  | { type: 'insert' | 'replace'; collection: string; id: unknown; doc: Doc }
+  | {
+      type: 'update';
+      collection: string;
+      id: unknown;
+      doc: Doc | null;
+      updatedFields: Record<string, unknown>;
+      removedFields: string[];
+    }
+  | { type: 'delete'; collection: string; id: unknown }
+  /** History was lost (drop, rename, invalidate, a resume point gone): re-query and diff. */
+  | { type: 'reset'; collection: string };
+
+/** Options of a payload query. */
+export interface FindOptions {
+  /** A MongoDB projection with `1`/`true` values; the id field is always returned. */
+  projection?: Doc;
+  /** A MongoDB sort specification. */
+  sort?: Record<string, 1 | -1>;
+}
+
+/** Stops a change feed opened by {@link Adapter.watch}. */
+export type StopWatching = () => Promise<void>;
+
+/**
+ * What a `Stream` needs from a data store: a query for payloads and a change feed.
+ * `watch` must deliver every change committed after its promise resolves, in commit order;
+ * the Stream opens the feed before it queries, so a change seen twice must be harmless.
+ */
+export interface Adapter {
+  /** Returns the documents of `collection` that match the MongoDB `query`. */
+  find(collection: string, query: Doc, options?: FindOptions): Promise<Doc[]>;
+  /**
+   * Opens one change feed for `collections`. `onError` reports a feed failure the adapter could
+   * not repair itself; the adapter then emits `reset` changes once it is back.
+   */
+  watch(
+    collections: string[],
+    onChange: (change: Change) => void,
+    onError?: (error: Error) => void,
+  ): Promise<StopWatching>;
+  /** Releases the adapter's resources (feeds, timers). Does not close a client the user owns. */
+  close(): Promise<void>;
+}

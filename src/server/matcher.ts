@@ -1,0 +1,17 @@
+import { Query } from 'mingo';
+import type { Doc } from './adapter.js';
+
+/** Tests documents against one MongoDB query. The only place that knows the query engine. */
+export type Matcher = (doc: Doc) => boolean;
+
+const matchAll: Matcher = () => true;
+
+/**
+ * Compiles a MongoDB query. mingo compares ObjectId, Date and other BSON values by value and
+ * type, so an ObjectId never equals its hex string (a lenient matcher would leak documents).
+ */
+export function compileMatcher(query: Doc | undefined): Matcher {
+  if (query === undefined || Object.keys(query).length === 0) return matchAll;
+  const compiled = new Query(query);
+  return (doc) => compiled.test(doc);
+}
