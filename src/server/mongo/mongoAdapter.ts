@@ -1,0 +1,312 @@
+import type { ChangeStream, ChangeStreamOptions, Db, Document, Filter, ResumeToken } from 'mongodb';
+import type { Adapter, Change, Doc, FindOptions, StopWatching } from '../adapter.js';
+import { ParticleError } from '../../protocol/errors.js';
+import { mapChangeEvent, type ChangeEvent } from './mapEvent.js';
+
+/** Options of {@link MongoAdapter}. */
+export interface MongoAdapterOptions {
+  /** The database to query and watch. The adapter never closes its `MongoClient`. */
+  db: Db;
+  /**
+   * How long the server holds each `getMore` of the change stream open waiting for events.
+   * Lower values make `close()` and idle resume-token updates quicker.
+   * @default 1000
+   */
+  maxAwaitTimeMS?: number;
+  /**
+   * The first delay before the change stream is opened again after it failed; it doubles on
+   * each failed attempt, up to `maxReopenDelayMs`.
+   * @default 100
+   */
+  reopenDelayMs?: number;
+  /** @default 10000 */
+  maxReopenDelayMs?: number;
+  /** Receives diagnostic messages (unknown event types, closing errors). */
+  onDebug?: (message: string, detail?: unknown) => void;
+}
+
+const DEFAULTS = { maxAwaitTimeMS: 1000, reopenDelayMs: 100, maxReopenDelayMs: 10_000 };
+
+/** The message of the error raised when the server cannot run change streams. */
+export const REPLICA_SET_REQUIRED =
+  'MongoAdapter needs change streams, and MongoDB only offers them on a replica set or a sharded ' +
+  'cluster; this server is a standalone (error 40573). Start mongod as a one-node replica set ' +
+  '(`mongod --replSet rs0`, then run `rs.initiate()` once in mongosh) or use a replica-set URL.';
+
+interface Watcher {
+  collections: ReadonlySet<string>;
+  onChange: (change: Change) => void;
+  onError: ((error: Error) => void) | undefined;
+}
+
+interface Feed {
+  stream: ChangeStream<Document>;
+  collections: string[];
+  stopped: boolean;
+}
+
+/**
+ * Particle's MongoDB adapter: payload queries with the real `find`, and one change stream on the
+ * database (`db.watch`, filtered to the watched collections, `fullDocument: 'updateLookup'`)
+ * shared by every feed, so changes of all collections arrive in one commit order.
+ *
+ * The driver resumes the stream by itself after resumable errors (network errors, a lost
+ * cursor, errors labelled `ResumableChangeStreamError`) from the resume token it caches. When the
+ * stream fails for good (history lost, an unlabelled server error, a failed resume) or is
+ * invalidated, the adapter reports the error to `onError`, opens the stream again (after an
+ * `invalidate` with `startAfter` its token, otherwise fresh) and then emits `reset` for every
+ * watched collection, so the Stream re-queries and sends clients the difference.
+ */
+export class MongoAdapter implements Adapter {
+  private readonly db: Db;
+  private readonly options: Required<Omit<MongoAdapterOptions, 'db' | 'onDebug'>>;
+  private readonly debug: (message: string, detail?: unknown) => void;
+  private readonly watchers = new Set<Watcher>();
+  private feed: Feed | undefined;
+  private token: ResumeToken | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+  private wake: (() => void) | undefined;
+
+  constructor(options: MongoAdapterOptions) {
+    const { db, onDebug, ...rest } = options;
+    if (!db || typeof db.watch !== 'function') {
+      throw new TypeError('MongoAdapter needs `db`, a mongodb Db (client.db(name))');
+    }
+    this.db = db;
+    this.options = { ...DEFAULTS, ...stripUndefined(rest) };
+    this.debug = onDebug ?? (() => undefined);
+  }
+
+  /**
+   * The change stream's latest resume token (opaque; compare by value only). It moves with
+   * every event and also on idle batches (the server's `postBatchResumeToken`).
+   */
+  get resumeToken(): unknown {
+    return this.token;
+  }
+
+  async find(collection: string, query: Doc, options: FindOptions = {}): Promise<Doc[]> {
+    const findOptions: { projection?: Document; sort?: Record<string, 1 | -1> } = {};
+    if (options.projection) findOptions.projection = options.projection;
+    if (options.sort) findOptions.sort = options.sort;
+    return this.db
+      .collection<Doc>(collection)
+      .find(query as Filter<Doc>, findOptions)
+      .toArray() as Promise<Doc[]>;
+  }
+
+  /**
+   * Adds a feed for `collections`. Resolves once the shared change stream is open on the server
+   * (its first `aggregate` answered), so every change committed afterwards is delivered. A stream
+   * already open is reused, or re-opened from its resume token when it must cover more
+   * collections. Rejects when the stream cannot be opened (a standalone server, for one).
+   */
+  async watch(
+    collections: string[],
+    onChange: (change: Change) => void,
+    onError?: (error: Error) => void,
+  ): Promise<StopWatching> {
+    if (this.closed) throw new ParticleError('config', 'MongoAdapter.watch after close()');
+    const watcher: Watcher = { collections: new Set(collections), onChange, onError };
+    this.watchers.add(watcher);
+    try {
+      await this.serial(() => this.cover());
+    } catch (error) {
+      this.watchers.delete(watcher);
+      throw error;
+    }
+    let stopped = false;
+    return async () => {
+      if (stopped) return;
+      stopped = true;
+      this.watchers.delete(watcher);
+      if (this.watchers.size === 0) await this.serial(() => this.stopFeed());
+    };
+  }
+
+  /** Closes the change stream. The user's `MongoClient` stays open. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watchers.clear();
+    this.wake?.();
+    await this.serial(() => this.stopFeed());
+  }
+
+  private watched(): string[] {
+    const all = new Set<string>();
+    for (const w of this.watchers) for (const c of w.collections) all.add(c);
+    return [...all].sort();
+  }
+
+  /** Makes sure the open stream covers every watched collection. Runs inside `serial`. */
+  private async cover(): Promise<void> {
+    const wanted = this.watched();
+    const feed = this.feed;
+    if (feed && wanted.every((c) => feed.collections.includes(c))) return;
+    // Re-opening from the last token means nothing committed in between is lost.
+    const from = feed ? this.token : undefined;
+    await this.stopFeed();
+    await this.openFeed(wanted, from);
+  }
+
+  private openFeed(collections: string[], startAfter: ResumeToken | undefined): Promise<void> {
+    const options: ChangeStreamOptions = {
+      fullDocument: 'updateLookup',
+      maxAwaitTimeMS: this.options.maxAwaitTimeMS,
+    };
+    if (startAfter !== undefined && startAfter !== null) options.startAfter = startAfter;
+    const pipeline = [{ $match: { 'ns.coll': { $in: collections } } }];
+    const stream = this.db.watch<Document>(pipeline, options);
+    const feed: Feed = { stream, collections, stopped: false };
+    this.feed = feed;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const opened = (): void => {
+        if (settled) return;
+        settled = true;
+        resolve();
+      };
+      // The driver opens the cursor lazily, inside the first tryNext(); its aggregate reply
+      // carries a postBatchResumeToken, cached at once (this event). That is the moment the
+      // server-side cursor exists. A first tryNext() that returns covers servers without one.
+      stream.on('resumeTokenChanged', (token: ResumeToken) => {
+        if (feed.stopped) return;
+        this.token = token;
+        opened();
+      });
+      const failOpen = (error: Error): boolean => {
+        if (settled) return false;
+        settled = true;
+        reject(error);
+        return true;
+      };
+      void this.run(feed, opened, failOpen);
+    });
+  }
+
+  private async run(
+    feed: Feed,
+    opened: () => void,
+    failOpen: (e: Error) => boolean,
+  ): Promise<void> {
+    try {
+      while (!feed.stopped) {
+        const event = await feed.stream.tryNext();
+        if (feed.stopped) return;
+        opened();
+        if (event) this.handle(feed, event as unknown as ChangeEvent);
+      }
+    } catch (caught) {
+      if (feed.stopped) return;
+      const error = explain(caught);
+      if (failOpen(error)) {
+        if (this.feed === feed) this.feed = undefined;
+        feed.stopped = true;
+        await feed.stream
+          .close()
+          .catch((e: unknown) => this.debug('closing a failed change stream', e));
+        return;
+      }
+      this.debug('change stream failed; opening a fresh one and resetting', error);
+      this.report(error);
+      void this.restart(feed, undefined);
+    }
+  }
+
+  private handle(feed: Feed, event: ChangeEvent): void {
+    if (event.operationType === 'invalidate') {
+      feed.stopped = true;
+      void this.restart(feed, event._id as ResumeToken);
+      return;
+    }
+    const changes = mapChangeEvent(event, feed.collections);
+    if (changes.length === 0 && !['drop', 'rename', 'dropDatabase'].includes(event.operationType)) {
+      this.debug(`ignored change event of type ${event.operationType}`, event);
+    }
+    for (const change of changes) this.dispatch(change);
+  }
+
+  private dispatch(change: Change): void {
+    for (const w of this.watchers) {
+      if (!w.collections.has(change.collection)) continue;
+      try {
+        w.onChange(change);
+      } catch (error) {
+        w.onError?.(explain(error));
+      }
+    }
+  }
+
+  private report(error: Error): void {
+    for (const w of this.watchers) w.onError?.(error);
+  }
+
+  /**
+   * Replaces a failed or invalidated stream and resets every watched collection once the new
+   * one is open. Retries with a growing delay until it succeeds or the adapter closes.
+   */
+  private restart(feed: Feed, startAfter: ResumeToken | undefined): Promise<void> {
+    return this.serial(async () => {
+      if (this.closed || this.feed !== feed) return;
+      await this.stopFeed();
+      let from = startAfter;
+      let delay = this.options.reopenDelayMs;
+      while (!this.closed && this.watchers.size > 0) {
+        try {
+          await this.openFeed(this.watched(), from);
+          for (const collection of this.watched()) this.dispatch({ type: 'reset', collection });
+          return;
+        } catch (error) {
+          from = undefined;
+          this.report(explain(error));
+          await this.sleep(delay);
+          delay = Math.min(delay * 2, this.options.maxReopenDelayMs);
+        }
+      }
+    });
+  }
+
+  private async stopFeed(): Promise<void> {
+    const feed = this.feed;
+    if (!feed) return;
+    this.feed = undefined;
+    feed.stopped = true;
+    try {
+      await feed.stream.close();
+    } catch (error) {
+      this.debug('closing the change stream failed', error);
+    }
+  }
+
+  private serial(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+/** Turns a driver error into the error Particle reports (a clear one for a standalone). */
+function explain(error: unknown): Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 40573 || /only supported on replica sets/i.test(message)) {
+    return new ParticleError('config', REPLICA_SET_REQUIRED, { cause: error });
+  }
+  return error instanceof Error ? error : new Error(message, { cause: error });
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,94 @@
+import { isPlainObject } from '../clone.js';
+
+/** A JSON value, as documents travel to clients. */
+export type WireValue =
+  null | boolean | number | string | WireValue[] | { [key: string]: WireValue };
+
+/**
+ * Converts a stored value to what a client receives, the one documented place for it.
+ * Particle sends documents as JSON, and `JSON.stringify` already turns an ObjectId into its
+ * hex string and a Date into its ISO string (through their `toJSON`), so most callers never need
+ * this. It exists for the BSON types whose `toJSON` is not what a client wants, and for code
+ * that wants the wire form before serializing:
+ *
+ * | stored | on the wire |
+ * |---|---|
+ * | ObjectId | 24-digit hex string |
+ * | Date | ISO 8601 string |
+ * | Decimal128 | its decimal string (`"1.50"`) |
+ * | Long / Int32 / Double | number (a Long beyond 2^53 becomes its decimal string) |
+ * | UUID / Binary | UUID string / base64 string |
+ * | Timestamp | `{ t, i }` |
+ * | undefined (in an object) | left out, as JSON does |
+ *
+ * Criteria and identity values are never converted: they stay native on the server, so a
+ * query compares an ObjectId with an ObjectId.
+ */
+export function toWire(value: unknown): WireValue {
+  if (value === null || value === undefined) return null;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : null;
+    case 'bigint':
+      return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+    case 'object':
+      break;
+    default:
+      return null;
+  }
+  if (Array.isArray(value)) return value.map(toWire);
+  if (value instanceof Date) return value.toISOString();
+  if (isPlainObject(value)) {
+    const out: Record<string, WireValue> = {};
+    for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = toWire(v);
+    return out;
+  }
+  return bsonToWire(value as BsonLike);
+}
+
+interface BsonLike {
+  _bsontype?: string;
+  toHexString?: () => string;
+  toString: (radix?: number) => string;
+  toNumber?: () => number;
+  valueOf?: () => unknown;
+  sub_type?: number;
+  buffer?: Uint8Array;
+  t?: number;
+  i?: number;
+  getHighBits?: () => number;
+  getLowBits?: () => number;
+}
+
+function bsonToWire(value: BsonLike): WireValue {
+  switch (value._bsontype) {
+    case 'ObjectId':
+      return value.toHexString ? value.toHexString() : value.toString();
+    case 'Decimal128':
+      return value.toString();
+    case 'Long': {
+      const n = value.toNumber ? value.toNumber() : Number(value.toString());
+      return Number.isSafeInteger(n) ? n : value.toString();
+    }
+    case 'Int32':
+    case 'Double':
+      return Number(value.valueOf ? value.valueOf() : value.toString());
+    case 'Binary':
+      if (value.sub_type === 4) return uuidString(value.buffer ?? new Uint8Array());
+      return Buffer.from(value.buffer ?? new Uint8Array()).toString('base64');
+    case 'Timestamp':
+      return { t: value.t ?? value.getHighBits?.() ?? 0, i: value.i ?? value.getLowBits?.() ?? 0 };
+    default: {
+      const json: unknown = JSON.parse(JSON.stringify(value) ?? 'null');
+      return json as WireValue;
+    }
+  }
+}
+
+function uuidString(bytes: Uint8Array): string {
+  const hex = Buffer.from(bytes).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

@@ -1,0 +1,465 @@
+/**
+ * A small MongoDB wire-protocol fake for tests: a TCP server on 127.0.0.1 that the unmodified
+ * `mongodb` driver talks to. It answers the handshake (legacy OP_QUERY `hello`/`isMaster` with an
+ * OP_REPLY, and OP_MSG), `ping`, `buildInfo`, `endSessions`, `find` on seeded collections,
+ * `aggregate` with a `$changeStream` stage, `getMore` (awaitData: held until an event is pushed or
+ * `maxTimeMS` passes) and `killCursors`. Tests push change events and inject faults.
+ *
+ * It exists to exercise the driver and the change-stream plumbing (resume tokens, resumes,
+ * errors, socket drops). It is not a database: `find` and the stream's `$match` use mingo, so
+ * query semantics are not tested here. Never shipped.
+ *
+ * Wire format (MongoDB Wire Protocol): every message starts with a 16-byte header of int32
+ * messageLength, requestID, responseTo, opCode (little-endian). OP_MSG (2013) continues with
+ * uint32 flagBits and sections (kind 0: one BSON body; kind 1: int32 size, cstring identifier,
+ * BSON documents), then a CRC-32C when flagBits bit 0 is set. OP_QUERY (2004): int32 flags,
+ * cstring collection, int32 skip, int32 return, BSON query. OP_REPLY (1): int32 flags,
+ * int64 cursorID, int32 startingFrom, int32 numberReturned, BSON documents.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { BSON } from 'mongodb';
+import { Query } from 'mingo';
+
+type Doc = Record<string, unknown>;
+
+const OP_REPLY = 1;
+const OP_QUERY = 2004;
+const OP_MSG = 2013;
+
+/** A fault the next `getMore` (or `aggregate`) answers with. */
+export interface InjectedError {
+  code: number;
+  codeName?: string;
+  errmsg?: string;
+  errorLabels?: string[];
+}
+
+/** Options of {@link MongoWireFake}. */
+export interface MongoWireFakeOptions {
+  /** Answer as a standalone server: no `setName`, and `$changeStream` fails with 40573. */
+  standalone?: boolean;
+  /** The database name events are reported in. @default 'test' */
+  db?: string;
+}
+
+interface ChangeCursor {
+  id: number;
+  /** Sequence number of the last oplog entry this cursor has passed. */
+  position: number;
+  match: Query | undefined;
+  ns: string;
+  killed: boolean;
+}
+
+interface Pending {
+  cursor: ChangeCursor;
+  finish: (answer: Doc) => void;
+  timer?: NodeJS.Timeout;
+}
+
+/** The fake server. Create with {@link MongoWireFake.start}; always `stop()` it. */
+export class MongoWireFake {
+  /** Every command body received, in order (handshakes included). */
+  readonly commands: Doc[] = [];
+  private readonly collections = new Map<string, Doc[]>();
+  private readonly oplog: { seq: number; event: Doc }[] = [];
+  private readonly cursors = new Map<number, ChangeCursor>();
+  private readonly pending = new Set<Pending>();
+  private readonly sockets = new Set<Socket>();
+  private readonly getMoreErrors: InjectedError[] = [];
+  private readonly aggregateErrors: InjectedError[] = [];
+  private clock = 0;
+  private nextCursorId = 1000;
+  private connectionId = 0;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly options: MongoWireFakeOptions,
+  ) {}
+
+  /** Starts a fake on 127.0.0.1 with a free port. */
+  static async start(options: MongoWireFakeOptions = {}): Promise<MongoWireFake> {
+    const server = createServer();
+    const fake = new MongoWireFake(server, options);
+    server.on('connection', (socket) => fake.accept(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return fake;
+  }
+
+  /** `mongodb://` URL for the driver (direct connection, short timeouts). */
+  get url(): string {
+    const { port } = this.server.address() as AddressInfo;
+    return `mongodb://127.0.0.1:${port}/?directConnection=true&serverSelectionTimeoutMS=3000&heartbeatFrequencyMS=500`;
+  }
+
+  /** The database name events are reported in. */
+  get dbName(): string {
+    return this.options.db ?? 'test';
+  }
+
+  /** Sets the documents `find` answers from. */
+  seed(collection: string, docs: Doc[]): void {
+    this.collections.set(collection, docs);
+  }
+
+  /** The resume token of oplog position `seq`, as this fake writes it. */
+  static token(seq: number): { _data: string } {
+    return { _data: `82${seq.toString(16).padStart(16, '0').toUpperCase()}` };
+  }
+
+  /**
+   * Appends a change event to the fake oplog and wakes waiting `getMore`s. Its `_id` (resume
+   * token) is assigned here unless `keepId`. Returns the event as stored.
+   */
+  push(event: Doc, keepId = false): Doc {
+    const seq = ++this.clock;
+    const stored = keepId ? event : { ...event, _id: MongoWireFake.token(seq) };
+    this.oplog.push({ seq, event: stored });
+    for (const p of [...this.pending]) this.answerPending(p);
+    return stored;
+  }
+
+  /** The next `getMore` (a waiting one at once) fails with `error`. */
+  failNextGetMore(error: InjectedError): void {
+    this.getMoreErrors.push(error);
+    const waiting = [...this.pending][0];
+    if (waiting) this.answerPending(waiting);
+  }
+
+  /** The next `aggregate` with `$changeStream` fails with `error`. */
+  failNextAggregate(error: InjectedError): void {
+    this.aggregateErrors.push(error);
+  }
+
+  /** Destroys every open client socket (as a network failure would). */
+  dropConnections(): void {
+    for (const p of this.pending) clearTimeout(p.timer);
+    this.pending.clear();
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  /** The `$changeStream` stages of every aggregate received, in order. */
+  get changeStreamOpens(): Doc[] {
+    return this.commands
+      .filter((c) => c.aggregate !== undefined)
+      .map((c) => ((c.pipeline as Doc[])[0]?.$changeStream ?? {}) as Doc);
+  }
+
+  /** Number of `getMore`s currently held open. */
+  get waitingGetMores(): number {
+    return this.pending.size;
+  }
+
+  /** Closes every socket and the listening server. */
+  async stop(): Promise<void> {
+    this.dropConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 4) {
+        const length = buffered.readInt32LE(0);
+        if (buffered.length < length) break;
+        const message = buffered.subarray(0, length);
+        buffered = buffered.subarray(length);
+        this.receive(socket, message);
+      }
+    });
+  }
+
+  private receive(socket: Socket, message: Buffer): void {
+    const requestId = message.readInt32LE(4);
+    const opCode = message.readInt32LE(12);
+    const reply = (doc: Doc): void => {
+      if (socket.destroyed) return;
+      socket.write(opCode === OP_QUERY ? opReply(requestId, doc) : opMsg(requestId, doc));
+    };
+    const body =
+      opCode === OP_QUERY
+        ? parseOpQuery(message)
+        : opCode === OP_MSG
+          ? parseOpMsg(message)
+          : undefined;
+    if (!body) {
+      socket.destroy();
+      return;
+    }
+    this.commands.push(body);
+    this.command(body, reply);
+  }
+
+  private command(body: Doc, reply: (doc: Doc) => void): void {
+    const name = Object.keys(body)[0] ?? '';
+    switch (name.toLowerCase()) {
+      case 'hello':
+      case 'ismaster':
+        return reply(this.hello());
+      case 'ping':
+      case 'endsessions':
+        return reply({ ok: 1 });
+      case 'buildinfo':
+        return reply({ version: '7.0.0', versionArray: [7, 0, 0, 0], ok: 1 });
+      case 'find':
+        return reply(this.find(body));
+      case 'aggregate':
+        return reply(this.aggregate(body));
+      case 'getmore':
+        return this.getMore(body, reply);
+      case 'killcursors':
+        return reply(this.killCursors(body));
+      default:
+        return reply({
+          ok: 0,
+          code: 59,
+          codeName: 'CommandNotFound',
+          errmsg: `no such command: '${name}'`,
+        });
+    }
+  }
+
+  private hello(): Doc {
+    const { port } = this.server.address() as AddressInfo;
+    const me = `127.0.0.1:${port}`;
+    const base: Doc = {
+      helloOk: true,
+      isWritablePrimary: true,
+      ismaster: true,
+      maxBsonObjectSize: 16 * 1024 * 1024,
+      maxMessageSizeBytes: 48_000_000,
+      maxWriteBatchSize: 100_000,
+      localTime: new Date(),
+      logicalSessionTimeoutMinutes: 30,
+      connectionId: ++this.connectionId,
+      minWireVersion: 0,
+      maxWireVersion: 21,
+      readOnly: false,
+      ok: 1,
+    };
+    if (this.options.standalone) return base;
+    return { ...base, setName: 'rs0', setVersion: 1, hosts: [me], primary: me, me };
+  }
+
+  private find(body: Doc): Doc {
+    const coll = String(body.find);
+    const docs = this.collections.get(coll) ?? [];
+    let cursor = new Query((body.filter as Doc | undefined) ?? {}).find(
+      docs,
+      body.projection as Doc | undefined,
+    );
+    if (body.sort) cursor = cursor.sort(body.sort as Record<string, 1 | -1>);
+    const firstBatch = cursor.all();
+    return { cursor: { id: BSON.Long.ZERO, ns: `${this.dbName}.${coll}`, firstBatch }, ok: 1 };
+  }
+
+  private aggregate(body: Doc): Doc {
+    const pipeline = (body.pipeline as Doc[] | undefined) ?? [];
+    const stage = pipeline[0]?.$changeStream as Doc | undefined;
+    if (!stage)
+      return { ok: 0, code: 40324, codeName: 'Location40324', errmsg: 'only $changeStream here' };
+    if (this.options.standalone) {
+      return {
+        ok: 0,
+        code: 40573,
+        codeName: 'Location40573',
+        errmsg: 'The $changeStream stage is only supported on replica sets',
+      };
+    }
+    const injected = this.aggregateErrors.shift();
+    if (injected) return errorReply(injected);
+    const from = (stage.resumeAfter ?? stage.startAfter) as { _data?: string } | undefined;
+    let position = this.clock;
+    if (from?._data !== undefined) position = parseInt(from._data.slice(2), 16);
+    else if (stage.startAtOperationTime instanceof BSON.Timestamp) {
+      position = Number(stage.startAtOperationTime.i) - 1;
+    }
+    const matches = pipeline.slice(1).map((s) => s.$match as Doc | undefined);
+    const cursor: ChangeCursor = {
+      id: this.nextCursorId++,
+      position,
+      match: matches[0] ? new Query(matches[0]) : undefined,
+      ns: `${this.dbName}.$cmd.aggregate`,
+      killed: false,
+    };
+    this.cursors.set(cursor.id, cursor);
+    const { batch, invalidated } = this.take(cursor);
+    return {
+      cursor: {
+        id: invalidated ? BSON.Long.ZERO : BSON.Long.fromNumber(cursor.id),
+        ns: cursor.ns,
+        firstBatch: batch,
+        postBatchResumeToken: MongoWireFake.token(cursor.position),
+      },
+      operationTime: new BSON.Timestamp({ t: 1, i: this.clock + 1 }),
+      ok: 1,
+    };
+  }
+
+  private getMore(body: Doc, reply: (doc: Doc) => void): void {
+    const id = Number(body.getMore);
+    const cursor = this.cursors.get(id);
+    if (!cursor || cursor.killed) {
+      reply({ ok: 0, code: 43, codeName: 'CursorNotFound', errmsg: `cursor id ${id} not found` });
+      return;
+    }
+    const waitMs = typeof body.maxTimeMS === 'number' ? body.maxTimeMS : 1000;
+    const p: Pending = {
+      cursor,
+      finish: (answer) => {
+        clearTimeout(p.timer);
+        this.pending.delete(p);
+        reply(answer);
+      },
+    };
+    // An idle wait ends with an empty batch; the oplog has moved on (no-op entries), so the
+    // postBatchResumeToken advances as it does on a real server.
+    p.timer = setTimeout(() => {
+      this.clock++;
+      this.answerPending(p, true);
+    }, waitMs);
+    this.pending.add(p);
+    if (this.getMoreErrors.length > 0 || this.hasEventsFor(cursor)) this.answerPending(p);
+  }
+
+  private answerPending(p: Pending, timedOut = false): void {
+    const injected = this.getMoreErrors.shift();
+    if (injected) return p.finish(errorReply(injected));
+    if (p.cursor.killed) {
+      return p.finish({ ok: 0, code: 237, codeName: 'CursorKilled', errmsg: 'cursor killed' });
+    }
+    const { batch, invalidated } = this.take(p.cursor);
+    if (batch.length === 0 && !timedOut) return;
+    p.finish({
+      cursor: {
+        id: invalidated ? BSON.Long.ZERO : BSON.Long.fromNumber(p.cursor.id),
+        ns: p.cursor.ns,
+        nextBatch: batch,
+        postBatchResumeToken: MongoWireFake.token(
+          Math.max(p.cursor.position, timedOut ? this.clock : 0),
+        ),
+      },
+      ok: 1,
+    });
+    if (timedOut) p.cursor.position = Math.max(p.cursor.position, this.clock);
+  }
+
+  private hasEventsFor(cursor: ChangeCursor): boolean {
+    return this.oplog.some(
+      (e) => e.seq > cursor.position && (!cursor.match || cursor.match.test(e.event)),
+    );
+  }
+
+  /** Takes the events after the cursor's position; an invalidate ends the batch and the cursor. */
+  private take(cursor: ChangeCursor): { batch: Doc[]; invalidated: boolean } {
+    const batch: Doc[] = [];
+    for (const entry of this.oplog) {
+      if (entry.seq <= cursor.position) continue;
+      cursor.position = entry.seq;
+      const invalidate = entry.event.operationType === 'invalidate';
+      if (invalidate || !cursor.match || cursor.match.test(entry.event)) batch.push(entry.event);
+      if (invalidate) {
+        cursor.killed = true;
+        return { batch, invalidated: true };
+      }
+    }
+    return { batch, invalidated: false };
+  }
+
+  private killCursors(body: Doc): Doc {
+    const ids = ((body.cursors as unknown[] | undefined) ?? []).map(Number);
+    for (const id of ids) {
+      const cursor = this.cursors.get(id);
+      if (cursor) cursor.killed = true;
+      for (const p of [...this.pending]) if (p.cursor.id === id) this.answerPending(p);
+    }
+    return {
+      cursorsKilled: ids.map((id) => BSON.Long.fromNumber(id)),
+      cursorsNotFound: [],
+      cursorsAlive: [],
+      cursorsUnknown: [],
+      ok: 1,
+    };
+  }
+}
+
+function errorReply(error: InjectedError): Doc {
+  const doc: Doc = {
+    ok: 0,
+    code: error.code,
+    codeName: error.codeName ?? `Code${error.code}`,
+    errmsg: error.errmsg ?? `injected error ${error.code}`,
+  };
+  if (error.errorLabels) doc.errorLabels = error.errorLabels;
+  return doc;
+}
+
+function parseOpMsg(message: Buffer): Doc | undefined {
+  const flags = message.readUInt32LE(16);
+  const end = flags & 1 ? message.length - 4 : message.length;
+  let offset = 20;
+  let body: Doc | undefined;
+  const sequences: Record<string, Doc[]> = {};
+  while (offset < end) {
+    const kind = message.readUInt8(offset++);
+    if (kind === 0) {
+      const size = message.readInt32LE(offset);
+      body = BSON.deserialize(message.subarray(offset, offset + size));
+      offset += size;
+    } else if (kind === 1) {
+      const size = message.readInt32LE(offset);
+      const sectionEnd = offset + size;
+      const nameEnd = message.indexOf(0, offset + 4);
+      const name = message.toString('utf8', offset + 4, nameEnd);
+      const docs: Doc[] = [];
+      for (let at = nameEnd + 1; at < sectionEnd;) {
+        const docSize = message.readInt32LE(at);
+        docs.push(BSON.deserialize(message.subarray(at, at + docSize)));
+        at += docSize;
+      }
+      sequences[name] = docs;
+      offset = sectionEnd;
+    } else {
+      return undefined;
+    }
+  }
+  return body ? { ...body, ...sequences } : undefined;
+}
+
+function parseOpQuery(message: Buffer): Doc | undefined {
+  const nameEnd = message.indexOf(0, 20);
+  const queryAt = nameEnd + 1 + 8;
+  const size = message.readInt32LE(queryAt);
+  const query = BSON.deserialize(message.subarray(queryAt, queryAt + size));
+  // Legacy commands may wrap the command as { $query: {...}, $readPreference }.
+  return (query.$query as Doc | undefined) ?? query;
+}
+
+function header(length: number, responseTo: number, opCode: number): Buffer {
+  const h = Buffer.alloc(16);
+  h.writeInt32LE(length, 0);
+  h.writeInt32LE(responseTo + 1_000_000, 4);
+  h.writeInt32LE(responseTo, 8);
+  h.writeInt32LE(opCode, 12);
+  return h;
+}
+
+function opMsg(responseTo: number, doc: Doc): Buffer {
+  const body = BSON.serialize(doc);
+  const rest = Buffer.concat([Buffer.alloc(4), Buffer.from([0]), body]);
+  return Buffer.concat([header(16 + rest.length, responseTo, OP_MSG), rest]);
+}
+
+function opReply(responseTo: number, doc: Doc): Buffer {
+  const body = BSON.serialize(doc);
+  const fields = Buffer.alloc(20);
+  fields.writeInt32LE(8, 0); // AwaitCapable
+  fields.writeBigInt64LE(0n, 4);
+  fields.writeInt32LE(0, 12);
+  fields.writeInt32LE(1, 16);
+  return Buffer.concat([header(16 + 20 + body.length, responseTo, OP_REPLY), fields, body]);
+}
