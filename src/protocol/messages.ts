@@ -21,7 +21,10 @@ export const ManifestSchema = Type.Cyclic(
 export type Manifest = true | { [field: string]: Manifest };
 
 /** A MongoDB sort specification: field paths to 1 (ascending) or -1 (descending). */
-export const SortSchema = Type.Record(Type.String(), Type.Union([Type.Literal(1), Type.Literal(-1)]));
+export const SortSchema = Type.Record(
+  Type.String(),
+  Type.Union([Type.Literal(1), Type.Literal(-1)]),
+);
 export type Sort = Record<string, 1 | -1>;
 
 /** Where a client's copy of one root stands: an epoch (one unbroken history) and a version in it. */

@@ -41,7 +41,10 @@ function decode(raw: unknown): ParseResult<Record<string, unknown>> {
   return { ok: true, message: value as Record<string, unknown> };
 }
 
-function describe(validator: { Errors(value: unknown): Iterable<{ instancePath: string; message: string }> }, value: unknown): string {
+function describe(
+  validator: { Errors(value: unknown): Iterable<{ instancePath: string; message: string }> },
+  value: unknown,
+): string {
   for (const e of validator.Errors(value)) return `${e.instancePath || '/'} ${e.message}`;
   return 'invalid message';
 }

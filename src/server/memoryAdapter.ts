@@ -71,7 +71,14 @@ export class MemoryAdapter implements Adapter {
         else removedFields.push(path);
       }
       this.collection(collection).set(key, next);
-      this.emit({ type: 'update', collection, id: next._id, doc: next, updatedFields, removedFields });
+      this.emit({
+        type: 'update',
+        collection,
+        id: next._id,
+        doc: next,
+        updatedFields,
+        removedFields,
+      });
       changed++;
     }
     return changed;

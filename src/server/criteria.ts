@@ -1,0 +1,244 @@
+import { ParticleError } from '../protocol/errors.js';
+import type { Doc } from './adapter.js';
+import { isPlainObject } from './clone.js';
+import { idKey } from './ids.js';
+
+/** `{ L: { field: 'T.f' } }`: `L.field` references `T.f`. */
+export type CacheConfig = Record<string, Record<string, string>>;
+
+/** One step of a pipe: select documents of `collection` and read `field`. */
+interface Hop {
+  collection: string;
+  /** How the documents of this node are selected from the previous node's documents. */
+  select:
+    | { kind: 'same' }
+    // Both kinds select this node's documents whose `field` is in the previous node's `from`
+    // values; `into` walks towards the referencing collection, `out` away from it.
+    | { kind: 'into'; field: string; from: string }
+    | { kind: 'out'; field: string; from: string };
+}
+
+/** A reference found in criteria. */
+export type Reference =
+  | { kind: 'identity'; field: string }
+  | {
+      kind: 'pipe';
+      start: { identity: string } | { literal: string };
+      first: { collection: string; field: string };
+      hops: Hop[];
+      last: string;
+    };
+
+/** Criteria with their references located, ready to be resolved per identity. */
+export interface CompiledCriteria {
+  /** The criteria as written (`undefined`: every record). */
+  source: Doc | undefined;
+  /** Every reference, keyed by a path into `source` (see {@link resolveCriteria}). */
+  references: Map<string, Reference>;
+  /** Identity fields the references read. */
+  identityFields: string[];
+  /** Collections the pipes read, with the fields read in each: only a change to one of these
+   * fields (or an insert, replace or delete) can change the resolved criteria. */
+  dependencies: Map<string, Set<string>>;
+}
+
+function isReference(value: unknown): value is string {
+  return typeof value === 'string' && (value.startsWith('@') || value.includes('|'));
+}
+
+function parseNode(text: string, where: string): { collection: string; field: string } {
+  const dot = text.indexOf('.');
+  if (dot <= 0 || dot === text.length - 1) {
+    throw new ParticleError(
+      'config',
+      `${where}: "${text}" must name a collection and a field, as "users._id"`,
+    );
+  }
+  return { collection: text.slice(0, dot), field: text.slice(dot + 1) };
+}
+
+function findLink(cacheConfig: CacheConfig, from: string, to: string): Hop['select'] | undefined {
+  // into the referencing collection: `to.field` references `from.f`
+  for (const [field, target] of Object.entries(cacheConfig[to] ?? {})) {
+    const t = parseNode(target, `cacheConfig.${to}.${field}`);
+    if (t.collection === from) return { kind: 'into', field, from: t.field };
+  }
+  // out of it: `from.field` references `to.f`
+  for (const [field, target] of Object.entries(cacheConfig[from] ?? {})) {
+    const t = parseNode(target, `cacheConfig.${from}.${field}`);
+    if (t.collection === to) return { kind: 'out', field: t.field, from: field };
+  }
+  return undefined;
+}
+
+function parseReference(text: string, cacheConfig: CacheConfig, where: string): Reference {
+  const bar = text.indexOf('|');
+  if (bar < 0) {
+    const field = text.slice(1);
+    if (!field) throw new ParticleError('config', `${where}: "@" must name an identity field`);
+    return { kind: 'identity', field };
+  }
+  const head = text.slice(0, bar);
+  const start = head.startsWith('@') ? { identity: head.slice(1) } : { literal: head };
+  const nodes = text
+    .slice(bar + 1)
+    .split('>')
+    .map((n) => parseNode(n.trim(), where));
+  const first = nodes[0] as { collection: string; field: string };
+  const hops: Hop[] = [];
+  for (let i = 1; i < nodes.length; i++) {
+    const prev = nodes[i - 1] as { collection: string };
+    const node = nodes[i] as { collection: string };
+    if (prev.collection === node.collection) {
+      hops.push({ collection: node.collection, select: { kind: 'same' } });
+      continue;
+    }
+    const select = findLink(cacheConfig, prev.collection, node.collection);
+    if (!select) {
+      throw new ParticleError(
+        'config',
+        `${where}: no cacheConfig link between ${prev.collection} and ${node.collection} ` +
+          `(declare one, e.g. cacheConfig: { ${node.collection}: { someField: '${prev.collection}._id' } })`,
+      );
+    }
+    hops.push({ collection: node.collection, select });
+  }
+  return {
+    kind: 'pipe',
+    start,
+    first,
+    hops,
+    last: (nodes[nodes.length - 1] as { field: string }).field,
+  };
+}
+
+/** Locates the references in a data source's criteria. Throws a config error on a bad pipe. */
+export function compileCriteria(
+  criteria: Doc | undefined,
+  cacheConfig: CacheConfig,
+  where: string,
+): CompiledCriteria {
+  const references = new Map<string, Reference>();
+  const walk = (query: Doc, prefix: string): void => {
+    for (const [key, value] of Object.entries(query)) {
+      if ((key === '$and' || key === '$or' || key === '$nor') && Array.isArray(value)) {
+        value.forEach((sub, i) => {
+          if (isPlainObject(sub)) walk(sub, `${prefix}${key}\u0000${i}\u0000`);
+        });
+      } else if (isReference(value)) {
+        references.set(
+          prefix + key,
+          parseReference(value, cacheConfig, `${where} criteria.${key}`),
+        );
+      }
+    }
+  };
+  if (criteria !== undefined) walk(criteria, '');
+  const identityFields = new Set<string>();
+  const dependencies = new Map<string, Set<string>>();
+  const reads = (collection: string, field: string): void => {
+    let fields = dependencies.get(collection);
+    if (!fields) dependencies.set(collection, (fields = new Set()));
+    fields.add(field.split('.')[0] as string);
+  };
+  for (const ref of references.values()) {
+    if (ref.kind === 'identity') identityFields.add(ref.field);
+    else {
+      if ('identity' in ref.start) identityFields.add(ref.start.identity);
+      reads(ref.first.collection, ref.first.field);
+      let prev = ref.first.collection;
+      for (const hop of ref.hops) {
+        if (hop.select.kind !== 'same') {
+          reads(prev, hop.select.from);
+          reads(hop.collection, hop.select.field);
+        }
+        prev = hop.collection;
+      }
+      reads(prev, ref.last);
+    }
+  }
+  return { source: criteria, references, identityFields: [...identityFields], dependencies };
+}
+
+/** Reads documents for pipe resolution. */
+export type Lookup = (collection: string, query: Doc) => Promise<Doc[]>;
+
+/** The values of an identity field as a set, or an error for operator objects. */
+export function identityValues(identity: Doc, field: string): unknown[] {
+  if (!Object.hasOwn(identity, field)) return [];
+  const value = identity[field];
+  const list = Array.isArray(value) ? value : [value];
+  for (const v of list) {
+    if (isPlainObject(v) || Array.isArray(v)) {
+      throw new ParticleError(
+        'bad_identity',
+        `identity field "${field}" must be a scalar or an array of scalars, not an object`,
+      );
+    }
+  }
+  return list.filter((v) => v !== undefined);
+}
+
+function uniqueSorted(values: unknown[]): unknown[] {
+  const seen = new Map<string, unknown>();
+  for (const v of values.flat()) if (v !== undefined) seen.set(idKey(v), v);
+  return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+}
+
+async function resolvePipe(
+  ref: Extract<Reference, { kind: 'pipe' }>,
+  identity: Doc,
+  lookup: Lookup,
+): Promise<unknown[]> {
+  const start =
+    'identity' in ref.start ? identityValues(identity, ref.start.identity) : [ref.start.literal];
+  if (start.length === 0) return [];
+  let docs = await lookup(ref.first.collection, { [ref.first.field]: { $in: start } });
+  for (const hop of ref.hops) {
+    if (docs.length === 0) return [];
+    const select = hop.select;
+    if (select.kind === 'same') continue;
+    const values = uniqueSorted(docs.map((d) => d[select.from]));
+    const field = select.field;
+    docs = values.length === 0 ? [] : await lookup(hop.collection, { [field]: { $in: values } });
+  }
+  return uniqueSorted(docs.map((d) => d[ref.last]));
+}
+
+/**
+ * Replaces every reference with literal values for one identity: a scalar identity value stays
+ * an equality, a set becomes `$in`, and a missing identity field matches nothing.
+ */
+export async function resolveCriteria(
+  compiled: CompiledCriteria,
+  identity: Doc,
+  lookup: Lookup,
+): Promise<Doc> {
+  if (compiled.source === undefined) return {};
+  const resolved = new Map<string, unknown>();
+  for (const [path, ref] of compiled.references) {
+    if (ref.kind === 'identity') {
+      const values = identityValues(identity, ref.field);
+      const raw = identity[ref.field];
+      resolved.set(
+        path,
+        values.length === 1 && !Array.isArray(raw) ? values[0] : { $in: uniqueSorted(values) },
+      );
+    } else {
+      resolved.set(path, { $in: await resolvePipe(ref, identity, lookup) });
+    }
+  }
+  const rebuild = (query: Doc, prefix: string): Doc => {
+    const out: Doc = {};
+    for (const [key, value] of Object.entries(query)) {
+      if ((key === '$and' || key === '$or' || key === '$nor') && Array.isArray(value)) {
+        out[key] = value.map((sub, i) =>
+          isPlainObject(sub) ? rebuild(sub, `${prefix}${key}\u0000${i}\u0000`) : sub,
+        );
+      } else if (resolved.has(prefix + key)) out[key] = resolved.get(prefix + key);
+      else out[key] = value;
+    }
+    return out;
+  };
+  return rebuild(compiled.source, '');
+}

@@ -1,0 +1,154 @@
+import { find as mingoFind } from 'mingo';
+import type { Manifest, Op, Sort } from '../protocol/messages.js';
+import type { Change, Doc } from './adapter.js';
+import type { DeltaEntry } from './backlog.js';
+import { deepEqual } from './clone.js';
+import { idKey, wireId } from './ids.js';
+import type { Matcher } from './matcher.js';
+import { projectDoc, updateOps } from './projection.js';
+
+/** What a group needs to know of its data source. */
+export interface GroupSource {
+  readonly name: string;
+  readonly collection: string;
+  readonly manifest: Manifest;
+  readonly idField: string;
+  readonly sort: Sort | undefined;
+}
+
+/** A member of a group: one client's root. */
+export interface GroupMember {
+  deliver(entry: DeltaEntry): void;
+}
+
+/**
+ * The clients of one data source whose resolved criteria are equal. The group holds the
+ * projected documents of the view (once, for all members) and turns each change into ops that
+ * are serialized once and handed to every member.
+ */
+export class Group {
+  /** Projected documents in the view, by {@link idKey} of their `_id`. */
+  readonly docs = new Map<string, Doc>();
+  readonly members = new Set<GroupMember>();
+  private payloadJson: string | null = null;
+
+  constructor(
+    readonly key: string,
+    readonly source: GroupSource,
+    readonly query: Doc,
+    readonly matcher: Matcher,
+    /** Called when the group starts or stops holding an id (keeps the id index right). */
+    private readonly onHold: (group: Group, key: string, held: boolean) => void,
+  ) {}
+
+  /** Fills the view from a payload query. */
+  load(rows: Doc[]): void {
+    for (const row of rows) this.hold(idKey(row._id), this.projected(row));
+  }
+
+  /** The ops one change means for this group's members, already applied to the view. */
+  process(change: Exclude<Change, { type: 'reset' }>, key: string): Op[] {
+    const doc = change.type === 'delete' ? null : change.doc;
+    const before = this.docs.get(key);
+    const inView = doc !== null && this.matcher(doc);
+    if (!before && !inView) return [];
+    if (before && !inView) {
+      this.release(key);
+      return [{ operation: 'remove', id: this.wire(before) }];
+    }
+    const next = this.projected(doc as Doc);
+    this.hold(key, next);
+    if (!before) return [{ operation: 'insert', id: this.wire(next), data: next }];
+    if (change.type === 'update') {
+      const { manifest } = this.source;
+      return updateOps(
+        this.wire(next),
+        doc as Doc,
+        change.updatedFields,
+        change.removedFields,
+        manifest,
+      );
+    }
+    return deepEqual(before, next)
+      ? []
+      : [{ operation: 'insert', id: this.wire(next), data: next }];
+  }
+
+  /** Replaces the view by a fresh query result, returning the difference as ops. */
+  diff(rows: Doc[]): Op[] {
+    const ops: Op[] = [];
+    const fresh = new Map<string, Doc>();
+    for (const row of rows) fresh.set(idKey(row._id), this.projected(row));
+    for (const [key, doc] of this.docs) {
+      if (!fresh.has(key)) {
+        this.release(key);
+        ops.push({ operation: 'remove', id: this.wire(doc) });
+      }
+    }
+    for (const [key, doc] of fresh) {
+      const before = this.docs.get(key);
+      if (before && deepEqual(before, doc)) continue;
+      this.hold(key, doc);
+      ops.push({ operation: 'insert', id: this.wire(doc), data: doc });
+    }
+    return ops;
+  }
+
+  /** The ops that take a client from this group's view to `other`'s view. */
+  opsTowards(other: Group): Op[] {
+    const ops: Op[] = [];
+    for (const [key, doc] of this.docs) {
+      if (!other.docs.has(key)) ops.push({ operation: 'remove', id: this.wire(doc) });
+    }
+    for (const [key, doc] of other.docs) {
+      const mine = this.docs.get(key);
+      if (!mine || !deepEqual(mine, doc))
+        ops.push({ operation: 'insert', id: this.wire(doc), data: doc });
+    }
+    return ops;
+  }
+
+  /** Serializes `ops` once and hands them to every member. */
+  emit(ops: Op[]): void {
+    if (ops.length === 0) return;
+    this.payloadJson = null;
+    const entry: DeltaEntry = { opsJson: JSON.stringify(ops), timestamp: new Date().toISOString() };
+    for (const member of this.members) member.deliver(entry);
+  }
+
+  /** The view as a JSON array, in the source's sort order; cached until the next change. */
+  payload(): string {
+    if (this.payloadJson === null) this.payloadJson = JSON.stringify(this.list());
+    return this.payloadJson;
+  }
+
+  /** The view as an array, in the source's sort order. */
+  list(): Doc[] {
+    const docs = [...this.docs.values()];
+    return this.source.sort ? (mingoFind(docs, {}).sort(this.source.sort).all() as Doc[]) : docs;
+  }
+
+  /** Forgets the view (the group is being dropped). */
+  clear(): void {
+    for (const key of [...this.docs.keys()]) this.release(key);
+    this.payloadJson = null;
+  }
+
+  private projected(doc: Doc): Doc {
+    return projectDoc(doc, this.source.manifest, this.source.idField);
+  }
+
+  private wire(doc: Doc): string | number {
+    return wireId(doc[this.source.idField] ?? doc._id);
+  }
+
+  private hold(key: string, doc: Doc): void {
+    const had = this.docs.has(key);
+    this.docs.set(key, doc);
+    if (!had) this.onHold(this, key, true);
+  }
+
+  private release(key: string): void {
+    if (this.docs.delete(key)) this.onHold(this, key, false);
+  }
+}

@@ -1,0 +1,132 @@
+import type { Doc } from './adapter.js';
+import { isPlainObject } from './clone.js';
+import type { Group } from './group.js';
+import { idKey } from './ids.js';
+
+/** An equality a group's query requires: `field` is one of `values`. */
+interface Equality {
+  field: string;
+  values: unknown[];
+}
+
+function isLiteral(value: unknown): boolean {
+  return (
+    value !== null &&
+    value !== undefined &&
+    !Array.isArray(value) &&
+    !isPlainObject(value) &&
+    !(value instanceof RegExp)
+  );
+}
+
+/** Finds one equality the query requires, so the group can be indexed by its values. */
+export function findEquality(query: Doc): Equality | undefined {
+  for (const [field, value] of Object.entries(query)) {
+    if (field === '$and' && Array.isArray(value)) {
+      for (const sub of value) {
+        const found = isPlainObject(sub) ? findEquality(sub) : undefined;
+        if (found) return found;
+      }
+      continue;
+    }
+    if (field.startsWith('$')) continue;
+    if (isLiteral(value)) return { field, values: [value] };
+    if (isPlainObject(value)) {
+      if (Array.isArray(value.$in) && value.$in.every(isLiteral))
+        return { field, values: value.$in };
+      if (isLiteral(value.$eq)) return { field, values: [value.$eq] };
+    }
+  }
+  return undefined;
+}
+
+/** Every value at a dotted path, descending through arrays as MongoDB's matching does. */
+function valuesAt(doc: unknown, path: string[], from = 0, out: unknown[] = []): unknown[] {
+  if (from === path.length) {
+    if (Array.isArray(doc)) out.push(...doc);
+    else out.push(doc);
+    return out;
+  }
+  if (Array.isArray(doc)) {
+    for (const element of doc) valuesAt(element, path, from, out);
+    const seg = path[from] as string;
+    if (/^\d+$/.test(seg)) valuesAt(doc[Number(seg)], path, from + 1, out);
+    return out;
+  }
+  if (doc !== null && typeof doc === 'object') {
+    valuesAt((doc as Record<string, unknown>)[path[from] as string], path, from + 1, out);
+  }
+  return out;
+}
+
+/**
+ * The groups of one collection, indexed so that a change costs work only for the groups whose
+ * equality it can satisfy, the groups without an equality, and the groups that hold its id.
+ */
+export class CollectionGroups {
+  private readonly byId = new Map<string, Set<Group>>();
+  private readonly byField = new Map<string, { path: string[]; values: Map<string, Set<Group>> }>();
+  private readonly scan = new Set<Group>();
+  private readonly equality = new WeakMap<Group, Equality>();
+  size = 0;
+
+  add(group: Group): void {
+    this.size++;
+    const eq = findEquality(group.query);
+    if (!eq) {
+      this.scan.add(group);
+      return;
+    }
+    this.equality.set(group, eq);
+    let field = this.byField.get(eq.field);
+    if (!field)
+      this.byField.set(eq.field, (field = { path: eq.field.split('.'), values: new Map() }));
+    for (const value of eq.values) addTo(field.values, idKey(value), group);
+  }
+
+  remove(group: Group): void {
+    this.size--;
+    const eq = this.equality.get(group);
+    if (!eq) {
+      this.scan.delete(group);
+      return;
+    }
+    const field = this.byField.get(eq.field);
+    if (!field) return;
+    for (const value of eq.values) removeFrom(field.values, idKey(value), group);
+    if (field.values.size === 0) this.byField.delete(eq.field);
+  }
+
+  /** Records that `group` holds (or no longer holds) the document with this id key. */
+  hold(group: Group, key: string, held: boolean): void {
+    if (held) addTo(this.byId, key, group);
+    else removeFrom(this.byId, key, group);
+  }
+
+  /** The groups a change to this document may concern. */
+  candidates(key: string, doc: Doc | null): Set<Group> {
+    const out = new Set<Group>(this.byId.get(key));
+    if (doc === null) return out;
+    for (const g of this.scan) out.add(g);
+    for (const { path, values } of this.byField.values()) {
+      for (const value of valuesAt(doc, path)) {
+        const groups = values.get(idKey(value));
+        if (groups) for (const g of groups) out.add(g);
+      }
+    }
+    return out;
+  }
+}
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}

@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import { Backlog, type DeltaEntry } from './backlog.js';
+import type { Group, GroupMember } from './group.js';
+
+/** Where a session's frames go while its client is connected. */
+export interface Sink {
+  /** Sends one frame; `delta` frames may be refused by a slow-consumer policy. */
+  send(frame: string, kind: 'delta' | 'control'): void;
+  /** Closes the client's link with a WebSocket close code. */
+  close(code: number, reason: string): void;
+}
+
+/** Per-session bounds of what is kept for a resume. */
+export interface BacklogLimits {
+  deltas: number;
+  bytes: number;
+}
+
+export function newToken(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+/** One root of one session: its history (epoch, version, backlog) and its current group. */
+export class SessionRoot implements GroupMember {
+  epoch = newToken();
+  version = 0;
+  readonly backlog: Backlog;
+  group: Group | null = null;
+  /** The resolution (criteria resolved for this identity) the root follows. */
+  resolution: { key: string } | null = null;
+  private prefix: string;
+
+  constructor(
+    readonly session: Session,
+    readonly name: string,
+    limits: BacklogLimits,
+  ) {
+    this.backlog = new Backlog(limits.deltas, limits.bytes, 0);
+    this.prefix = this.makePrefix();
+  }
+
+  /** Starts a new unbroken history; the client will need a payload. */
+  restart(): void {
+    this.epoch = newToken();
+    this.version = 0;
+    this.backlog.reset(0);
+    this.prefix = this.makePrefix();
+  }
+
+  deliver(entry: DeltaEntry): void {
+    this.version++;
+    this.backlog.push(entry);
+    this.session.sink?.send(this.frame(this.version, entry), 'delta');
+  }
+
+  /** The delta frame for `version`: a small header around the shared, serialized ops. */
+  frame(version: number, entry: DeltaEntry): string {
+    return `${this.prefix}${version},"timestamp":"${entry.timestamp}","ops":${entry.opsJson}}`;
+  }
+
+  payloadFrame(dataJson: string): string {
+    return `{"type":"payload","root":${JSON.stringify(this.name)},"epoch":"${this.epoch}","version":${this.version},"data":${dataJson}}`;
+  }
+
+  private makePrefix(): string {
+    return `{"type":"delta","root":${JSON.stringify(this.name)},"epoch":"${this.epoch}","version":`;
+  }
+}
+
+/** A registered client's server-side state, held for a while after its link closed. */
+export class Session {
+  readonly id = newToken();
+  readonly roots = new Map<string, SessionRoot>();
+  sink: Sink | null = null;
+  graceTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    /** The identity references read (after `identityLookup`). */
+    readonly identity: Record<string, unknown>,
+    /** A canonical form of `identity`: a resume must present the same identity. */
+    readonly identityKey: string,
+  ) {}
+}

@@ -1,0 +1,239 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { CLOSE_CODES, closeCodeFor } from '../protocol/errors.js';
+import type { WireErrorCode } from '../protocol/messages.js';
+import { parseClientMessage } from '../protocol/parse.js';
+import type { Session, Sink } from './session.js';
+import type { Stream } from './stream.js';
+
+/** Options of {@link particleMiddleware}. */
+export interface ParticleMiddlewareOptions {
+  /** The URL path of the WebSocket endpoint; `<path>/health` answers JSON. */
+  path: string;
+  /** Frames larger than this are refused by the WebSocket layer (close 1009). @default 1 MiB */
+  maxFrameBytes?: number;
+  /** A socket that has not registered after this long is closed (4408). @default 10000 */
+  registerTimeoutMs?: number;
+  /** A heartbeat message follows this much silence; pings find dead peers. @default 15000 */
+  heartbeatMs?: number;
+  /** A socket whose unsent data passes this is closed as a slow consumer (4429, resumable). @default 1 MiB */
+  maxBufferedBytes?: number;
+}
+
+/** An Express-compatible middleware that also serves Particle's WebSocket endpoint. */
+export interface ParticleMiddleware {
+  (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void;
+  /** Handles `upgrade` events of `server` for this path only; other upgrades are left alone. */
+  attach(server: Server): void;
+  /** Takes the socket and returns `true` when the request is for this path; else `false`, touching nothing. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Closes every socket of this endpoint (code 1001). `stream.disconnect()` calls it. */
+  close(): void;
+}
+
+const defaults = {
+  maxFrameBytes: 1024 * 1024,
+  registerTimeoutMs: 10_000,
+  heartbeatMs: 15_000,
+  maxBufferedBytes: 1024 * 1024,
+};
+
+interface Link {
+  ws: WebSocket;
+  alive: boolean;
+  lastSent: number;
+}
+
+/** Mounts a {@link Stream} on an HTTP server: `app.use(mw)` for HTTP, `mw.attach(server)` for WebSockets. */
+export function particleMiddleware(
+  stream: Stream,
+  options: ParticleMiddlewareOptions,
+): ParticleMiddleware {
+  if (!options || typeof options.path !== 'string' || !options.path.startsWith('/')) {
+    throw new TypeError(
+      'particleMiddleware: options.path is required and must start with "/", e.g. { path: "/particle" }',
+    );
+  }
+  const path = options.path.replace(/\/+$/, '') || '/';
+  const config = { ...defaults, ...stripUndefined(options) };
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.maxFrameBytes,
+    perMessageDeflate: false,
+  });
+  const links = new Set<Link>();
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  const tick = (): void => {
+    const now = Date.now();
+    for (const link of links) {
+      if (!link.alive) {
+        link.ws.terminate();
+        continue;
+      }
+      link.alive = false;
+      link.ws.ping();
+      if (now - link.lastSent >= config.heartbeatMs) send(link, '{"type":"heartbeat"}');
+    }
+  };
+
+  const send = (link: Link, frame: string): void => {
+    if (link.ws.readyState !== WebSocket.OPEN) return;
+    link.ws.send(frame);
+    link.lastSent = Date.now();
+  };
+
+  const onConnection = (ws: WebSocket, req: IncomingMessage): void => {
+    const link: Link = { ws, alive: true, lastSent: Date.now() };
+    links.add(link);
+    if (!heartbeat) {
+      heartbeat = setInterval(tick, config.heartbeatMs);
+      heartbeat.unref?.();
+    }
+    let state: 'waiting' | 'registering' | 'registered' | 'closed' = 'waiting';
+    let session: Session | null = null;
+
+    const fail = (code: WireErrorCode, message: string, closeCode = closeCodeFor(code)): void => {
+      if (state === 'closed') return;
+      send(link, JSON.stringify({ type: 'error', code, message }));
+      ws.close(closeCode, message.slice(0, 120));
+      if (session) stream.detach(session, closeCode === CLOSE_CODES.internal);
+      session = null;
+      state = 'closed';
+    };
+
+    const sink: Sink = {
+      send: (frame, kind) => {
+        if (kind === 'delta' && ws.bufferedAmount > config.maxBufferedBytes) {
+          // A client that does not read would make the server buffer without bound: drop the
+          // link; its session keeps a backlog and the client catches up by resume.
+          if (session) stream.detach(session, true);
+          session = null;
+          state = 'closed';
+          ws.close(CLOSE_CODES.slowConsumer, 'slow consumer');
+          setTimeout(() => ws.terminate(), 1000).unref?.();
+          return;
+        }
+        send(link, frame);
+      },
+      close: (code, reason) => {
+        session = null;
+        state = 'closed';
+        ws.close(code, reason);
+      },
+    };
+
+    const timer = setTimeout(
+      () =>
+        fail(
+          'bad_message',
+          `no register message within ${config.registerTimeoutMs} ms`,
+          CLOSE_CODES.registerTimeout,
+        ),
+      config.registerTimeoutMs,
+    );
+    timer.unref?.();
+
+    ws.on('pong', () => {
+      link.alive = true;
+    });
+    ws.on('message', (data: RawData) => {
+      link.alive = true;
+      if (state !== 'waiting') {
+        fail('bad_message', 'a socket registers once and sends nothing else');
+        return;
+      }
+      clearTimeout(timer);
+      const parsed = parseClientMessage(rawText(data));
+      if (!parsed.ok) {
+        fail('bad_message', parsed.error);
+        return;
+      }
+      state = 'registering';
+      stream.attach(parsed.message, sink, req).then(
+        (result) => {
+          if (!result.ok) fail(result.code, result.message);
+          else if (state === 'registering') {
+            session = result.session;
+            state = 'registered';
+          } else stream.detach(result.session, true);
+        },
+        (error: unknown) =>
+          fail(
+            'internal',
+            `registration failed: ${error instanceof Error ? error.message : String(error)}`,
+          ),
+      );
+    });
+    ws.on('close', () => {
+      clearTimeout(timer);
+      links.delete(link);
+      if (session) stream.detach(session, true);
+      session = null;
+      state = 'closed';
+    });
+    ws.on('error', () => {
+      // ws reports protocol violations (e.g. a frame over maxPayload: close 1009) here and
+      // then closes the socket; 'close' does the cleanup.
+    });
+  };
+
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
+    if (pathOf(req) !== path) return false;
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+    return true;
+  };
+
+  const close = (): void => {
+    clearInterval(heartbeat);
+    heartbeat = undefined;
+    for (const link of links) link.ws.close(CLOSE_CODES.goingAway, 'server shutting down');
+    for (const link of links) setTimeout(() => link.ws.terminate(), 1000).unref?.();
+    wss.close();
+  };
+  const removeTransport = stream.addTransport({ close });
+
+  const middleware = ((
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: (error?: unknown) => void,
+  ) => {
+    if (req.method === 'GET' && pathOf(req) === `${path === '/' ? '' : path}/health`) {
+      const body = JSON.stringify({ status: 'ok', ...stream.stats(), sockets: links.size });
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    next();
+  }) as ParticleMiddleware;
+  middleware.attach = (server) => {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      handleUpgrade(req, socket, head);
+    });
+  };
+  middleware.handleUpgrade = handleUpgrade;
+  middleware.close = () => {
+    removeTransport();
+    close();
+  };
+  return middleware;
+}
+
+function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
+  } catch {
+    return '';
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
