@@ -1,1 +1,18 @@
-export {};
+export { Collector } from './collector.js';
+export { COLLECTOR_DEFAULTS } from './options.js';
+export type {
+  CollectorData,
+  CollectorEvent,
+  CollectorListener,
+  CollectorNotice,
+  CollectorOptions,
+  CollectorStatus,
+  NoticeListener,
+  ReadyCallback,
+  ReconnectOptions,
+  RegisterTransport,
+  WebSocketClass,
+  WebSocketLike,
+} from './types.js';
+export { ParticleError } from '../protocol/index.js';
+export type { Doc, Id, ParticleErrorCode } from '../protocol/index.js';

@@ -1,0 +1,216 @@
+import { parseServerMessage, type RegisterMessage, type ServerMessage } from '../protocol/index.js';
+import type { ReconnectOptions, WebSocketClass, WebSocketLike } from './types.js';
+
+/** Close code the client uses when it drops a link itself to start over (gap, bad frame, silence). */
+export const CLIENT_RESTART_CLOSE_CODE = 4000;
+
+/**
+ * The wait before retry number `attempt` (0-based): a random time in
+ * `[ceiling / 2, ceiling]` where `ceiling = min(maxDelayMs, minDelayMs * 2^(attempt + 1))`,
+ * and never below `minDelayMs`. Doubling keeps a down server from being hammered; the jitter
+ * spreads the clients a restarted server sees.
+ */
+export function backoffDelay(
+  attempt: number,
+  { minDelayMs, maxDelayMs }: ReconnectOptions,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** (attempt + 1));
+  const delay = ceiling / 2 + random() * (ceiling / 2);
+  return Math.min(maxDelayMs, Math.max(minDelayMs, delay));
+}
+
+/** Why a link went down. */
+export type LinkDown = {
+  /** The close code (`1006` when the socket failed without one, `CLIENT_RESTART_CLOSE_CODE` for silence). */
+  code: number;
+  reason: string;
+  /** Whether the socket had opened before it went down. */
+  opened: boolean;
+  /** `'silence'` when no frame arrived for `heartbeatTimeoutMs`. */
+  cause: 'closed' | 'silence';
+};
+
+/** What the connection asks of its owner. */
+export interface ConnectionHandlers {
+  /** The frame to send once a socket opens (built then: it depends on what the owner holds). */
+  registerMessage(): RegisterMessage;
+  /** A valid server message. */
+  message(message: ServerMessage): void;
+  /** A frame that is not a valid server message (the owner decides; it drops the link). */
+  invalid(reason: string, detail: unknown): void;
+  /** The link went down by itself (not through `restart`/`stop`); return `false` to stay down. */
+  down(info: LinkDown): boolean;
+  debug(message: string, detail?: unknown): void;
+}
+
+export interface ConnectionOptions {
+  url: string;
+  WebSocket: WebSocketClass;
+  reconnect: ReconnectOptions;
+  heartbeatTimeoutMs: number;
+}
+
+type MessageLike = { data?: unknown };
+type CloseLike = { code?: unknown; reason?: unknown };
+
+const ignore = (): void => {};
+
+/**
+ * One WebSocket at a time to the Stream: opens it, sends `register`, validates every frame,
+ * watches for silence, and reopens with capped exponential backoff when told to or when the
+ * link drops. What a frame means is the owner's business.
+ */
+export class Connection {
+  readonly #options: ConnectionOptions;
+  readonly #handlers: ConnectionHandlers;
+  #socket: WebSocketLike | null = null;
+  #opened = false;
+  #attempt = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | null = null;
+  #silenceTimer: ReturnType<typeof setTimeout> | null = null;
+  #lastFrameAt = 0;
+  #stopped = false;
+
+  constructor(options: ConnectionOptions, handlers: ConnectionHandlers) {
+    this.#options = options;
+    this.#handlers = handlers;
+  }
+
+  /** Opens the first socket. */
+  start(): void {
+    this.#open();
+  }
+
+  /** The server accepted the registration: the next drop starts the backoff from its minimum. */
+  registered(): void {
+    this.#attempt = 0;
+  }
+
+  /** Drops the current socket (ignoring anything it still delivers) and reconnects after backoff. */
+  restart(reason: string): void {
+    if (this.#stopped) return;
+    this.#handlers.debug(`dropping the link: ${reason}`);
+    this.#abandon(CLIENT_RESTART_CLOSE_CODE, reason);
+    this.#scheduleRetry();
+  }
+
+  /** Closes the socket for good and stops every timer. */
+  stop(): void {
+    this.#stopped = true;
+    this.#abandon(1000, 'client disconnect');
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+
+  #open(): void {
+    this.#retryTimer = null;
+    if (this.#stopped) return;
+    let socket: WebSocketLike;
+    try {
+      socket = new this.#options.WebSocket(this.#options.url);
+    } catch (error) {
+      this.#handlers.debug('could not create the WebSocket', error);
+      this.#down({ code: 1006, reason: String(error), opened: false, cause: 'closed' });
+      return;
+    }
+    this.#socket = socket;
+    this.#opened = false;
+    this.#touch();
+    socket.onopen = () => {
+      this.#opened = true;
+      this.#touch();
+      socket.send(JSON.stringify(this.#handlers.registerMessage()));
+    };
+    socket.onmessage = ((event: MessageLike) => this.#frame(event.data)) as (e: never) => void;
+    socket.onerror = ((event: unknown) => {
+      // A close event always follows; the error itself carries no usable detail in browsers.
+      this.#handlers.debug('socket error', event);
+    }) as (e: never) => void;
+    socket.onclose = ((event: CloseLike) => {
+      if (this.#socket !== socket) return;
+      const code = typeof event.code === 'number' ? event.code : 1006;
+      const reason = typeof event.reason === 'string' ? event.reason : '';
+      this.#detach();
+      this.#down({ code, reason, opened: this.#opened, cause: 'closed' });
+    }) as (e: never) => void;
+  }
+
+  #frame(data: unknown): void {
+    this.#touch();
+    if (typeof data !== 'string') {
+      this.#handlers.invalid('a binary frame (Particle speaks JSON text frames)', data);
+      return;
+    }
+    const parsed = parseServerMessage(data);
+    if (!parsed.ok) {
+      this.#handlers.invalid(`invalid frame from the server: ${parsed.error}`, data);
+      return;
+    }
+    this.#handlers.message(parsed.message);
+  }
+
+  #down(info: LinkDown): void {
+    if (this.#stopped) return;
+    if (this.#handlers.down(info)) this.#scheduleRetry();
+    else this.#stopped = true;
+  }
+
+  #scheduleRetry(): void {
+    if (this.#stopped || this.#retryTimer !== null) return;
+    const delay = backoffDelay(this.#attempt++, this.#options.reconnect);
+    this.#handlers.debug(`reconnecting in ${Math.round(delay)} ms`);
+    this.#retryTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  /** Records that the link is alive (any frame, or the socket opening). */
+  #touch(): void {
+    this.#lastFrameAt = Date.now();
+    if (this.#silenceTimer === null && this.#options.heartbeatTimeoutMs > 0) {
+      this.#armSilenceTimer(this.#options.heartbeatTimeoutMs);
+    }
+  }
+
+  // One timer per window rather than one per frame: it re-arms for what is left when it fires.
+  #armSilenceTimer(delay: number): void {
+    this.#silenceTimer = setTimeout(() => {
+      this.#silenceTimer = null;
+      const silent = Date.now() - this.#lastFrameAt;
+      const timeout = this.#options.heartbeatTimeoutMs;
+      if (silent < timeout) {
+        this.#armSilenceTimer(timeout - silent);
+        return;
+      }
+      const reason = `no frame from the server for ${timeout} ms`;
+      this.#handlers.debug(`dropping the link: ${reason}`);
+      const opened = this.#opened;
+      this.#abandon(CLIENT_RESTART_CLOSE_CODE, reason);
+      this.#down({ code: CLIENT_RESTART_CLOSE_CODE, reason, opened, cause: 'silence' });
+    }, delay);
+  }
+
+  /** Stops listening to the current socket and closes it without waiting for its close event. */
+  #abandon(code: number, reason: string): void {
+    const socket = this.#socket;
+    this.#detach();
+    if (socket === null) return;
+    try {
+      socket.close(code, reason);
+    } catch (error) {
+      this.#handlers.debug('closing the socket failed', error);
+    }
+  }
+
+  #detach(): void {
+    if (this.#silenceTimer !== null) clearTimeout(this.#silenceTimer);
+    this.#silenceTimer = null;
+    const socket = this.#socket;
+    this.#socket = null;
+    if (socket === null) return;
+    // No-ops rather than null: `ws` throws an unhandled 'error' event when nothing listens.
+    socket.onopen = ignore;
+    socket.onmessage = ignore;
+    socket.onerror = ignore;
+    socket.onclose = ignore;
+  }
+}

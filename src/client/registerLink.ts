@@ -1,0 +1,111 @@
+import { parseServerMessage, type ServerMessage } from '../protocol/index.js';
+import type { RegisterTransport } from './types.js';
+
+/** The part of a link the collector drives; `Connection` is the socket one. */
+export interface Link {
+  start(): void;
+  /** Drop the current registration and register again. */
+  restart(reason: string): void;
+  /** The server accepted the registration. */
+  registered(): void;
+  stop(): void;
+}
+
+export interface RegisterLinkHandlers {
+  message(message: ServerMessage): void;
+  /** A message that is not a valid server message (the owner decides; it registers again). */
+  invalid(reason: string, detail: unknown): void;
+  /** `done(error)` reported a failed registration. */
+  refused(error: unknown): void;
+  debug(message: string, detail?: unknown): void;
+}
+
+/**
+ * A link over a socketless `register(identity, receive, done)` transport. Messages are passed
+ * through JSON, as a socket would: the collector then sees exactly what travels (ObjectIds and
+ * Dates as strings) and owns, and freezes, its own copies. A restart registers again from
+ * scratch, since such a transport has no way to carry a resume point.
+ */
+export class RegisterLink implements Link {
+  readonly #register: RegisterTransport;
+  readonly #identity: Record<string, unknown>;
+  readonly #handlers: RegisterLinkHandlers;
+  #generation = 0;
+  #unregister: (() => void) | null = null;
+  #stopped = false;
+
+  constructor(
+    register: RegisterTransport,
+    identity: Record<string, unknown>,
+    handlers: RegisterLinkHandlers,
+  ) {
+    this.#register = register;
+    this.#identity = identity;
+    this.#handlers = handlers;
+  }
+
+  start(): void {
+    if (this.#stopped) return;
+    const generation = ++this.#generation;
+    const current = (): boolean => generation === this.#generation && !this.#stopped;
+    const receive = (type: string, message: unknown): void => {
+      if (!current()) return;
+      let copy: unknown;
+      try {
+        copy = JSON.parse(JSON.stringify(message));
+      } catch (error) {
+        this.#handlers.invalid(`a ${type} message that is not JSON`, error);
+        return;
+      }
+      const parsed = parseServerMessage(copy);
+      if (!parsed.ok) {
+        this.#handlers.invalid(`invalid message from the transport: ${parsed.error}`, message);
+        return;
+      }
+      this.#handlers.message(parsed.message);
+    };
+    const done = (error?: unknown): void => {
+      if (current() && error !== undefined && error !== null) this.#handlers.refused(error);
+    };
+    let unregister: (() => void) | void;
+    try {
+      unregister = this.#register(this.#identity, receive, done);
+    } catch (error) {
+      done(error ?? new Error('register threw'));
+      return;
+    }
+    if (typeof unregister === 'function') {
+      if (current()) this.#unregister = unregister;
+      else unregister();
+    }
+  }
+
+  restart(reason: string): void {
+    if (this.#stopped) return;
+    this.#handlers.debug(`registering again: ${reason}`);
+    this.#drop();
+    const generation = this.#generation;
+    // Not from inside `receive`: the transport may deliver the new registration synchronously.
+    queueMicrotask(() => {
+      if (generation === this.#generation) this.start();
+    });
+  }
+
+  registered(): void {}
+
+  stop(): void {
+    this.#stopped = true;
+    this.#drop();
+  }
+
+  #drop(): void {
+    this.#generation++;
+    const unregister = this.#unregister;
+    this.#unregister = null;
+    try {
+      unregister?.();
+    } catch (error) {
+      this.#handlers.debug('unregister threw', error);
+    }
+  }
+}

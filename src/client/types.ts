@@ -1,0 +1,132 @@
+import type { Doc, Id, ParticleError } from '../protocol/index.js';
+
+/**
+ * Where a collector stands.
+ * - `waiting`: connecting or registering; no complete data yet.
+ * - `ready`: the manifest and a payload (or a resume) for every root arrived.
+ * - `reconnecting`: the link went down after a registration; data is kept, a retry is scheduled.
+ * - `error`: registration was refused (`collector.error` says why); no retry.
+ * - `closed`: `disconnect()` was called.
+ */
+export type CollectorStatus = 'waiting' | 'ready' | 'reconnecting' | 'error' | 'closed';
+
+/** The collector's data: one frozen array of documents per root received so far. */
+export type CollectorData = { readonly [root: string]: readonly Doc[] };
+
+/**
+ * What {@link Collector.subscribe} listeners are told, once per applied server message (after the
+ * whole message is applied) and once per status change.
+ * - `{ type: 'data', root, ids }`: documents of `root` changed; `ids` lists the ids the message
+ *   touched (inserted, removed or updated), or is `null` when the whole root was replaced
+ *   (a payload) or dropped (no longer in the manifest).
+ * - `{ type: 'status', status }`: `collector.status` changed to `status`.
+ */
+export type CollectorNotice =
+  | { type: 'status'; status: CollectorStatus }
+  | { type: 'data'; root: string; ids: readonly Id[] | null };
+
+/**
+ * One event per applied op, passed to `collector.on` listeners as their second argument.
+ * `timestamp` is the delta's timestamp (for a payload: when it was applied, ISO 8601).
+ * `path` is the op's path relative to the document (`''` for insert, remove and payload).
+ * `data` is the inserted document, the value set, or for a payload the new array of the root.
+ */
+export type CollectorEvent =
+  | {
+      root: string;
+      timestamp: string;
+      operation: 'insert';
+      id: Id;
+      path: '';
+      data: Doc;
+    }
+  | { root: string; timestamp: string; operation: 'remove'; id: Id; path: ''; data: undefined }
+  | { root: string; timestamp: string; operation: 'set'; id: Id; path: string; data: unknown }
+  | { root: string; timestamp: string; operation: 'unset'; id: Id; path: string; data: undefined }
+  | {
+      root: string;
+      timestamp: string;
+      operation: 'payload';
+      id: null;
+      path: '';
+      data: readonly Doc[];
+    };
+
+/** A `collector.on` listener: `data` is the whole new `collector.data`. */
+export type CollectorListener = (data: CollectorData, event: CollectorEvent) => void;
+
+/** A listener for {@link Collector.subscribe}. */
+export type NoticeListener = (notice: CollectorNotice) => void;
+
+/** The few members of a WebSocket the collector uses (the browser's class and `ws` both fit). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: never) => void) | null;
+  onmessage: ((event: never) => void) | null;
+  onclose: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
+}
+
+/** A WebSocket class: `globalThis.WebSocket` in browsers, `WebSocket` from `ws` in Node. */
+export type WebSocketClass = new (url: string) => WebSocketLike;
+
+/**
+ * A transport without a socket (the server's `stream.register`, or a mock): it registers
+ * `identity`, hands every server message whole to `receive(type, message)`, and calls
+ * `done(error?)` once registration completed (no argument) or failed. It returns a function
+ * that unregisters.
+ */
+export type RegisterTransport = (
+  identity: Record<string, unknown>,
+  receive: (type: string, message: unknown) => void,
+  done: (error?: unknown) => void,
+) => (() => void) | void;
+
+/** Reconnect backoff bounds: capped exponential with jitter. */
+export interface ReconnectOptions {
+  /**
+   * Smallest wait before a retry, in milliseconds.
+   * @default 250
+   */
+  minDelayMs: number;
+  /**
+   * Largest wait before a retry, in milliseconds.
+   * @default 10000
+   */
+  maxDelayMs: number;
+}
+
+/** Options of `new Collector(...)`. Exactly one of `url` and `register` is required. */
+export interface CollectorOptions {
+  /**
+   * The Stream's WebSocket endpoint: `ws://…`/`wss://…`, `http(s)://…` (mapped to ws/wss), or a
+   * path such as `'/particle'` resolved against `globalThis.location`.
+   */
+  url?: string;
+  /** Who this client claims to be; sent with `register`. */
+  identity: Record<string, unknown>;
+  /**
+   * The WebSocket class to use where there is no global one (Node 20: `WebSocket` from `ws`).
+   * @default globalThis.WebSocket
+   */
+  WebSocket?: WebSocketClass;
+  /** A socketless transport instead of `url` (see {@link RegisterTransport}). */
+  register?: RegisterTransport;
+  /** Receives diagnostics: refused frames, version gaps, reconnects, listener errors. */
+  onDebug?: (message: string, detail?: unknown) => void;
+  /**
+   * Backoff between reconnect attempts.
+   * @default { minDelayMs: 250, maxDelayMs: 10000 }
+   */
+  reconnect?: Partial<ReconnectOptions>;
+  /**
+   * Silence (no frame at all) after which the link counts as dead and is replaced.
+   * @default 45000
+   */
+  heartbeatTimeoutMs?: number;
+}
+
+/** What `collector.ready(callback)` calls: with no argument when ready, or with why it never will be. */
+export type ReadyCallback = (error?: ParticleError) => void;
