@@ -1,0 +1,25 @@
+import type { IncomingMessage } from 'node:http';
+import { headers } from 'next/headers';
+import { Board } from '../components/Board';
+import { SignInSwitcher } from '../components/SignInSwitcher';
+import { sessionFromCookieHeader } from '../lib/session';
+import { getStream } from '../lib/streamHandle';
+
+export default async function Home() {
+  const cookie = (await headers()).get('cookie') ?? undefined;
+  if (!sessionFromCookieHeader(cookie)) {
+    return (
+      <main className="signed-out">
+        <h1>Particle example</h1>
+        <p>Sign in as one of the demo users. Each sees only what the server lets them see.</p>
+        <SignInSwitcher />
+      </main>
+    );
+  }
+  // The first render comes from the server: the same records, with the same identity check
+  // (identityLookup reads the session cookie), as the live connection will hold once ready.
+  // identityLookup reads only the request's headers, which is all a server component has.
+  const request = { headers: { cookie } } as IncomingMessage;
+  const initialData = await getStream().snapshot({}, request);
+  return <Board initialData={initialData} />;
+}

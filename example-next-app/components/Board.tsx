@@ -1,0 +1,52 @@
+'use client';
+import type { ComponentProps } from 'react';
+import { ParticleProvider, useParticle } from 'particle/react';
+import type { Me } from '../lib/model';
+import { AdminPanel } from './AdminPanel';
+import { Projects } from './Projects';
+import { SignInSwitcher } from './SignInSwitcher';
+import { StatusBadge } from './StatusBadge';
+import { Team } from './Team';
+
+type InitialData = ComponentProps<typeof ParticleProvider>['initialData'];
+
+// The browser claims nothing about itself: the server finds the user from the session cookie
+// that travels with the WebSocket upgrade, and decides the account from its own records.
+const NO_CLAIM = {};
+
+export function Board({ initialData }: { initialData: InitialData }) {
+  return (
+    <ParticleProvider url="/particle" identity={NO_CLAIM} initialData={initialData}>
+      <Header />
+      <main className="layout">
+        <Projects />
+        <aside>
+          <Team />
+          <AdminPanel />
+          <section className="card hint">
+            <h2>How this page stays live</h2>
+            <p>
+              Every list here is read with <code>useParticle</code>. Forms write through the REST
+              API; the server then pushes the change to each page allowed to see it. Sign in as
+              someone else in a second window and watch.
+            </p>
+          </section>
+        </aside>
+      </main>
+    </ParticleProvider>
+  );
+}
+
+function Header() {
+  const me = useParticle<readonly Me[]>('me')?.[0];
+  const account = useParticle<readonly { name: string }[]>('account')?.[0];
+  return (
+    <header className="top">
+      <h1>Particle example</h1>
+      <p className="who">
+        {me ? `${me.name} · ${account?.name ?? 'whole organisation'}` : 'signed in'} <StatusBadge />
+      </p>
+      <SignInSwitcher current={me?._id} />
+    </header>
+  );
+}

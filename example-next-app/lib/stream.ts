@@ -1,0 +1,76 @@
+import type { IncomingMessage } from 'node:http';
+import { Stream } from 'particle/server';
+import type { Adapter } from 'particle/server';
+import { sessionFromCookieHeader } from './session';
+
+/**
+ * "The projects `@userId` is a member of": start at the user, follow `memberships.userId` into
+ * the join collection, then `memberships.projectId` out to the projects (links declared in
+ * `cacheConfig`). Reactive: a new membership row moves that project's records into view.
+ */
+const MY_PROJECT_IDS = '@userId|users._id>memberships._id>projects._id';
+
+/**
+ * `adminOrgId` is set by `identityLookup` for the organisation's admin only. For everyone else
+ * it is missing, and a reference to a missing identity field matches nothing, so the admin
+ * branch of each `$or` below is closed for them (deny by default).
+ */
+const ADMIN = { orgId: '@adminOrgId' };
+
+/** Finds the signed-in user from the session cookie of an upgrade (or page) request. */
+async function lookupIdentity(
+  adapter: Adapter,
+  request: Pick<IncomingMessage, 'headers'> | undefined,
+) {
+  const userId = sessionFromCookieHeader(request?.headers.cookie);
+  if (!userId) throw new Error('Not signed in: pick a user first.');
+  const [user] = await adapter.find('users', { _id: userId });
+  if (!user) throw new Error(`Unknown user ${userId}.`);
+  // The client claims nothing: every field that criteria read comes from the server's records.
+  return user.role === 'admin'
+    ? { userId, adminOrgId: user.orgId }
+    : { userId, accountId: user.accountId };
+}
+
+/** The example's Stream: which records and fields each signed-in user may see. */
+export function createStream(adapter: Adapter): Stream {
+  return new Stream({
+    adapter,
+    identityLookup: (_claimed, request) => lookupIdentity(adapter, request),
+    cacheConfig: { memberships: { userId: 'users._id', projectId: 'projects._id' } },
+    dataSources: {
+      me: {
+        collection: 'users',
+        criteria: { _id: '@userId' },
+        manifest: { name: true, role: true, accountId: true },
+      },
+      account: {
+        collection: 'accounts',
+        criteria: { _id: '@accountId' },
+        manifest: { name: true },
+      },
+      // Per-account visibility; `email` is not in the manifest, so it never leaves the server.
+      team: {
+        collection: 'users',
+        criteria: { $or: [{ accountId: '@accountId' }, ADMIN] },
+        manifest: { name: true, role: true, accountId: true },
+        sort: { name: 1 },
+      },
+      projects: {
+        collection: 'projects',
+        criteria: { $or: [{ _id: MY_PROJECT_IDS }, ADMIN] },
+        manifest: { name: true, accountId: true },
+        sort: { name: 1 },
+      },
+      // Through the join collection; `internalNote` is not in the manifest.
+      tasks: {
+        collection: 'tasks',
+        criteria: { $or: [{ projectId: MY_PROJECT_IDS }, ADMIN] },
+        manifest: { title: true, done: true, projectId: true, createdAt: true },
+        sort: { done: 1, title: 1 },
+      },
+      // Only the admin manages who works on what.
+      memberships: { collection: 'memberships', criteria: ADMIN, manifest: true },
+    },
+  });
+}

@@ -1,0 +1,348 @@
+/**
+ * The example app in a real browser: two users of different accounts, live updates that reach
+ * only the pages allowed to see them, fields outside the manifest that never reach a page, and
+ * a server restart that both pages survive without a reload.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const appDir = path.join(root, 'example-next-app');
+const resultsDir = path.join(root, 'test-results');
+const inCI = process.env.CI === 'true';
+const hasChromium = existsSync(CHROMIUM);
+
+if (!hasChromium && !inCI) {
+  console.warn(
+    `skipping the example browser test: ${CHROMIUM} is missing (apt-get install chromium)`,
+  );
+}
+
+/** Strings that exist only in fields no manifest lists (`internalNote`, `email`). */
+const HIDDEN = ['internalNote', 'internal:', 'email', '@acme.test', '@beta.test'];
+const WAIT = { timeout: 15_000, interval: 50 };
+
+// --- build and run the example --------------------------------------------------------------
+
+function newestChange(paths: string[]): number {
+  let newest = 0;
+  for (const entry of paths) {
+    if (!existsSync(entry)) continue;
+    const stat = statSync(entry);
+    if (stat.isDirectory()) {
+      const children = readdirSync(entry).filter(
+        (name) => !['node_modules', '.next'].includes(name),
+      );
+      newest = Math.max(newest, newestChange(children.map((name) => path.join(entry, name))));
+    } else {
+      newest = Math.max(newest, stat.mtimeMs);
+    }
+  }
+  return newest;
+}
+
+function run(command: string, args: string[], cwd: string) {
+  try {
+    execFileSync(command, args, {
+      cwd,
+      env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production' },
+      stdio: 'pipe',
+    });
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: Buffer; stderr?: Buffer };
+    throw new Error(`${command} ${args.join(' ')} failed:\n${stdout}\n${stderr}`, { cause: error });
+  }
+}
+
+/** Builds the library and the Next app unless their outputs are newer than their sources. */
+function buildIfNeeded() {
+  const libOutput = path.join(root, 'dist/react/index.js');
+  const libSources = [path.join(root, 'src'), path.join(root, 'tsup.config.ts')];
+  if (!existsSync(libOutput) || newestChange(libSources) > statSync(libOutput).mtimeMs) {
+    run('npm', ['run', 'build'], root);
+  }
+  const appOutput = path.join(appDir, '.next/BUILD_ID');
+  const appSources = [...libSources, appDir, path.join(root, 'dist')];
+  if (!existsSync(appOutput) || newestChange(appSources) > statSync(appOutput).mtimeMs) {
+    run(path.join(root, 'node_modules/.bin/next'), ['build'], appDir);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
+
+/** Starts `server.ts` as the README does and resolves once it prints its address. */
+function startServer(port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    cwd: appDir,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      NODE_ENV: 'production',
+      NEXT_TELEMETRY_DISABLED: '1',
+      MONGO_URL: '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk;
+      if (output.includes('ready on http://')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+function kill(child: ChildProcess | undefined): Promise<void> {
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    process.kill(child.pid!, 'SIGKILL');
+  });
+}
+
+// --- one signed-in browser page ---------------------------------------------------------------
+
+interface Visitor {
+  context: BrowserContext;
+  page: Page;
+  /** Every text frame the page's Particle WebSocket received, across reconnects. */
+  frames: string[];
+}
+
+const status = (page: Page) => page.locator('.badge').getAttribute('data-status');
+
+async function signIn(browser: Browser, baseURL: string, label: string): Promise<Visitor> {
+  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  const frames: string[] = [];
+  page.on('websocket', (socket) => {
+    if (!socket.url().endsWith('/particle')) return;
+    socket.on('framereceived', ({ payload }) => frames.push(String(payload)));
+  });
+  await page.goto('/');
+  await page.getByRole('button', { name: label }).click();
+  await vi.waitFor(async () => expect(await status(page)).toBe('ready'), WAIT);
+  // A marker that a reload would wipe out: checked at the end.
+  await page.evaluate(() => Object.assign(window, { sameDocument: true }));
+  return { context, page, frames };
+}
+
+const titles = (page: Page, projectId?: string) =>
+  page
+    .locator(`${projectId ? `[data-project="${projectId}"] ` : ''}li[data-task] .title`)
+    .allTextContents();
+
+const sameDocument = (page: Page) =>
+  page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument === true);
+
+async function expectEventually(read: () => Promise<unknown>, check: (value: never) => void) {
+  await vi.waitFor(async () => check((await read()) as never), WAIT);
+}
+
+// --- the test -----------------------------------------------------------------------------------
+
+describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
+  let port = 0;
+  let baseURL = '';
+  let server: ChildProcess | undefined;
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
+    if (!hasChromium)
+      throw new Error(`${CHROMIUM} is missing: install it with apt-get install chromium`);
+    buildIfNeeded();
+    port = await freePort();
+    baseURL = `http://127.0.0.1:${port}`;
+    server = await startServer(port);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await kill(server);
+  });
+
+  test('two accounts see live changes, only their own, and survive a restart', async () => {
+    const ann = await signIn(browser!, baseURL, 'Ann (account A)');
+    const ben = await signIn(browser!, baseURL, 'Ben (account B)');
+
+    // The first render came from the server's snapshot: the HTML already holds the tasks.
+    const html = await (await ann.context.request.get('/')).text();
+    expect(html).toContain('Book the launch venue');
+    for (const hidden of HIDDEN) expect(html).not.toContain(hidden);
+
+    // Per-account and per-membership views.
+    expect(await titles(ann.page, 'p-web')).toEqual([
+      'Draft the new home page',
+      'Pick a colour palette',
+    ]);
+    expect(await titles(ben.page)).toContain('Count the pallets');
+    expect(await titles(ben.page)).not.toContain('Draft the new home page');
+    expect(await titles(ann.page)).not.toContain('Count the pallets');
+
+    // Ann adds a task Ben may not see, then one in the project they share. Changes arrive in
+    // order, so once Ben has the second, the first would have come before it if it were his.
+    await ann.page.getByLabel('New task in Website relaunch').fill('Private plan');
+    await ann.page.getByLabel('New task in Website relaunch').press('Enter');
+    await ann.page.getByLabel('New task in Spring launch (shared)').fill('Shared checklist');
+    await ann.page.getByLabel('New task in Spring launch (shared)').press('Enter');
+    await expectEventually(
+      () => titles(ben.page, 'p-launch'),
+      (list: string[]) => expect(list).toContain('Shared checklist'),
+    );
+    expect(await titles(ben.page)).not.toContain('Private plan');
+    expect(await titles(ann.page, 'p-web')).toContain('Private plan');
+
+    // Ben renames the shared task; Ann's page follows.
+    const shared = ben.page.locator('li[data-task]', { hasText: 'Shared checklist' });
+    await shared.getByRole('button', { name: 'Rename' }).click();
+    await shared.getByLabel('New title').fill('Shared checklist, by Ben');
+    await shared.getByRole('button', { name: 'Save' }).click();
+    await expectEventually(
+      () => titles(ann.page, 'p-launch'),
+      (list: string[]) => expect(list).toContain('Shared checklist, by Ben'),
+    );
+
+    // Ben ticks a task off: the server's sort moves it last on Ann's page.
+    await ben.page.getByLabel('Done: Book the launch venue').check();
+    await expectEventually(
+      () => titles(ann.page, 'p-launch'),
+      (list: string[]) => expect(list.at(-1)).toBe('Book the launch venue'),
+    );
+
+    // Ann moves the shared task into her own project: it leaves Ben's page, stays on hers.
+    await ann.page.getByLabel('Move Shared checklist, by Ben').selectOption('p-web');
+    await expectEventually(
+      () => titles(ben.page),
+      (list: string[]) => expect(list).not.toContain('Shared checklist, by Ben'),
+    );
+    expect(await titles(ann.page, 'p-web')).toContain('Shared checklist, by Ben');
+
+    // The admin adds Ben to Website relaunch: a new row in the join collection brings that
+    // project and its tasks to Ben's page; removing the row takes them away again.
+    const admin = await browser!.newContext({ baseURL });
+    await admin.request.post('/api/session', { form: { userId: 'admin' } });
+    const joined = await admin.request.post('/api/memberships', {
+      data: { userId: 'ben', projectId: 'p-web' },
+    });
+    expect(joined.status()).toBe(201);
+    await expectEventually(
+      () => titles(ben.page, 'p-web'),
+      (list: string[]) => expect(list).toContain('Private plan'),
+    );
+    const { _id } = (await joined.json()) as { _id: string };
+    await admin.request.delete(`/api/memberships/${encodeURIComponent(_id)}`);
+    await expectEventually(
+      () => titles(ben.page),
+      (list: string[]) => expect(list).not.toContain('Private plan'),
+    );
+    await admin.close();
+
+    // Writes are checked as well: Ann may not touch a task of Ben's account.
+    const refused = await ann.context.request.patch('/api/tasks/t-5', {
+      data: { title: 'hijacked' },
+    });
+    expect(refused.status()).toBe(403);
+
+    // Fields outside the manifests never reach a page: not in its DOM, not on its socket.
+    for (const visitor of [ann, ben]) {
+      const page = await visitor.page.content();
+      const frames = visitor.frames.join('\n');
+      expect(frames).toContain('"type":"payload"');
+      expect(frames).toContain('Spring launch');
+      for (const hidden of HIDDEN) {
+        expect(page).not.toContain(hidden);
+        expect(frames).not.toContain(hidden);
+      }
+    }
+
+    mkdirSync(resultsDir, { recursive: true });
+    await ann.page.screenshot({ path: path.join(resultsDir, 'example.png'), fullPage: true });
+
+    // Kill the server: both pages keep their data and say so, then reconnect to a new server
+    // and converge on its state (the embedded store starts from the seed again).
+    await kill(server);
+    for (const { page } of [ann, ben]) {
+      await vi.waitFor(async () => expect(await status(page)).toBe('reconnecting'), WAIT);
+      expect(await titles(page)).toContain('Book the launch venue');
+    }
+    server = await startServer(port);
+    for (const { page } of [ann, ben]) {
+      await vi.waitFor(async () => expect(await status(page)).toBe('ready'), {
+        ...WAIT,
+        timeout: 30_000,
+      });
+    }
+    await expectEventually(
+      () => titles(ann.page),
+      (list: string[]) => {
+        expect(list).not.toContain('Private plan');
+        expect(list).not.toContain('Shared checklist, by Ben');
+      },
+    );
+    expect(await titles(ann.page, 'p-launch')).toEqual([
+      'Book the launch venue',
+      'Write the press release',
+    ]);
+    expect(await titles(ben.page, 'p-launch')).toEqual([
+      'Book the launch venue',
+      'Write the press release',
+    ]);
+
+    // And they are live again.
+    const created = await ben.context.request.post('/api/tasks', {
+      data: { title: 'After the restart', projectId: 'p-launch' },
+    });
+    expect(created.status()).toBe(201);
+    for (const { page } of [ann, ben]) {
+      await expectEventually(
+        () => titles(page, 'p-launch'),
+        (list: string[]) => expect(list).toContain('After the restart'),
+      );
+      expect(await sameDocument(page)).toBe(true);
+    }
+
+    await ann.context.close();
+    await ben.context.close();
+  });
+});
