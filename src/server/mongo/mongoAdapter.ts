@@ -156,7 +156,7 @@ export class MongoAdapter implements Adapter {
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
     };
     if (startAfter !== undefined && startAfter !== null) options.startAfter = startAfter;
-    const pipeline = [{ $match: { 'ns.coll': { $in: collections } } }];
+    const pipeline = [{ $match: watchFilter(collections) }];
     const stream = this.db.watch<Document>(pipeline, options);
     const feed: Feed = { stream, collections, stopped: false };
     this.feed = feed;
@@ -295,6 +295,20 @@ export class MongoAdapter implements Adapter {
       this.wake = done;
     });
   }
+}
+
+/**
+ * The stream's server-side filter: events of the watched collections, renames into them, and
+ * the database-wide events that have no `ns.coll` (dropDatabase, invalidate).
+ */
+export function watchFilter(collections: string[]): Document {
+  return {
+    $or: [
+      { 'ns.coll': { $in: collections } },
+      { 'to.coll': { $in: collections } },
+      { operationType: { $in: ['dropDatabase', 'invalidate'] } },
+    ],
+  };
 }
 
 /** Turns a driver error into the error Particle reports (a clear one for a standalone). */
