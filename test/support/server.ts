@@ -116,13 +116,15 @@ export class RawClient {
     }
   }
 
-  /** Waits for the payloads of every root in the manifest. */
+  /** Waits for a payload (or a `resumed`) of every root in the manifest. */
   async ready(): Promise<void> {
     await this.until((c) => {
       const manifest = c.of('manifest')[0] as { sources: Record<string, unknown> } | undefined;
       return (
         !!manifest &&
-        Object.keys(manifest.sources).every((root) => c.of('payload', root).length > 0)
+        Object.keys(manifest.sources).every(
+          (root) => c.of('payload', root).length > 0 || c.of('resumed', root).length > 0,
+        )
       );
     });
   }
