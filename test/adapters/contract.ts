@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { Adapter, Change, Doc } from '../../src/server/adapter.js';
 import { cloneDeep, isPlainObject } from '../../src/server/clone.js';
+import { Stream } from '../../src/server/stream.js';
 
 /** What the contract needs from one adapter under test: the adapter and a way to write. */
 export interface ContractTarget {
@@ -63,6 +64,19 @@ function unsetPath(doc: Doc, path: string): void {
   }
   if (cur !== null && typeof cur === 'object')
     delete (cur as Record<string, unknown>)[segs[segs.length - 1] as string];
+}
+
+/** Applies one wire op (insert/remove/set/unset) to a client-side view keyed by id. */
+function applyOp(view: Map<string, Doc>, op: Doc): void {
+  const key = String(op.id);
+  if (op.operation === 'insert') view.set(key, cloneDeep(op.data as Doc));
+  else if (op.operation === 'remove') view.delete(key);
+  else {
+    const doc = view.get(key);
+    if (!doc) return;
+    if (op.operation === 'set') setPath(doc, String(op.path), cloneDeep(op.data));
+    else unsetPath(doc, String(op.path));
+  }
 }
 
 /** The top-level field of each path an update names. */
@@ -246,6 +260,66 @@ export function adapterContract(
         true,
       );
       await stop();
+    });
+
+    test('Stream: a client view follows the same writes to the same result', async () => {
+      const collection = `contract_stream_${Date.now().toString(36)}_${++counter}`;
+      await target.seed(collection, [
+        { _id: 1, name: 'Ann', accountId: 1, address: { city: 'Oslo', zip: '0150' } },
+        { _id: 2, name: 'Bob', accountId: 1, address: { city: 'Rome' } },
+        { _id: 3, name: 'Cy', accountId: 2 },
+      ]);
+      // The Stream closes its adapter on disconnect; the target's adapter outlives this test.
+      const { adapter } = target;
+      const borrowed: Adapter = {
+        find: (...args) => adapter.find(...args),
+        watch: (...args) => adapter.watch(...args),
+        close: async () => undefined,
+      };
+      const stream = new Stream({
+        adapter: borrowed,
+        dataSources: {
+          people: {
+            collection,
+            criteria: { accountId: '@accountId' },
+            manifest: { name: true, address: { city: true } },
+          },
+        },
+      });
+      const view = new Map<string, Doc>();
+      let ready = false;
+      const unregister = stream.register({ accountId: 1 }, (_type, message) => {
+        const m = message as { type: string; data?: Doc[]; ops?: Doc[] };
+        if (m.type === 'payload') {
+          view.clear();
+          for (const doc of m.data ?? []) view.set(String(doc._id), doc);
+          ready = true;
+        }
+        for (const op of m.ops ?? []) applyOp(view, op);
+      });
+      await vi.waitFor(() => expect(ready).toBe(true));
+      await target.update(
+        collection,
+        { _id: 1 },
+        { $set: { 'address.city': 'Bergen', 'address.zip': '5003' } },
+      );
+      await target.update(collection, { _id: 2 }, { $set: { accountId: 2 } });
+      await target.update(
+        collection,
+        { _id: 3 },
+        { $set: { accountId: 1, address: { city: 'Lyon' } } },
+      );
+      await target.insert(collection, { _id: 4, name: 'Di', accountId: 1 });
+      await target.remove(collection, { _id: 4 });
+      await target.replace(collection, { _id: 1 }, { name: 'Anne', accountId: 1 });
+      await vi.waitFor(() =>
+        expect([...view.values()].sort(byId)).toEqual([
+          { _id: 1, name: 'Anne' },
+          { _id: 3, name: 'Cy', address: { city: 'Lyon' } },
+        ]),
+      );
+      unregister();
+      await stream.disconnect();
     });
   });
 }
