@@ -24,6 +24,7 @@ export interface TestServer {
 export async function startServer(
   options: Partial<StreamOptions> = {},
   mwOptions: Partial<ParticleMiddlewareOptions> = {},
+  port = 0,
 ): Promise<TestServer> {
   const adapter =
     (options.adapter as MemoryAdapter | undefined) ??
@@ -39,8 +40,9 @@ export async function startServer(
   const mw = particleMiddleware(stream, { path: '/particle', ...mwOptions });
   app.use(mw);
   mw.attach(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  port = address.port;
   return {
     adapter,
     stream,
