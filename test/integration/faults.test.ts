@@ -84,8 +84,9 @@ async function launch(
     {
       adapter,
       onDebug: (message, details) => {
-        if (message === 'registered')
-          (details as { resumed: boolean }).resumed ? tally.resumed++ : tally.fresh++;
+        if (message !== 'registered') return;
+        if ((details as { resumed: boolean }).resumed) tally.resumed++;
+        else tally.fresh++;
       },
     },
     {},
