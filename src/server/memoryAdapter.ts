@@ -115,8 +115,9 @@ export class MemoryAdapter implements Adapter {
   findNow(collection: string, query: Doc = {}, options: FindOptions = {}): Doc[] {
     const docs = [...this.collection(collection).values()];
     const matched = Object.keys(query).length === 0 ? docs : docs.filter(compile(query));
-    if (!options.sort) return matched;
-    return new Query({}).find(matched).sort(options.sort).all() as Doc[];
+    if (!options.sort && !options.projection) return matched;
+    const cursor = new Query({}).find(matched, options.projection);
+    return (options.sort ? cursor.sort(options.sort) : cursor).all() as Doc[];
   }
 
   watch(
