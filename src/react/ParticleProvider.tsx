@@ -1,0 +1,134 @@
+'use client';
+import { useEffect, useRef, useState, type ReactElement, type ReactNode } from 'react';
+import { Collector, type CollectorOptions } from './client.js';
+import { ParticleContext } from './context.js';
+import { stableKey } from './stableKey.js';
+import { createParticleStore, type InitialData, type ParticleStore } from './store.js';
+
+interface ProviderCommonProps {
+  /**
+   * Data to render before the live payload of each root arrives, usually
+   * `await stream.snapshot(identity)` passed down from the server. Server rendering and
+   * hydration read only this, so both produce the same markup. It belongs to the current
+   * identity: after `identity` (or `collector`) changes it is dropped, unless a new
+   * `initialData` object arrives with the change.
+   */
+  initialData?: InitialData | undefined;
+  children?: ReactNode;
+}
+
+/** Props of a provider that uses a Collector its caller made and will disconnect. */
+export interface ParticleProviderCollectorProps extends ProviderCommonProps {
+  /** The collector to read; the provider never disconnects it. */
+  collector: Collector;
+}
+
+/**
+ * Props of a provider that creates its own Collector from these options. It connects in an effect
+ * (never during server rendering), disconnects on unmount, and makes a new one when `identity`
+ * changes by value. The other options are read when a collector is made: to change `url`,
+ * give the provider a new `key`.
+ */
+export type ParticleProviderOptionsProps = ProviderCommonProps &
+  CollectorOptions & { collector?: undefined };
+
+/** Props of {@link ParticleProvider}: either `collector`, or the options to create one. */
+export type ParticleProviderProps = ParticleProviderCollectorProps | ParticleProviderOptionsProps;
+
+interface ProviderState {
+  readonly collector: Collector | undefined;
+  readonly identityKey: string | undefined;
+  readonly initialData: InitialData | undefined;
+  readonly store: ParticleStore<Collector>;
+}
+
+function stateFor(props: ParticleProviderProps, previous?: ProviderState): ProviderState {
+  const collector = props.collector;
+  const identityKey = collector === undefined ? stableKey(props.identity) : undefined;
+  // A new identity must not show the previous identity's server data.
+  const initialData =
+    previous === undefined || props.initialData !== previous.initialData
+      ? props.initialData
+      : undefined;
+  return {
+    collector,
+    identityKey,
+    initialData: props.initialData,
+    store: createParticleStore<Collector>({ initialData, collector, idFieldOf }),
+  };
+}
+
+/** A Collector that tells which field holds a root's ids (from the manifest's `options`). */
+interface IdFieldSource {
+  idField(root: string): string | undefined;
+}
+
+function idFieldOf(collector: Collector | undefined, root: string): string {
+  const source = collector as Partial<IdFieldSource> | undefined;
+  // Collectors that do not report it yet: `_id`, the protocol's default.
+  return (typeof source?.idField === 'function' ? source.idField(root) : undefined) ?? '_id';
+}
+
+function createCollector(props: ParticleProviderOptionsProps): Collector {
+  // A relative `url` resolves against the page's location inside the Collector.
+  const {
+    initialData: _initialData,
+    children: _children,
+    collector: _collector,
+    ...options
+  } = props;
+  return new Collector(options);
+}
+
+/**
+ * Makes a Collector's data available to `useParticle`, `useParticleStatus` and `useCollector`
+ * below it. Give it `collector`, or the Collector options (`url` or `register`, `identity`, ...)
+ * to let it own one. Each provider has its own store: nothing is shared between providers or
+ * between server requests.
+ *
+ * A refused identity does not throw: `useParticleStatus()` becomes `'error'` and
+ * `useCollector()?.error` holds a `ParticleError` whose `code` says why
+ * (`identity_rejected`, `bad_identity`, ...).
+ */
+export function ParticleProvider(props: ParticleProviderProps): ReactElement {
+  const [state, setState] = useState(() => stateFor(props));
+  let current = state;
+  const identityKey = props.collector === undefined ? stableKey(props.identity) : undefined;
+  if (props.collector !== state.collector || identityKey !== state.identityKey) {
+    current = stateFor(props, state);
+    setState(current);
+  }
+
+  // A collector whose effect was cleaned up, kept for one microtask: StrictMode runs
+  // mount, cleanup, mount in one go, and the second mount takes it back instead of opening
+  // a second socket. A real unmount or an identity change disconnects it.
+  const parked = useRef<{ store: ParticleStore<Collector>; collector: Collector } | undefined>(
+    undefined,
+  );
+  const { store } = current;
+  const owned = current.collector === undefined;
+  useEffect(() => {
+    if (!owned) return;
+    const previous = parked.current;
+    parked.current = undefined;
+    let collector: Collector;
+    if (previous !== undefined && previous.store === store) {
+      collector = previous.collector;
+    } else {
+      previous?.collector.disconnect();
+      collector = createCollector(props as ParticleProviderOptionsProps);
+    }
+    store.attach(collector);
+    return () => {
+      parked.current = { store, collector };
+      queueMicrotask(() => {
+        if (parked.current?.collector !== collector) return;
+        parked.current = undefined;
+        collector.disconnect();
+      });
+    };
+    // Options are read once per store, that is once per identity; see ParticleProviderOptionsProps.
+  }, [store, owned]);
+
+  return <ParticleContext.Provider value={store}>{props.children}</ParticleContext.Provider>;
+}

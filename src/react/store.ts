@@ -1,0 +1,221 @@
+import type { Doc } from '../protocol/index.js';
+import type { CollectorNotice, CollectorStatus } from './client.js';
+import { walk, type ParsedPath } from './path.js';
+
+/** A collector's connection state, as `collector.status` reports it. */
+export type ParticleStatus = CollectorStatus;
+
+/** What a collector tells its listeners: after each applied server message, and on status changes. */
+export type ParticleNotice = CollectorNotice;
+
+/** The part of a Collector the store reads. */
+export interface ParticleSource {
+  readonly data: Readonly<Record<string, readonly Doc[]>>;
+  readonly status: ParticleStatus;
+  subscribe(listener: (notice: ParticleNotice) => void): () => void;
+}
+
+/** Data rendered before the live payload of a root arrives: `stream.snapshot(identity)`'s result. */
+export type InitialData = Readonly<Record<string, readonly Doc[]>>;
+
+type Listener = () => void;
+
+interface RootListeners {
+  /** Subscribers of the whole root: woken by every change to it. */
+  readonly whole: Set<Listener>;
+  /** Subscribers of one document (and paths below it), by `String(id)`. */
+  readonly byId: Map<string, Set<Listener>>;
+}
+
+interface DocIndex {
+  readonly idField: string;
+  readonly typed: Map<unknown, Doc>;
+  byString: Map<string, Doc> | undefined;
+}
+
+/** Per-provider state: the current collector, `initialData`, and subscribers indexed by path. */
+export interface ParticleStore<TCollector extends ParticleSource = ParticleSource> {
+  /** The attached collector, or `undefined` before the provider's effect made one. */
+  getCollector(): TCollector | undefined;
+  /** The collector given to the provider, for server rendering and hydration; else `undefined`. */
+  getServerCollector(): TCollector | undefined;
+  /** Switches to another collector (or none); every subscriber is woken once. */
+  attach(collector: TCollector | undefined): void;
+  /** The value at `path`: live data once that root's payload arrived, else `initialData`. */
+  read(path: ParsedPath): unknown;
+  /** The value at `path` in `initialData` only (server render and hydration). */
+  readInitial(path: ParsedPath): unknown;
+  /** The collector's status; `'waiting'` while there is no collector. */
+  getStatus(): ParticleStatus;
+  /** Wakes `listener` when data at `path`'s root or document may have changed. */
+  subscribePath(path: ParsedPath, listener: Listener): () => void;
+  /** Wakes `listener` on status changes. */
+  subscribeStatus(listener: Listener): () => void;
+  /** Wakes `listener` when another collector is attached. */
+  subscribeCollector(listener: Listener): () => void;
+}
+
+/** Reads a root's id field (`_id` unless the manifest said otherwise). */
+export type IdFieldOf<TCollector> = (collector: TCollector | undefined, root: string) => string;
+
+/** How a store starts. */
+export interface ParticleStoreOptions<TCollector> {
+  /** Rendered for each root until its live payload arrives. */
+  initialData?: InitialData | undefined;
+  /** A collector owned by the caller, attached from the start (and visible to server rendering). */
+  collector?: TCollector | undefined;
+  /** The id field of a root. */
+  idFieldOf?: IdFieldOf<TCollector> | undefined;
+}
+
+const defaultIdField = (): string => '_id';
+
+function addTo<K>(map: Map<K, Set<Listener>>, key: K, listener: Listener): Set<Listener> {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  set.add(listener);
+  return set;
+}
+
+function callAll(set: Set<Listener> | undefined): void {
+  if (set !== undefined) for (const listener of set) listener();
+}
+
+/**
+ * Creates the store behind one `<ParticleProvider>`. It listens to the collector only while it
+ * has subscribers, and routes each data notice to the subscribers of that root and those ids.
+ */
+export function createParticleStore<TCollector extends ParticleSource>(
+  options: ParticleStoreOptions<TCollector> = {},
+): ParticleStore<TCollector> {
+  const { initialData, collector: given, idFieldOf = defaultIdField } = options;
+  let collector = given;
+  let unlisten: (() => void) | undefined;
+  let subscriberCount = 0;
+  const roots = new Map<string, RootListeners>();
+  const statusListeners = new Set<Listener>();
+  const collectorListeners = new Set<Listener>();
+  // Built lazily per root array: a changed root is a new array, so a stale index is never hit.
+  const indexes = new Map<string, WeakMap<readonly Doc[], DocIndex>>();
+
+  const onNotice = (notice: ParticleNotice): void => {
+    if (notice.type === 'status') return callAll(statusListeners);
+    const listeners = roots.get(notice.root);
+    if (listeners === undefined) return;
+    callAll(listeners.whole);
+    if (notice.ids === null) {
+      for (const set of listeners.byId.values()) callAll(set);
+    } else {
+      for (const id of notice.ids) callAll(listeners.byId.get(String(id)));
+    }
+  };
+
+  const listen = (): void => {
+    if (unlisten === undefined && collector !== undefined) unlisten = collector.subscribe(onNotice);
+  };
+  const unlistenNow = (): void => {
+    unlisten?.();
+    unlisten = undefined;
+  };
+
+  // First subscriber starts listening to the collector, the last one stops.
+  const track = (off: () => void): (() => void) => {
+    if (subscriberCount++ === 0) listen();
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      off();
+      if (--subscriberCount === 0) unlistenNow();
+    };
+  };
+
+  const rootOf = (root: string, live: boolean): readonly Doc[] | undefined => {
+    const data = live ? collector?.data : undefined;
+    if (data !== undefined && Object.hasOwn(data, root)) return data[root];
+    return initialData !== undefined && Object.hasOwn(initialData, root)
+      ? initialData[root]
+      : undefined;
+  };
+
+  const indexOf = (root: string, docs: readonly Doc[]): DocIndex => {
+    const idField = idFieldOf(collector, root);
+    let byArray = indexes.get(root);
+    if (byArray === undefined) indexes.set(root, (byArray = new WeakMap()));
+    let index = byArray.get(docs);
+    if (index === undefined || index.idField !== idField) {
+      const typed = new Map<unknown, Doc>();
+      for (const doc of docs) {
+        const id = doc[idField];
+        if (!typed.has(id)) typed.set(id, doc);
+      }
+      byArray.set(docs, (index = { idField, typed, byString: undefined }));
+    }
+    return index;
+  };
+
+  const lookup = (root: string, docs: readonly Doc[], path: ParsedPath): Doc | undefined => {
+    const index = indexOf(root, docs);
+    if (!path.byString) return index.typed.get(path.id);
+    if (index.byString === undefined) {
+      index.byString = new Map();
+      for (const [id, doc] of index.typed) {
+        const key = String(id);
+        if (!index.byString.has(key)) index.byString.set(key, doc);
+      }
+    }
+    return index.byString.get(path.idKey);
+  };
+
+  const readFrom = (path: ParsedPath, live: boolean): unknown => {
+    const docs = rootOf(path.root, live);
+    if (!path.hasId || docs === undefined) return docs;
+    if (!Array.isArray(docs)) return undefined;
+    const doc = lookup(path.root, docs, path);
+    return doc === undefined ? undefined : walk(doc, path.rest);
+  };
+
+  return {
+    getCollector: () => collector,
+    getServerCollector: () => given,
+    attach(next) {
+      if (next === collector) return;
+      unlistenNow();
+      collector = next;
+      if (subscriberCount > 0) listen();
+      callAll(collectorListeners);
+      callAll(statusListeners);
+      for (const listeners of roots.values()) {
+        callAll(listeners.whole);
+        for (const set of listeners.byId.values()) callAll(set);
+      }
+    },
+    read: (path) => readFrom(path, true),
+    readInitial: (path) => readFrom(path, false),
+    getStatus: () => collector?.status ?? 'waiting',
+    subscribePath(path, listener) {
+      let listeners = roots.get(path.root);
+      if (listeners === undefined) {
+        roots.set(path.root, (listeners = { whole: new Set(), byId: new Map() }));
+      }
+      const entry = listeners;
+      if (!path.hasId) {
+        entry.whole.add(listener);
+        return track(() => entry.whole.delete(listener));
+      }
+      const set = addTo(entry.byId, path.idKey, listener);
+      return track(() => {
+        set.delete(listener);
+        if (set.size === 0 && entry.byId.get(path.idKey) === set) entry.byId.delete(path.idKey);
+      });
+    },
+    subscribeStatus(listener) {
+      statusListeners.add(listener);
+      return track(() => statusListeners.delete(listener));
+    },
+    subscribeCollector(listener) {
+      collectorListeners.add(listener);
+      return track(() => collectorListeners.delete(listener));
+    },
+  };
+}
