@@ -1,16 +1,9 @@
 import {
   PROTOCOL_VERSION,
   ParticleError,
-  type DeltaMessage,
-  type Doc,
-  type ManifestMessage,
-  type PayloadMessage,
   type RegisterMessage,
-  type ResumedMessage,
-  type RootPosition,
   type ServerMessage,
 } from '../protocol/index.js';
-import { RootDocs, type RootLayout } from './apply.js';
 import { Connection, type LinkDown } from './connection.js';
 import {
   errorFromClose,
@@ -20,12 +13,11 @@ import {
   isTerminalClose,
 } from './errors.js';
 import { Listeners } from './listeners.js';
+import { Model, type Outcome } from './model.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { RegisterLink, type Link } from './registerLink.js';
-import { compileSort } from './sort.js';
 import type {
   CollectorData,
-  CollectorEvent,
   CollectorListener,
   CollectorNotice,
   CollectorOptions,
@@ -33,31 +25,6 @@ import type {
   NoticeListener,
   ReadyCallback,
 } from './types.js';
-
-type RootState = {
-  docs: RootDocs;
-  /** The manifest's sort spec the docs are laid out by, to notice when it changes. */
-  sort: unknown;
-  epoch: string;
-  version: number;
-  /** False once the server's idea of this root's history disagreed with ours: ask afresh. */
-  resumable: boolean;
-};
-
-/** What one applied message changes, gathered before anyone is told. */
-type Outcome = {
-  notices: CollectorNotice[];
-  events: { name: readonly string[]; event: CollectorEvent }[];
-};
-
-const DEFAULT_LAYOUT: RootLayout = { idField: '_id', compare: null };
-
-function sameLayout(state: RootState, entry: { layout: RootLayout; sort: unknown }): boolean {
-  return (
-    state.docs.layout.idField === entry.layout.idField &&
-    JSON.stringify(state.sort) === JSON.stringify(entry.sort)
-  );
-}
 
 /**
  * The client end of Particle: registers with a Stream under an identity, holds the data it is
@@ -78,12 +45,8 @@ export class Collector {
   #readyCallbacks: ReadyCallback[] = [];
   #status: CollectorStatus = 'waiting';
   #error: ParticleError | null = null;
-  #data: CollectorData = Object.freeze({});
+  readonly #model: Model;
   #revision = 0;
-  readonly #roots = new Map<string, RootState>();
-  readonly #layouts = new Map<string, { layout: RootLayout; sort: unknown }>();
-  /** Roots still owed a payload or `resumed` on this registration; `null` until the manifest. */
-  #pending: Set<string> | null = null;
   #session: string | null = null;
   /** An `error` message on the current link, awaiting the close that follows it. */
   #linkError: ParticleError | null = null;
@@ -94,6 +57,7 @@ export class Collector {
    */
   constructor(options: CollectorOptions) {
     this.#options = resolveOptions(options);
+    this.#model = new Model(this.#options.onDebug);
     this.#listeners = new Listeners((error, pattern) =>
       this.#report(`a listener on ${JSON.stringify(pattern)} threw`, error),
     );
@@ -149,7 +113,7 @@ export class Collector {
    * Unchanged documents and subtrees stay the same objects. Roots not received yet are absent.
    */
   get data(): CollectorData {
-    return this.#data;
+    return this.#model.data;
   }
 
   /**
@@ -229,134 +193,29 @@ export class Collector {
         this.#serverError(errorFromMessage(message.code, message.message));
         return;
       case 'manifest':
-        this.#manifest(message, outcome);
+        this.#model.manifest(message, outcome);
         break;
       case 'payload':
-        this.#payload(message, outcome);
+        this.#model.payload(message, outcome);
         break;
       case 'resumed':
-        if (!this.#resumed(message)) return;
+      case 'delta': {
+        const refused =
+          message.type === 'resumed'
+            ? this.#model.resumed(message)
+            : this.#model.delta(message, outcome);
+        if (refused !== null) {
+          this.#restart(refused);
+          return;
+        }
         break;
-      case 'delta':
-        if (!this.#delta(message, outcome)) return;
-        break;
+      }
       case 'heartbeat':
         return;
     }
-    const becameReady =
-      this.#pending !== null && this.#pending.size === 0 && this.#status !== 'ready';
+    const becameReady = this.#model.complete && this.#status !== 'ready';
     this.#publish(outcome);
     if (becameReady) this.#setStatus('ready');
-  }
-
-  #manifest(message: ManifestMessage, outcome: Outcome): void {
-    this.#layouts.clear();
-    for (const root of Object.keys(message.sources)) {
-      const options = message.options?.[root];
-      const sort = options?.sort;
-      const layout: RootLayout = {
-        idField: options?.idField ?? DEFAULT_LAYOUT.idField,
-        compare: sort === undefined ? null : compileSort(sort),
-      };
-      this.#layouts.set(root, { layout, sort });
-    }
-    let data: Record<string, readonly Doc[]> | null = null;
-    for (const [root, state] of this.#roots) {
-      const entry = this.#layouts.get(root);
-      if (entry === undefined) {
-        // No longer one of this identity's roots: it must not linger in the data.
-        this.#roots.delete(root);
-        data ??= { ...this.#data };
-        delete data[root];
-        outcome.notices.push({ type: 'data', root, ids: null });
-      } else if (!sameLayout(state, entry)) {
-        state.sort = entry.sort;
-        state.docs = new RootDocs(entry.layout, [...state.docs.docs], this.#options.onDebug);
-        data ??= { ...this.#data };
-        data[root] = state.docs.docs;
-        outcome.notices.push({ type: 'data', root, ids: null });
-      }
-    }
-    if (data !== null) this.#data = Object.freeze(data);
-    this.#pending = new Set(this.#layouts.keys());
-  }
-
-  #payload(message: PayloadMessage, outcome: Outcome): void {
-    const { root } = message;
-    const entry = this.#layouts.get(root);
-    if (entry === undefined) this.#options.onDebug(`payload for ${root}, which the manifest lacks`);
-    const docs = new RootDocs(entry?.layout ?? DEFAULT_LAYOUT, message.data, this.#options.onDebug);
-    this.#roots.set(root, {
-      docs,
-      sort: entry?.sort,
-      epoch: message.epoch,
-      version: message.version,
-      resumable: true,
-    });
-    this.#pending?.delete(root);
-    this.#data = Object.freeze({ ...this.#data, [root]: docs.docs });
-    outcome.notices.push({ type: 'data', root, ids: null });
-    outcome.events.push({
-      name: [root],
-      event: {
-        root,
-        timestamp: new Date().toISOString(),
-        operation: 'payload',
-        id: null,
-        path: '',
-        data: docs.docs,
-      },
-    });
-  }
-
-  #resumed(message: ResumedMessage): boolean {
-    const state = this.#roots.get(message.root);
-    if (state === undefined || state.epoch !== message.epoch || state.version !== message.version) {
-      // Never build on a history this client does not hold: ask for a fresh payload instead.
-      if (state !== undefined) state.resumable = false;
-      this.#restart(`resumed ${message.root} at a point this collector does not hold`);
-      return false;
-    }
-    this.#pending?.delete(message.root);
-    return true;
-  }
-
-  #delta(message: DeltaMessage, outcome: Outcome): boolean {
-    const { root } = message;
-    const state = this.#roots.get(root);
-    if (state === undefined) {
-      this.#restart(`delta for ${root} before its payload`);
-      return false;
-    }
-    if (state.epoch !== message.epoch || message.version !== state.version + 1) {
-      this.#restart(
-        `version gap on ${root}: holds ${state.epoch}/${state.version}, ` +
-          `got ${message.epoch}/${message.version}`,
-      );
-      return false;
-    }
-    state.version = message.version;
-    const { docs, applied, ids } = state.docs.apply(message.ops, this.#options.onDebug);
-    if (applied.length === 0) return true;
-    this.#data = Object.freeze({ ...this.#data, [root]: docs });
-    outcome.notices.push({ type: 'data', root, ids });
-    for (const op of applied) {
-      const base = { root, timestamp: message.timestamp, id: op.id };
-      const event: CollectorEvent =
-        op.operation === 'insert'
-          ? { ...base, operation: 'insert', path: '', data: op.data }
-          : op.operation === 'remove'
-            ? { ...base, operation: 'remove', path: '', data: undefined }
-            : op.operation === 'set'
-              ? { ...base, operation: 'set', path: op.path, data: op.data }
-              : { ...base, operation: 'unset', path: op.path, data: undefined };
-      const name =
-        op.operation === 'insert' || op.operation === 'remove'
-          ? [root]
-          : [root, ...op.path.split('.')];
-      outcome.events.push({ name, event });
-    }
-    return true;
   }
 
   // ---- link state ------------------------------------------------------------------------
@@ -368,11 +227,7 @@ export class Collector {
       identity: this.#options.identity,
     };
     if (this.#session !== null) {
-      const roots: Record<string, RootPosition> = {};
-      for (const [root, state] of this.#roots) {
-        if (state.resumable) roots[root] = { epoch: state.epoch, version: state.version };
-      }
-      message.resume = { session: this.#session, roots };
+      message.resume = { session: this.#session, roots: this.#model.positions() };
     }
     return message;
   }
@@ -423,7 +278,7 @@ export class Collector {
 
   /** The link is gone but will come back: keep the data, forget this registration's progress. */
   #lost(): void {
-    this.#pending = null;
+    this.#model.restart();
     this.#linkError = null;
     this.#setStatus(this.#session === null ? 'waiting' : 'reconnecting');
   }
@@ -469,7 +324,8 @@ export class Collector {
 
   #publish(outcome: Outcome): void {
     for (const notice of outcome.notices) this.#notify(notice);
-    for (const { name, event } of outcome.events) this.#listeners.emit(name, this.#data, event);
+    for (const { name, event } of outcome.events)
+      this.#listeners.emit(name, this.#model.data, event);
   }
 
   #notify(notice: CollectorNotice): void {

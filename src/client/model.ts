@@ -1,0 +1,185 @@
+import type {
+  DeltaMessage,
+  Doc,
+  ManifestMessage,
+  Op,
+  PayloadMessage,
+  ResumedMessage,
+  RootPosition,
+} from '../protocol/index.js';
+import { RootDocs, type RootLayout } from './apply.js';
+import { compileSort } from './sort.js';
+import type { CollectorData, CollectorEvent, CollectorNotice } from './types.js';
+
+/** What one applied message changed, gathered before anyone is told. */
+export type Outcome = {
+  notices: CollectorNotice[];
+  events: { name: readonly string[]; event: CollectorEvent }[];
+};
+
+type RootState = {
+  docs: RootDocs;
+  /** The manifest's sort spec the docs are laid out by, to notice when it changes. */
+  sort: unknown;
+  epoch: string;
+  version: number;
+  /** False once the server's idea of this root's history disagreed with ours: ask afresh. */
+  resumable: boolean;
+};
+
+type LayoutEntry = { layout: RootLayout; sort: unknown };
+
+const DEFAULT_LAYOUT: RootLayout = { idField: '_id', compare: null };
+
+function eventFor(root: string, timestamp: string, op: Op): CollectorEvent {
+  const base = { root, timestamp, id: op.id };
+  switch (op.operation) {
+    case 'insert':
+      return { ...base, operation: 'insert', path: '', data: op.data };
+    case 'remove':
+      return { ...base, operation: 'remove', path: '', data: undefined };
+    case 'set':
+      return { ...base, operation: 'set', path: op.path, data: op.data };
+    case 'unset':
+      return { ...base, operation: 'unset', path: op.path, data: undefined };
+  }
+}
+
+/**
+ * The collector's data and where each root stands (epoch, version), changed only by whole
+ * server messages. A method that cannot apply its message returns why, and changes nothing.
+ */
+export class Model {
+  #data: CollectorData = Object.freeze({});
+  readonly #roots = new Map<string, RootState>();
+  readonly #layouts = new Map<string, LayoutEntry>();
+  /** Roots still owed a payload or `resumed` on this registration; `null` until the manifest. */
+  #pending: Set<string> | null = null;
+  readonly #debug: (message: string) => void;
+
+  constructor(debug: (message: string) => void) {
+    this.#debug = debug;
+  }
+
+  get data(): CollectorData {
+    return this.#data;
+  }
+
+  /** True once the manifest and a payload or `resumed` for each of its roots arrived. */
+  get complete(): boolean {
+    return this.#pending !== null && this.#pending.size === 0;
+  }
+
+  /** A new registration starts: what it owes is unknown until its manifest. */
+  restart(): void {
+    this.#pending = null;
+  }
+
+  /** Where each root stands, for a `resume`. */
+  positions(): Record<string, RootPosition> {
+    const roots: Record<string, RootPosition> = {};
+    for (const [root, state] of this.#roots) {
+      if (state.resumable) roots[root] = { epoch: state.epoch, version: state.version };
+    }
+    return roots;
+  }
+
+  manifest(message: ManifestMessage, outcome: Outcome): void {
+    this.#layouts.clear();
+    for (const root of Object.keys(message.sources)) {
+      const options = message.options?.[root];
+      const sort = options?.sort;
+      const layout: RootLayout = {
+        idField: options?.idField ?? DEFAULT_LAYOUT.idField,
+        compare: sort === undefined ? null : compileSort(sort),
+      };
+      this.#layouts.set(root, { layout, sort });
+    }
+    let data: Record<string, readonly Doc[]> | null = null;
+    for (const [root, state] of this.#roots) {
+      const entry = this.#layouts.get(root);
+      if (entry === undefined) {
+        // No longer one of this identity's roots: it must not linger in the data.
+        this.#roots.delete(root);
+        data ??= { ...this.#data };
+        delete data[root];
+        outcome.notices.push({ type: 'data', root, ids: null });
+      } else if (
+        state.docs.layout.idField !== entry.layout.idField ||
+        JSON.stringify(state.sort) !== JSON.stringify(entry.sort)
+      ) {
+        state.sort = entry.sort;
+        state.docs = new RootDocs(entry.layout, [...state.docs.docs], this.#debug);
+        data ??= { ...this.#data };
+        data[root] = state.docs.docs;
+        outcome.notices.push({ type: 'data', root, ids: null });
+      }
+    }
+    if (data !== null) this.#data = Object.freeze(data);
+    this.#pending = new Set(this.#layouts.keys());
+  }
+
+  payload(message: PayloadMessage, outcome: Outcome): void {
+    const { root } = message;
+    const entry = this.#layouts.get(root);
+    if (entry === undefined) this.#debug(`payload for ${root}, which the manifest lacks`);
+    const docs = new RootDocs(entry?.layout ?? DEFAULT_LAYOUT, message.data, this.#debug);
+    this.#roots.set(root, {
+      docs,
+      sort: entry?.sort,
+      epoch: message.epoch,
+      version: message.version,
+      resumable: true,
+    });
+    this.#pending?.delete(root);
+    this.#data = Object.freeze({ ...this.#data, [root]: docs.docs });
+    outcome.notices.push({ type: 'data', root, ids: null });
+    const event: CollectorEvent = {
+      root,
+      timestamp: new Date().toISOString(),
+      operation: 'payload',
+      id: null,
+      path: '',
+      data: docs.docs,
+    };
+    outcome.events.push({ name: [root], event });
+  }
+
+  /** Returns null, or why the resume point is not one this model holds. */
+  resumed(message: ResumedMessage): string | null {
+    const state = this.#roots.get(message.root);
+    if (state === undefined || state.epoch !== message.epoch || state.version !== message.version) {
+      // Never build on a history this client does not hold: ask for a fresh payload instead.
+      if (state !== undefined) state.resumable = false;
+      return `resumed ${message.root} at a point this collector does not hold`;
+    }
+    this.#pending?.delete(message.root);
+    return null;
+  }
+
+  /** Returns null, or why the delta cannot follow what this model holds (then nothing changed). */
+  delta(message: DeltaMessage, outcome: Outcome): string | null {
+    const { root } = message;
+    const state = this.#roots.get(root);
+    if (state === undefined) return `delta for ${root} before its payload`;
+    if (state.epoch !== message.epoch || message.version !== state.version + 1) {
+      return (
+        `version gap on ${root}: holds ${state.epoch}/${state.version}, ` +
+        `got ${message.epoch}/${message.version}`
+      );
+    }
+    state.version = message.version;
+    const { docs, applied, ids } = state.docs.apply(message.ops, this.#debug);
+    if (applied.length === 0) return null;
+    this.#data = Object.freeze({ ...this.#data, [root]: docs });
+    outcome.notices.push({ type: 'data', root, ids });
+    for (const op of applied) {
+      const name =
+        op.operation === 'insert' || op.operation === 'remove'
+          ? [root]
+          : [root, ...op.path.split('.')];
+      outcome.events.push({ name, event: eventFor(root, message.timestamp, op) });
+    }
+    return null;
+  }
+}
