@@ -114,7 +114,10 @@ export interface CollectorOptions {
   WebSocket?: WebSocketClass;
   /** A socketless transport instead of `url` (see {@link RegisterTransport}). */
   register?: RegisterTransport;
-  /** Receives diagnostics: refused frames, version gaps, reconnects, listener errors. */
+  /**
+   * Receives diagnostics: refused frames, version gaps, reconnects, and errors thrown by
+   * listeners (which otherwise go to `console.error`).
+   */
   onDebug?: (message: string, detail?: unknown) => void;
   /**
    * Backoff between reconnect attempts.
@@ -122,7 +125,8 @@ export interface CollectorOptions {
    */
   reconnect?: Partial<ReconnectOptions>;
   /**
-   * Silence (no frame at all) after which the link counts as dead and is replaced.
+   * Silence (no frame at all) after which the link counts as dead and is replaced; `0` turns
+   * the check off. Keep it above the server's `heartbeatMs` (default 15 000).
    * @default 45000
    */
   heartbeatTimeoutMs?: number;

@@ -317,3 +317,32 @@ describe('versions', () => {
     expect(Object.keys(collector.data)).toEqual(['users']);
   });
 });
+
+describe('resumed', () => {
+  test('a resumed root keeps its data and a sort new in the manifest re-sorts it', () => {
+    const { stream, collector } = setup();
+    stream.start({ users: [bob, ann] });
+    stream.delta('users', [{ operation: 'set', id: 2, path: 'n', data: 1 }]);
+    const bobNow = collector.data.users![0];
+    stream.send({
+      type: 'manifest',
+      sources: { users: true },
+      options: { users: { sort: { name: 1 } } },
+    });
+    stream.send({ type: 'resumed', root: 'users', epoch: 'e1', version: 1 });
+    expect(collector.status).toBe('ready');
+    expect(collector.data.users!.map((u) => u.name)).toEqual(['Ann', 'Bob']);
+    expect(collector.data.users![1]).toBe(bobNow);
+    stream.delta('users', [{ operation: 'insert', id: 3, data: { _id: 3, name: 'Al' } }]);
+    expect(collector.data.users!.map((u) => u.name)).toEqual(['Al', 'Ann', 'Bob']);
+  });
+
+  test('a resume point the collector does not hold is refused: it registers again', async () => {
+    const { stream, collector } = setup();
+    stream.start({ users: [ann] });
+    stream.send({ type: 'resumed', root: 'users', epoch: 'e1', version: 5 });
+    expect(collector.status).toBe('reconnecting');
+    await expect.poll(() => stream.registrations.length).toBe(2);
+    expect(collector.data.users).toEqual([ann]);
+  });
+});
