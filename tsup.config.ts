@@ -1,4 +1,18 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
+
+type Plugin = NonNullable<Options['esbuildPlugins']>[number];
+
+// particle/react must share the one Collector of particle/client (and its protocol) at run time,
+// not carry a bundled copy of its own.
+const selfReference: Plugin = {
+  name: 'particle-self-reference',
+  setup(build) {
+    build.onResolve({ filter: /\/(client|protocol)\/index\.js$/ }, (args) => {
+      const layer = /\/(client|protocol)\/index\.js$/.exec(args.path)?.[1];
+      return layer ? { path: `particle/${layer}`, external: true } : undefined;
+    });
+  },
+};
 
 export default defineConfig([
   {
@@ -24,6 +38,7 @@ export default defineConfig([
     target: 'es2022',
     outDir: 'dist',
     banner: { js: "'use client';" },
-    external: ['react', 'react-dom', 'use-sync-external-store', 'particle'],
+    external: ['react', 'react-dom', 'use-sync-external-store', /^particle\//],
+    esbuildPlugins: [selfReference],
   },
 ]);
