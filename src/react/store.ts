@@ -1,5 +1,6 @@
 import type { Doc } from '../protocol/index.js';
 import type { CollectorNotice, CollectorStatus } from './client.js';
+import { createDocLookup, type DocLookup } from './docIndex.js';
 import { walk, type ParsedPath } from './path.js';
 
 /** A collector's connection state, as `collector.status` reports it. */
@@ -25,12 +26,6 @@ interface RootListeners {
   readonly whole: Set<Listener>;
   /** Subscribers of one document (and paths below it), by `String(id)`. */
   readonly byId: Map<string, Set<Listener>>;
-}
-
-interface DocIndex {
-  readonly idField: string;
-  readonly typed: Map<unknown, Doc>;
-  byString: Map<string, Doc> | undefined;
 }
 
 /** Per-provider state: the current collector, `initialData`, and subscribers indexed by path. */
@@ -95,8 +90,9 @@ export function createParticleStore<TCollector extends ParticleSource>(
   const roots = new Map<string, RootListeners>();
   const statusListeners = new Set<Listener>();
   const collectorListeners = new Set<Listener>();
-  // Built lazily per root array: a changed root is a new array, so a stale index is never hit.
-  const indexes = new Map<string, WeakMap<readonly Doc[], DocIndex>>();
+  // One id lookup per root of the live data, and one per root of initialData.
+  const liveLookups = new Map<string, DocLookup>();
+  const initialLookups = new Map<string, DocLookup>();
 
   const onNotice = (notice: ParticleNotice): void => {
     if (notice.type === 'status') return callAll(statusListeners);
@@ -130,48 +126,24 @@ export function createParticleStore<TCollector extends ParticleSource>(
     };
   };
 
-  const rootOf = (root: string, live: boolean): readonly Doc[] | undefined => {
-    const data = live ? collector?.data : undefined;
-    if (data !== undefined && Object.hasOwn(data, root)) return data[root];
-    return initialData !== undefined && Object.hasOwn(initialData, root)
-      ? initialData[root]
-      : undefined;
-  };
-
-  const indexOf = (root: string, docs: readonly Doc[]): DocIndex => {
-    const idField = idFieldOf(collector, root);
-    let byArray = indexes.get(root);
-    if (byArray === undefined) indexes.set(root, (byArray = new WeakMap()));
-    let index = byArray.get(docs);
-    if (index === undefined || index.idField !== idField) {
-      const typed = new Map<unknown, Doc>();
-      for (const doc of docs) {
-        const id = doc[idField];
-        if (!typed.has(id)) typed.set(id, doc);
-      }
-      byArray.set(docs, (index = { idField, typed, byString: undefined }));
-    }
-    return index;
-  };
-
-  const lookup = (root: string, docs: readonly Doc[], path: ParsedPath): Doc | undefined => {
-    const index = indexOf(root, docs);
-    if (!path.byString) return index.typed.get(path.id);
-    if (index.byString === undefined) {
-      index.byString = new Map();
-      for (const [id, doc] of index.typed) {
-        const key = String(id);
-        if (!index.byString.has(key)) index.byString.set(key, doc);
-      }
-    }
-    return index.byString.get(path.idKey);
+  const lookup = (root: string, docs: readonly Doc[], path: ParsedPath, live: boolean) => {
+    const lookups = live ? liveLookups : initialLookups;
+    let find = lookups.get(root);
+    if (find === undefined) lookups.set(root, (find = createDocLookup()));
+    return find(docs, idFieldOf(collector, root), path);
   };
 
   const readFrom = (path: ParsedPath, live: boolean): unknown => {
-    const docs = rootOf(path.root, live);
+    const data = live ? collector?.data : undefined;
+    const fromLive = data !== undefined && Object.hasOwn(data, path.root);
+    const docs = fromLive
+      ? data[path.root]
+      : initialData !== undefined && Object.hasOwn(initialData, path.root)
+        ? initialData[path.root]
+        : undefined;
     if (!path.hasId || docs === undefined) return docs;
     if (!Array.isArray(docs)) return undefined;
-    const doc = lookup(path.root, docs, path);
+    const doc = lookup(path.root, docs, path, fromLive);
     return doc === undefined ? undefined : walk(doc, path.rest);
   };
 
@@ -182,6 +154,7 @@ export function createParticleStore<TCollector extends ParticleSource>(
       if (next === collector) return;
       unlistenNow();
       collector = next;
+      liveLookups.clear();
       if (subscriberCount > 0) listen();
       callAll(collectorListeners);
       callAll(statusListeners);

@@ -63,20 +63,22 @@ describe('store reads', () => {
     expect(store.read(parsePath('toString'))).toBeUndefined();
   });
 
-  it('indexes a root array once, not per read', () => {
-    let iterations = 0;
-    const tracked = new Proxy(users, {
+  it('looks documents up without scanning the root on each read', () => {
+    const docs = Array.from({ length: 1000 }, (_, i) => ({ _id: i, name: `u${i}` }));
+    let elementReads = 0;
+    const tracked = new Proxy(docs, {
       get(target, key, receiver) {
-        if (key === Symbol.iterator) iterations++;
+        if (typeof key === 'string' && /^\d+$/.test(key)) elementReads++;
         return Reflect.get(target, key, receiver) as unknown;
       },
     });
     const local = createParticleStore({ collector: fakeSource({ users: tracked }) });
     for (let i = 0; i < 100; i++) {
-      local.read(parsePath('users.7'));
-      local.read(parsePath(['users', 8]));
+      expect(local.read(parsePath(`users.${i * 7}`))).toBe(docs[i * 7]);
+      expect(local.read(parsePath(['users', i * 3]))).toBe(docs[i * 3]);
     }
-    expect(iterations).toBe(1);
+    // One pass to take the positions, then one element read per lookup.
+    expect(elementReads).toBeLessThanOrEqual(1000 + 200);
   });
 
   it('uses the id field the collector reports for a root', () => {
@@ -86,6 +88,37 @@ describe('store reads', () => {
       idFieldOf: (_collector, root) => (root === 'things' ? 'key' : '_id'),
     });
     expect(local.read(parsePath('things.k1.n'))).toBe(1);
+  });
+});
+
+describe('id lookups across snapshots', () => {
+  it('keep positions through a set and retake them after an insert or a remove', () => {
+    const docs = Array.from({ length: 100 }, (_, i) => ({ _id: i, n: 0 }));
+    const source = fakeSource({ users: docs });
+    const store = createParticleStore({ collector: source });
+    expect(store.read(parsePath('users.50.n'))).toBe(0);
+
+    let elementReads = 0;
+    const afterSet = docs.map((doc) => (doc._id === 50 ? { _id: 50, n: 1 } : doc));
+    source.data = {
+      users: new Proxy(afterSet, {
+        get(target, key, receiver) {
+          if (typeof key === 'string' && /^\d+$/.test(key)) elementReads++;
+          return Reflect.get(target, key, receiver) as unknown;
+        },
+      }),
+    };
+    expect(store.read(parsePath('users.50.n'))).toBe(1);
+    expect(store.read(parsePath(['users', 7]))).toBe(docs[7]);
+    expect(elementReads).toBe(2); // no new pass over the root
+
+    source.data = { users: [{ _id: 'new', n: 9 }, ...afterSet] };
+    expect(store.read(parsePath('users.50.n'))).toBe(1);
+    expect(store.read(parsePath('users.new.n'))).toBe(9);
+    source.data = { users: afterSet.filter((doc) => doc._id !== 7) };
+    expect(store.read(parsePath(['users', 7]))).toBeUndefined();
+    expect(store.read(parsePath(['users', 8]))).toBe(docs[8]);
+    expect(store.read(parsePath('users.new'))).toBeUndefined();
   });
 });
 
