@@ -48,7 +48,7 @@ export function mongoStore(db: Db): Store {
 
 /** Inserts the demo data into an empty MongoDB database (a database with accounts is left alone). */
 export async function seedMongo(db: Db, data: Collections): Promise<boolean> {
-  if ((await db.collection('accounts').countDocuments({}, { limit: 1 })) > 0) return false;
+  if (await db.collection('accounts').findOne({})) return false;
   for (const [name, docs] of Object.entries(data) as [Name, Doc[]][]) {
     await db.collection<Doc & { _id: string }>(name).insertMany(docs as (Doc & { _id: string })[]);
   }

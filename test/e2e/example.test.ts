@@ -234,7 +234,10 @@ describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
     expect(await titles(ann.page, 'p-web')).toContain('Private plan');
 
     // Ben renames the shared task; Ann's page follows.
-    const shared = ben.page.locator('li[data-task]', { hasText: 'Shared checklist' });
+    const sharedId = await ben.page
+      .locator('li[data-task]', { hasText: 'Shared checklist' })
+      .getAttribute('data-task');
+    const shared = ben.page.locator(`li[data-task="${sharedId}"]`);
     await shared.getByRole('button', { name: 'Rename' }).click();
     await shared.getByLabel('New title').fill('Shared checklist, by Ben');
     await shared.getByRole('button', { name: 'Save' }).click();
