@@ -149,6 +149,8 @@ export class Stream {
       }
     }
     this.watched = [...watched];
+    // `new Collector({ register: stream.register })` passes the method on its own.
+    this.register = this.register.bind(this);
     this.manifestFrame = JSON.stringify({
       type: 'manifest',
       sources: manifests,

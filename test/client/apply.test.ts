@@ -111,7 +111,7 @@ describe('payload then deltas', () => {
 });
 
 describe('snapshots', () => {
-  test('are frozen, a new top-level object per message, and structurally shared', () => {
+  test('C3: are frozen, a new top-level object per message, and structurally shared', () => {
     const { stream, collector } = setup();
     stream.start({ users: [ann, bob], stuffs: [{ _id: 'a' }] });
     const before = collector.data;
@@ -153,7 +153,7 @@ describe('sort', () => {
   const sorted = (collector: Collector) =>
     collector.data.users!.map((u) => `${String(u.name)}#${String(u._id)}`);
 
-  test('the payload is put in sort order and inserts land in place', () => {
+  test('C4: the payload is put in sort order and inserts land in place', () => {
     const { stream, collector } = setup();
     stream.start(
       {
@@ -217,7 +217,7 @@ describe('sort', () => {
     expect(collector.data.users!.map((u) => u._id)).toEqual([1, 2, 3]);
   });
 
-  test('without sort: payload order, then arrival order', () => {
+  test('C4: without sort: payload order, then arrival order', () => {
     const { stream, collector } = setup();
     stream.start({ users: [bob, ann] });
     stream.delta('users', [{ operation: 'insert', id: 0, data: { _id: 0, name: 'Zed' } }]);
@@ -227,7 +227,7 @@ describe('sort', () => {
 });
 
 describe('versions', () => {
-  test('a gap is never applied: the collector registers again and takes the fresh payload', async () => {
+  test('C2: a gap is never applied: the collector registers again and takes the fresh payload', async () => {
     const { stream, collector, debug } = setup();
     stream.start({ users: [ann] });
     await collector.ready();
@@ -250,7 +250,7 @@ describe('versions', () => {
     expect(collector.data.users).toEqual([ann, bob]);
   });
 
-  test('a delta from another epoch is never applied', () => {
+  test('C2: a delta from another epoch is never applied', () => {
     const { stream, collector } = setup();
     stream.start({ users: [ann] });
     const before = collector.data;

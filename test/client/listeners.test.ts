@@ -110,7 +110,7 @@ describe('listener names and wildcards', () => {
 });
 
 describe('when listeners run', () => {
-  test('only after the whole message is applied, with the whole new data', () => {
+  test('C1: only after the whole message is applied, with the whole new data', () => {
     const { stream, collector } = setup();
     const views: unknown[] = [];
     collector.on('**', (data) => {

@@ -63,7 +63,7 @@ describe('status and ready', () => {
     expect(stream.registrations[0]!.active).toBe(false);
   });
 
-  test('done(error) from the transport refuses the registration with its code', async () => {
+  test('C6: done(error) from the transport refuses the registration with its code', async () => {
     const { stream, collector } = setup();
     stream.done(new ParticleError('identity_rejected', 'who are you?'));
     expect(collector.status).toBe('error');
@@ -119,7 +119,7 @@ describe('status and ready', () => {
 });
 
 describe('subscribe', () => {
-  test('one data notice per applied message, after it is applied, and status notices', () => {
+  test('C5: one data notice per applied message, after it is applied, and status notices', () => {
     const { stream, collector, notices } = setup();
     const seen: unknown[] = [];
     collector.subscribe((notice) => {

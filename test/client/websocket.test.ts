@@ -102,7 +102,7 @@ describe('over a real WebSocket', () => {
     );
   });
 
-  test('after close 4429 it reconnects with resume, and the replay brings it up to date', async () => {
+  test('C7: after close 4429 it reconnects with resume, and the replay brings it up to date', async () => {
     const { server, collector } = await setup();
     const first = await server.registered(0);
     await handshake(server, first);

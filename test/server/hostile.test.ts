@@ -32,7 +32,7 @@ async function stillServed(client: RawClient, n: number): Promise<void> {
   expect(client.closed).toBeUndefined();
 }
 
-describe('hostile input closes only the offending socket', () => {
+describe('S7: hostile input closes only the offending socket', () => {
   it.each([
     ['garbage text', 'not json {'],
     ['a JSON array', '[1,2,3]'],
@@ -89,7 +89,7 @@ describe('hostile input closes only the offending socket', () => {
   });
 });
 
-describe('identity safety', () => {
+describe('S6: identity safety', () => {
   it('refuses an operator object in a referenced identity field (bad_identity, 4401)', async () => {
     server = await startServer();
     const c = await RawClient.register(server.url, { userId: { $ne: null }, accountId: 1 });

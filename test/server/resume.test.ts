@@ -15,7 +15,7 @@ interface Position {
 }
 
 function positions(client: RawClient): { session: string; roots: Record<string, Position> } {
-  const session = (client.of('registered')[0] as { session: string }).session;
+  const session = client.session();
   const roots: Record<string, Position> = {};
   for (const m of client.messages) {
     if (m.type === 'payload' || m.type === 'delta' || m.type === 'resumed') {
@@ -38,7 +38,7 @@ async function reconnect(
 
 const ann = { userId: 1, accountId: 1 };
 
-describe('resume after a cut', () => {
+describe('S8: resume after a cut', () => {
   it('replays exactly the missed deltas, not a payload', async () => {
     server = await startServer();
     const first = await RawClient.register(server.url, ann);
@@ -56,7 +56,7 @@ describe('resume after a cut', () => {
       (c) => c.of('delta', 'allUsers').length === 10 && c.of('resumed').length === 6,
     );
     expect(second.of('payload')).toEqual([]);
-    expect((second.of('registered')[0] as { session: string }).session).toBe(resume.session);
+    expect(second.session()).toBe(resume.session);
     expect(second.of('resumed', 'allUsers')[0]).toEqual({
       type: 'resumed',
       root: 'allUsers',
@@ -126,7 +126,7 @@ describe('resume after a cut', () => {
     await first.closedWith();
     const other = await reconnect(resume, { userId: 3, accountId: 2 });
     await other.ready();
-    expect((other.of('registered')[0] as { session: string }).session).not.toBe(resume.session);
+    expect(other.session()).not.toBe(resume.session);
     expect(other.payload('myProfile')).toEqual([expect.objectContaining({ _id: 3 })]);
   });
 
@@ -146,7 +146,7 @@ describe('resume after a cut', () => {
   });
 });
 
-describe('slow consumers', () => {
+describe('S9: slow consumers', () => {
   it('closes a socket that stops reading with 4429; others keep receiving; it catches up by resume', async () => {
     server = await startServer({}, { maxBufferedBytes: 64 * 1024 });
     const normal = await RawClient.register(server.url, ann);

@@ -131,6 +131,11 @@ export class RawClient {
     });
   }
 
+  /** The session named by `registered`. */
+  session(): string {
+    return String(this.of('registered')[0]?.session);
+  }
+
   payload(root: string): unknown[] {
     const p = this.of('payload', root).at(-1);
     return (p?.data as unknown[]) ?? [];
