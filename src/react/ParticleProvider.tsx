@@ -42,9 +42,16 @@ interface ProviderState {
   readonly store: ParticleStore<Collector>;
 }
 
-function stateFor(props: ParticleProviderProps, previous?: ProviderState): ProviderState {
+function identityKeyOf(props: ParticleProviderProps): string | undefined {
+  return props.collector === undefined ? stableKey(props.identity) : undefined;
+}
+
+function stateFor(
+  props: ParticleProviderProps,
+  identityKey: string | undefined,
+  previous?: ProviderState,
+): ProviderState {
   const collector = props.collector;
-  const identityKey = collector === undefined ? stableKey(props.identity) : undefined;
   // A new identity must not show the previous identity's server data.
   const initialData =
     previous === undefined || props.initialData !== previous.initialData
@@ -91,11 +98,13 @@ function createCollector(props: ParticleProviderOptionsProps): Collector {
  * (`identity_rejected`, `bad_identity`, ...).
  */
 export function ParticleProvider(props: ParticleProviderProps): ReactElement {
-  const [state, setState] = useState(() => stateFor(props));
+  const identityKey = identityKeyOf(props);
+  const [state, setState] = useState(() => stateFor(props, identityKey));
   let current = state;
-  const identityKey = props.collector === undefined ? stableKey(props.identity) : undefined;
   if (props.collector !== state.collector || identityKey !== state.identityKey) {
-    current = stateFor(props, state);
+    // Derived from props during render (React's documented pattern), so the very render that
+    // sees a new identity already reads a fresh store and never the previous identity's data.
+    current = stateFor(props, identityKey, state);
     setState(current);
   }
 
@@ -106,9 +115,8 @@ export function ParticleProvider(props: ParticleProviderProps): ReactElement {
     undefined,
   );
   const { store } = current;
-  const owned = current.collector === undefined;
   useEffect(() => {
-    if (!owned) return;
+    if (props.collector !== undefined) return;
     const previous = parked.current;
     parked.current = undefined;
     let collector: Collector;
@@ -116,7 +124,7 @@ export function ParticleProvider(props: ParticleProviderProps): ReactElement {
       collector = previous.collector;
     } else {
       previous?.collector.disconnect();
-      collector = createCollector(props as ParticleProviderOptionsProps);
+      collector = createCollector(props);
     }
     store.attach(collector);
     return () => {
@@ -127,8 +135,9 @@ export function ParticleProvider(props: ParticleProviderProps): ReactElement {
         collector.disconnect();
       });
     };
-    // Options are read once per store, that is once per identity; see ParticleProviderOptionsProps.
-  }, [store, owned]);
+    // A new store comes with every new identity or `collector` prop; the other options are read
+    // once per store (see ParticleProviderOptionsProps).
+  }, [store]);
 
   return <ParticleContext.Provider value={store}>{props.children}</ParticleContext.Provider>;
 }

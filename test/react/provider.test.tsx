@@ -152,6 +152,32 @@ describe('an owned collector', () => {
   });
 });
 
+describe('between render and subscribe', () => {
+  it('a message that lands there is not missed', () => {
+    const server = scriptedServer();
+    const collector = new Collector({ register: server.register, identity: { userId: 1 } });
+    act(() => server.last.accept({ users: [{ _id: 7, name: 'Ann' }] }));
+    let sent = false;
+    // Renders after <Name /> and before any effect subscribed it.
+    function SendDuringRender() {
+      if (!sent) {
+        sent = true;
+        server.last.set('users', 7, 'name', 'Anna');
+      }
+      return null;
+    }
+    const view = render(
+      <ParticleProvider collector={collector}>
+        <Name />
+        <SendDuringRender />
+      </ParticleProvider>,
+    );
+    expect(sent).toBe(true);
+    expect(view.getByTestId('name').textContent).toBe('Anna');
+    collector.disconnect();
+  });
+});
+
 describe('a given collector', () => {
   it('is used from the first render and never disconnected by the provider', async () => {
     const server = scriptedServer();
