@@ -225,14 +225,14 @@ export class Stream {
           return;
         }
         session = result.session;
-        if (cancelled) this.detach(session, false);
+        if (cancelled) this.detach(session, false, sink);
         done?.(null);
       },
       (error: unknown) => done?.(error instanceof Error ? error : new Error(String(error))),
     );
     return () => {
       cancelled = true;
-      if (session) this.detach(session, false);
+      if (session) this.detach(session, false, sink);
     };
   }
 
@@ -256,15 +256,19 @@ export class Stream {
     const checked = await this.lookupIdentity(message.identity, request);
     if (!checked.ok) return checked;
     const { identity } = checked;
-    const identityKey = canonicalKey(identity);
+    const identityKey = this.identityKey(identity);
     return this.enqueue(async () => {
       if (this.closed)
         return { ok: false, code: 'internal', message: 'the stream is shut down' } as const;
       await this.ensureFeed();
       const held = message.resume ? this.sessions.get(message.resume.session) : undefined;
-      const resumable = held && held.identityKey === identityKey && held.sink === null;
+      const resumable = held !== undefined && held.identityKey === identityKey;
       const session = resumable ? held : await this.createSession(identity, identityKey);
-      if (resumable) clearTimeout(session.graceTimer);
+      if (resumable) {
+        clearTimeout(session.graceTimer);
+        // The old link may not have noticed it is dead yet; the resume takes the session over.
+        session.sink?.close(CLOSE_CODES.goingAway, 'session resumed on another link');
+      }
       session.sink = sink;
       sink.send(JSON.stringify({ type: 'registered', session: session.id }), 'control');
       sink.send(this.manifestFrame, 'control');
@@ -297,8 +301,12 @@ export class Stream {
     });
   }
 
-  /** The link of a session closed; with `hold`, the session waits `sessionGraceMs` for a resume. */
-  detach(session: Session, hold: boolean): void {
+  /**
+   * The link `sink` of a session closed; with `hold`, the session waits `sessionGraceMs` for a
+   * resume. A link that was already replaced by a resume changes nothing.
+   */
+  detach(session: Session, hold: boolean, sink: Sink): void {
+    if (session.sink !== sink) return;
     session.sink = null;
     clearTimeout(session.graceTimer);
     if (!this.sessions.has(session.id)) return;
@@ -448,6 +456,14 @@ export class Stream {
       this.collections.get(group.source.collection)?.remove(group);
       group.clear();
     }
+  }
+
+  /** What a resume must present again: the values of every identity field a reference reads. */
+  private identityKey(identity: Record<string, unknown>): string {
+    const fields = [
+      ...new Set([...this.sources.values()].flatMap((s) => s.compiled.identityFields)),
+    ].sort();
+    return canonicalKey(fields.map((f) => (Object.hasOwn(identity, f) ? [f, identity[f]] : [f])));
   }
 
   private resolutionKey(source: SourceState, identity: Record<string, unknown>): string {

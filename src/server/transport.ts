@@ -98,7 +98,7 @@ export function particleMiddleware(
       if (state === 'closed') return;
       send(link, JSON.stringify({ type: 'error', code, message }));
       ws.close(closeCode, message.slice(0, 120));
-      if (session) stream.detach(session, closeCode === CLOSE_CODES.internal);
+      if (session) stream.detach(session, closeCode === CLOSE_CODES.internal, sink);
       session = null;
       state = 'closed';
     };
@@ -108,7 +108,7 @@ export function particleMiddleware(
         if (kind === 'delta' && ws.bufferedAmount > config.maxBufferedBytes) {
           // A client that does not read would make the server buffer without bound: drop the
           // link; its session keeps a backlog and the client catches up by resume.
-          if (session) stream.detach(session, true);
+          if (session) stream.detach(session, true, sink);
           session = null;
           state = 'closed';
           ws.close(CLOSE_CODES.slowConsumer, 'slow consumer');
@@ -157,7 +157,7 @@ export function particleMiddleware(
           else if (state === 'registering') {
             session = result.session;
             state = 'registered';
-          } else stream.detach(result.session, true);
+          } else stream.detach(result.session, true, sink);
         },
         (error: unknown) =>
           fail(
@@ -169,7 +169,7 @@ export function particleMiddleware(
     ws.on('close', () => {
       clearTimeout(timer);
       links.delete(link);
-      if (session) stream.detach(session, true);
+      if (session) stream.detach(session, true, sink);
       session = null;
       state = 'closed';
     });

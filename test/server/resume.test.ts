@@ -116,6 +116,21 @@ describe('S8: resume after a cut', () => {
     expect(second.of('resumed', 'myStuff')).toHaveLength(1);
   });
 
+  it('a resume takes over a session whose old link has not noticed it is dead', async () => {
+    server = await startServer();
+    const first = await RawClient.register(server.url, ann);
+    clients.push(first);
+    await first.ready();
+    const resume = positions(first);
+    const second = await reconnect(resume, ann);
+    await second.ready();
+    expect(second.of('payload')).toEqual([]);
+    expect(await first.closedWith()).toMatchObject({ code: 1001 });
+    server.adapter.update('users', { _id: 2 }, { $set: { name: 'taken over' } });
+    await second.until((c) => c.ops('visibleUsers').length === 1);
+    expect(server.stream.stats()).toMatchObject({ clients: 1, sessions: 1 });
+  });
+
   it('does not resume a session for a different identity', async () => {
     server = await startServer();
     const first = await RawClient.register(server.url, ann);
