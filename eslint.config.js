@@ -3,30 +3,67 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'example-next-app/.next/**', 'example-next-app/next-env.d.ts', 'test-results/**'],
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'example-next-app/.next/**',
+      'example-next-app/next-env.d.ts',
+      'test-results/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      globals: { console: 'readonly', process: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', Buffer: 'readonly', performance: 'readonly', queueMicrotask: 'readonly', structuredClone: 'readonly' },
+      globals: {
+        console: 'readonly',
+        process: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        Buffer: 'readonly',
+        performance: 'readonly',
+        queueMicrotask: 'readonly',
+        structuredClone: 'readonly',
+      },
     },
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'no-empty': ['error', { allowEmptyCatch: false }],
     },
   },
   {
     files: ['src/client/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['react', 'react-dom', '**/server/**', 'ws', 'express', 'mongodb'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['react', 'react-dom', '**/server/**', 'ws', 'express', 'mongodb'] },
+      ],
     },
   },
   {
     files: ['src/react/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/server/**', 'ws', 'express', 'mongodb', '**/client/*'] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            '**/server/**',
+            'ws',
+            'express',
+            'mongodb',
+            '**/client/*',
+            '!**/client/index.js',
+          ],
+        },
+      ],
     },
   },
   {
@@ -38,7 +75,10 @@ export default tseslint.config(
   {
     files: ['src/protocol/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/client/**', '**/react/**', '**/server/**', 'ws', 'react'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/client/**', '**/react/**', '**/server/**', 'ws', 'react'] },
+      ],
     },
   },
 );

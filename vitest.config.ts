@@ -6,6 +6,10 @@ export default defineConfig({
     exclude: ['test/e2e/**', 'node_modules/**'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
-    typecheck: { enabled: true, include: ['test/**/*.test-d.{ts,tsx}'] },
+    typecheck: {
+      enabled: true,
+      include: ['test/**/*.test-d.{ts,tsx}'],
+      tsconfig: './tsconfig.typetests.json',
+    },
   },
 });

@@ -117,6 +117,14 @@ export class Collector {
   }
 
   /**
+   * The field that names the documents of `root` (the manifest's `idField`, default `_id`), or
+   * `undefined` before the manifest listed that root.
+   */
+  idField(root: string): string | undefined {
+    return this.#model.idField(root);
+  }
+
+  /**
    * A counter raised with every notice sent to {@link Collector.subscribe} listeners. Read it
    * before subscribing and compare after to learn whether something was missed in between.
    */

@@ -66,6 +66,11 @@ export class Model {
   }
 
   /** True once the manifest and a payload or `resumed` for each of its roots arrived. */
+  /** The field naming a root's documents, once the manifest has told it. */
+  idField(root: string): string | undefined {
+    return this.#layouts.get(root)?.layout.idField;
+  }
+
   get complete(): boolean {
     return this.#pending !== null && this.#pending.size === 0;
   }

@@ -65,15 +65,8 @@ function stateFor(
   };
 }
 
-/** A Collector that tells which field holds a root's ids (from the manifest's `options`). */
-interface IdFieldSource {
-  idField(root: string): string | undefined;
-}
-
 function idFieldOf(collector: Collector | undefined, root: string): string {
-  const source = collector as Partial<IdFieldSource> | undefined;
-  // Collectors that do not report it yet: `_id`, the protocol's default.
-  return (typeof source?.idField === 'function' ? source.idField(root) : undefined) ?? '_id';
+  return collector?.idField(root) ?? '_id';
 }
 
 function createCollector(props: ParticleProviderOptionsProps): Collector {

@@ -1,7 +1,5 @@
 // The one place src/react reaches the Collector: through the client's public entry, the module
-// published as `particle/client`. Deep imports into src/client stay forbidden by lint; the rule's
-// pattern also covers this entry, which it means to allow.
-// eslint-disable-next-line no-restricted-imports
+// published as `particle/client`. Deep imports into src/client are forbidden by lint.
 export {
   Collector,
   type CollectorNotice,

@@ -155,3 +155,32 @@ describe('render counts with a real Collector', () => {
     expect(counts()).toEqual({ ...none, users: 1, u7: 1, u7name: 1, u7age: 1, u8: 1 });
   });
 });
+
+describe('custom id fields', () => {
+  it('the second path segment addresses documents by the manifest idField', () => {
+    const server = scriptedServer();
+    function Sku() {
+      const name = useParticle<string>('items.A-1.name');
+      return <span data-testid="sku">{name ?? 'none'}</span>;
+    }
+    const view = render(
+      <ParticleProvider register={server.register} identity={{}}>
+        <Sku />
+      </ParticleProvider>,
+    );
+    act(() =>
+      server.last.accept(
+        {
+          items: [
+            { _id: 1, sku: 'A-1', name: 'Anvil' },
+            { _id: 2, sku: 'B-2', name: 'Bell' },
+          ],
+        },
+        { items: { idField: 'sku' } },
+      ),
+    );
+    expect(view.getByTestId('sku').textContent).toBe('Anvil');
+    act(() => server.last.set('items', 'A-1', 'name', 'Anvil II'));
+    expect(view.getByTestId('sku').textContent).toBe('Anvil II');
+  });
+});
