@@ -247,7 +247,7 @@ describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
     );
 
     // Ben ticks a task off: the server's sort moves it last on Ann's page.
-    await ben.page.getByLabel('Done: Book the launch venue').check();
+    await ben.page.getByLabel('Done: Book the launch venue').click();
     await expectEventually(
       () => titles(ann.page, 'p-launch'),
       (list: string[]) => expect(list.at(-1)).toBe('Book the launch venue'),
