@@ -1,0 +1,178 @@
+/**
+ * A client process: holds many WebSockets to one server, parses every frame as a real client
+ * would, counts delta frames and samples write-to-client latency from the `t` field the writer
+ * set. Driven over IPC by the benchmark process (see ./clients.ts).
+ */
+import WebSocket from 'ws';
+import { Collector } from '../../src/client/index.js';
+import type { ClientCommand, ClientReply, Envelope } from './protocol.js';
+import { wallMs } from './stats.js';
+
+const SAMPLE_CAP = 50_000;
+let sockets: WebSocket[] = [];
+let received = 0;
+let seen = 0;
+let samples: number[] = [];
+let closes: Record<string, number> = {};
+let progressTimer: ReturnType<typeof setInterval> | undefined;
+
+function reply(id: number, message: ClientReply): void {
+  process.send?.({ ...message, id });
+}
+
+function sample(latency: number): void {
+  seen++;
+  if (samples.length < SAMPLE_CAP) samples.push(latency);
+  else {
+    const j = Math.floor(Math.random() * seen);
+    if (j < SAMPLE_CAP) samples[j] = latency;
+  }
+}
+
+interface Frame {
+  type?: string;
+  ops?: { path?: string; data?: unknown }[];
+}
+
+function onFrame(text: string): Frame {
+  const frame = JSON.parse(text) as Frame;
+  if (frame.type === 'delta') {
+    received++;
+    const now = wallMs();
+    for (const op of frame.ops ?? []) {
+      if (op.path === 't' && typeof op.data === 'number') sample(now - op.data);
+    }
+  }
+  return frame;
+}
+
+function openOne(
+  url: string,
+  identity: Record<string, unknown> | null,
+  readyPayloads: number,
+  pause: boolean,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    sockets.push(ws);
+    let payloads = 0;
+    let settled = false;
+    const settle = (ok: boolean): void => {
+      if (settled) return;
+      settled = true;
+      if (ok && pause) ws.pause();
+      resolve(ok);
+    };
+    ws.on('open', () => {
+      if (identity) ws.send(JSON.stringify({ type: 'register', protocol: 1, identity }));
+      if (readyPayloads === 0) settle(true);
+    });
+    ws.on('message', (data) => {
+      const frame = onFrame(String(data));
+      if (frame.type === 'payload' && ++payloads === readyPayloads) settle(true);
+    });
+    ws.on('close', (code) => {
+      closes[code] = (closes[code] ?? 0) + 1;
+      settle(false);
+    });
+    ws.on('error', () => settle(false));
+  });
+}
+
+async function connect(command: Extract<ClientCommand, { cmd: 'connect' }>): Promise<ClientReply> {
+  let next = 0;
+  let ready = 0;
+  let failed = 0;
+  const lane = async (): Promise<void> => {
+    while (next < command.identities.length) {
+      const identity = command.identities[next++] ?? null;
+      if (await openOne(command.url, identity, command.readyPayloads, command.pause)) ready++;
+      else failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: command.concurrency }, lane));
+  return { ev: 'connected', ready, failed };
+}
+
+function closeAll(): Promise<ClientReply> {
+  const open = sockets.filter((ws) => ws.readyState !== WebSocket.CLOSED);
+  const done = Promise.all(
+    open.map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve()))),
+  );
+  for (const ws of open) ws.terminate();
+  sockets = [];
+  return done.then(() => ({ ev: 'closed' }));
+}
+
+/** Time from creating a Collector to its `ready`, over a real socket. */
+async function collectorReady(
+  url: string,
+  identity: Record<string, unknown>,
+): Promise<ClientReply> {
+  const t0 = performance.now();
+  const collector = new Collector({ url, identity, WebSocket: WebSocket as never });
+  await collector.ready();
+  const ms = performance.now() - t0;
+  const docs = Object.values(collector.data).reduce((n, root) => n + root.length, 0);
+  collector.disconnect();
+  return { ev: 'timed', ms, docs };
+}
+
+/** Time from opening a socket to parsing the one message a raw server answers with. */
+function rawPayload(url: string): Promise<ClientReply> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'register', protocol: 1, identity: {} })));
+    ws.on('message', (data) => {
+      const docs = JSON.parse(String(data)) as unknown[];
+      const ms = performance.now() - t0;
+      ws.terminate();
+      resolve({ ev: 'timed', ms, docs: docs.length });
+    });
+    ws.on('error', reject);
+  });
+}
+
+async function handle(command: ClientCommand): Promise<ClientReply> {
+  switch (command.cmd) {
+    case 'connect':
+      return connect(command);
+    case 'reset':
+      received = 0;
+      seen = 0;
+      samples = [];
+      closes = {};
+      return { ev: 'progress', received };
+    case 'progress':
+      clearInterval(progressTimer);
+      progressTimer = undefined;
+      if (command.everyMs > 0) {
+        progressTimer = setInterval(
+          () => process.send?.({ ev: 'progress', received, id: -1 }),
+          command.everyMs,
+        );
+      }
+      return { ev: 'progress', received };
+    case 'report':
+      return { ev: 'report', received, samples, closes };
+    case 'closeAll':
+      return closeAll();
+    case 'collectorReady':
+      return collectorReady(command.url, command.identity);
+    case 'rawPayload':
+      return rawPayload(command.url);
+  }
+}
+
+process.on('message', (message: Envelope<ClientCommand>) => {
+  handle(message).then(
+    (result) => reply(message.id, result),
+    (error: unknown) =>
+      reply(message.id, {
+        ev: 'error',
+        message: error instanceof Error ? error.message : String(error),
+      }),
+  );
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,407 @@
+/**
+ * `npm run bench [-- --quick] [-- --only P1,P3]`: runs every scenario, each measurement in a
+ * fresh process, prints a table (Particle beside its baseline from the same run) and writes
+ * bench/results.json with the raw figures and the machine.
+ */
+import { fork } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { machine, median } from './lib/stats.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? new Set((args[onlyAt + 1] ?? '').toUpperCase().split(',')) : null;
+const runs = quick ? 1 : 3;
+const jobScript = fileURLToPath(new URL('./lib/job.ts', import.meta.url));
+const hasReactBench = existsSync(fileURLToPath(new URL('./react-apply.ts', import.meta.url)));
+
+type Figures = Record<string, number>;
+
+/** Runs one job in a fresh process and returns its figures. */
+function runJob(name: string, params: unknown, env: Record<string, string> = {}): Promise<Figures> {
+  return new Promise((resolve, reject) => {
+    const child = fork(jobScript, [name, JSON.stringify(params)], {
+      execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=4096'],
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let result: { ok: boolean; figures?: Figures; error?: string } | undefined;
+    child.on('message', (m: typeof result) => (result = m));
+    child.on('exit', (code) => {
+      if (result?.ok && result.figures) resolve(result.figures);
+      else reject(new Error(`${name} failed (exit ${code}): ${result?.error ?? 'no result'}`));
+    });
+  });
+}
+
+/** One measured configuration: its job, parameters, and every run's figures. */
+interface Measure {
+  key: string;
+  job: string;
+  params: unknown;
+  env?: Record<string, string>;
+  figures: Figures[];
+}
+
+interface Row {
+  scenario: string;
+  particle: number;
+  baseline: number;
+  unit: string;
+  ratio: number;
+  goal: string;
+  met: boolean | null;
+  note?: string;
+}
+
+const measures = new Map<string, Measure>();
+const plan: { id: string; keys: string[]; rows: () => Row[] }[] = [];
+
+function measure(key: string, job: string, params: unknown, env?: Record<string, string>): Measure {
+  const m: Measure = { key, job, params, figures: [], ...(env ? { env } : {}) };
+  measures.set(key, m);
+  return m;
+}
+
+/** The median over runs of one figure of one measure. */
+function fig(key: string, name: string): number {
+  return median((measures.get(key)?.figures ?? []).map((f) => f[name] ?? Number.NaN));
+}
+
+function ratioRow(
+  scenario: string,
+  particle: number,
+  baseline: number,
+  unit: string,
+  goal: string,
+  test: ((ratio: number) => boolean) | null,
+  note?: string,
+): Row {
+  const ratio = particle / baseline;
+  return {
+    scenario,
+    particle,
+    baseline,
+    unit,
+    ratio,
+    goal,
+    met: test && Number.isFinite(ratio) ? test(ratio) : null,
+    ...(note ? { note } : {}),
+  };
+}
+
+// ---- the plan ----------------------------------------------------------------------------
+
+const p1Sizes = quick ? [500] : [1000, 5000];
+for (const clients of p1Sizes) {
+  const common = {
+    clients,
+    procs: 4,
+    warmupMs: quick ? 500 : 1000,
+    measureMs: quick ? 1500 : 3000,
+    latencyRate: Math.max(1, Math.round(10_000 / clients)),
+    latencyMs: quick ? 1500 : 3000,
+  };
+  const p = measure(`p1-${clients}-particle`, 'p1', { ...common, system: 'particle' });
+  const r = measure(`p1-${clients}-raw`, 'p1', { ...common, system: 'raw' });
+  plan.push({
+    id: 'P1',
+    keys: [p.key, r.key],
+    rows: () => [
+      ratioRow(
+        `P1 shared group, ${clients} clients: delivered msgs/s`,
+        fig(p.key, 'msgsPerSec'),
+        fig(r.key, 'msgsPerSec'),
+        'msgs/s',
+        '>= 0.8x',
+        (x) => x >= 0.8,
+      ),
+      ratioRow(
+        `P1 ${clients} clients: write-to-client p50 at ${common.latencyRate * clients} msgs/s`,
+        fig(p.key, 'p50Ms'),
+        fig(r.key, 'p50Ms'),
+        'ms',
+        'info',
+        null,
+      ),
+      ratioRow(
+        `P1 ${clients} clients: write-to-client p99 at ${common.latencyRate * clients} msgs/s`,
+        fig(p.key, 'p99Ms'),
+        fig(r.key, 'p99Ms'),
+        'ms',
+        'info',
+        null,
+      ),
+    ],
+  });
+}
+
+{
+  const common = {
+    clients: quick ? 500 : 2000,
+    accounts: quick ? 10 : 20,
+    procs: 4,
+    warmupMs: quick ? 500 : 1000,
+    measureMs: quick ? 1500 : 3000,
+  };
+  const p = measure('p2-particle', 'p2', { ...common, system: 'particle' });
+  const r = measure('p2-raw', 'p2', { ...common, system: 'raw' });
+  plan.push({
+    id: 'P2',
+    keys: [p.key, r.key],
+    rows: () => {
+      const row = ratioRow(
+        `P2 permissioned, ${common.clients} clients (${common.clients + common.accounts} groups): delivered msgs/s`,
+        fig(p.key, 'msgsPerSec'),
+        fig(r.key, 'msgsPerSec'),
+        'msgs/s',
+        '>= 0.5x and > 4k/s',
+        null,
+      );
+      row.met = row.ratio >= 0.5 && row.particle > 4000;
+      return [row];
+    },
+  });
+}
+
+{
+  const changes = quick ? 5000 : 20_000;
+  const keys = [10, 1000, 10_000].map(
+    (groups) => measure(`p3-${groups}`, 'p3', { groups, docs: 10_000, changes }).key,
+  );
+  plan.push({
+    id: 'P3',
+    keys,
+    rows: () => [
+      ratioRow(
+        'P3 CPU per change, 1k groups (baseline: 10 groups)',
+        fig('p3-1000', 'cpuUsPerChange'),
+        fig('p3-10', 'cpuUsPerChange'),
+        'µs',
+        'info',
+        null,
+      ),
+      ratioRow(
+        'P3 CPU per change, 10k groups (baseline: 10 groups)',
+        fig('p3-10000', 'cpuUsPerChange'),
+        fig('p3-10', 'cpuUsPerChange'),
+        'µs',
+        '<= 2x',
+        (x) => x <= 2,
+      ),
+    ],
+  });
+}
+
+{
+  const p = measure('p4', 'p4', { docs: 10_000, samples: quick ? 300 : 1000 });
+  const keys = [p.key];
+  if (hasReactBench) {
+    keys.push(
+      measure(
+        'p4-react',
+        'p4react',
+        { docs: 10_000, components: 1000, samples: quick ? 100 : 300 },
+        { NODE_ENV: 'production' },
+      ).key,
+    );
+  }
+  plan.push({
+    id: 'P4',
+    keys,
+    rows: () => [
+      ratioRow(
+        'P4 one set into 10k docs: Collector apply + notify (baseline: bare Immer produce)',
+        fig('p4', 'collectorMedianUs'),
+        fig('p4', 'immerMedianUs'),
+        'µs',
+        '<= 1.5x',
+        (x) => x <= 1.5,
+      ),
+      ...(hasReactBench
+        ? [
+            ratioRow(
+              'P4 one set into 10k docs: delta to React commit, 1k components (baseline: produce + findIndex)',
+              fig('p4-react', 'reactMedianUs'),
+              fig('p4-react', 'immerFindMedianUs'),
+              'µs',
+              '<= 1.5x',
+              (x: number) => x <= 1.5,
+              `components woken per set: ${fig('p4-react', 'componentsWokenPerSet')}`,
+            ),
+          ]
+        : []),
+    ],
+  });
+}
+
+{
+  const docs = quick ? 20_000 : 100_000;
+  const p = measure('p5-particle', 'p5', { system: 'particle', docs });
+  const r = measure('p5-raw', 'p5', { system: 'raw', docs });
+  plan.push({
+    id: 'P5',
+    keys: [p.key, r.key],
+    rows: () => [
+      ratioRow(
+        `P5 ${docs / 1000}k docs to ready, first client (cold group)`,
+        fig(p.key, 'coldMs'),
+        fig(r.key, 'coldMs'),
+        'ms',
+        '<= 1.5x',
+        (x) => x <= 1.5,
+      ),
+      ratioRow(
+        `P5 ${docs / 1000}k docs to ready, second client (cached payload)`,
+        fig(p.key, 'warmMs'),
+        fig(r.key, 'warmMs'),
+        'ms',
+        'info',
+        null,
+      ),
+    ],
+  });
+}
+
+{
+  const common = { clients: quick ? 500 : 3000, docs: 1000, procs: 2 };
+  const p = measure('p6-particle', 'p6', { ...common, system: 'particle' });
+  const r = measure('p6-raw', 'p6', { ...common, system: 'raw' });
+  plan.push({
+    id: 'P6',
+    keys: [p.key, r.key],
+    rows: () => {
+      const row = ratioRow(
+        `P6 server RSS per idle client, ${common.clients} clients, one group of ${common.docs} docs`,
+        fig(p.key, 'rssPerClient') / 1024,
+        fig(r.key, 'rssPerClient') / 1024,
+        'KiB',
+        '<= raw + 2 KiB',
+        null,
+      );
+      row.met = row.particle <= row.baseline + 2;
+      const heap = ratioRow(
+        'P6 server JS heap per idle client',
+        fig(p.key, 'heapPerClient') / 1024,
+        fig(r.key, 'heapPerClient') / 1024,
+        'KiB',
+        'no doc copies',
+        null,
+      );
+      // A per-client copy of the root would cost about its JSON size per client.
+      heap.met = heap.particle * 1024 < fig(p.key, 'rootBytes') / 10;
+      return [row, heap];
+    },
+  });
+}
+
+{
+  const common = {
+    clients: quick ? 50 : 200,
+    blobBytes: 32 * 1024,
+    rate: 50,
+    durationMs: quick ? 6000 : 12_000,
+    maxBufferedBytes: 1024 * 1024,
+  };
+  const p = measure('p7-particle', 'p7', { ...common, system: 'particle' });
+  const r = measure('p7-raw', 'p7', { ...common, system: 'raw' });
+  const boundMiB = (common.clients * common.maxBufferedBytes) / 2 ** 20;
+  plan.push({
+    id: 'P7',
+    keys: [p.key, r.key],
+    rows: () => {
+      const row = ratioRow(
+        `P7 ${common.clients} non-reading clients, ${common.rate} writes/s of 32 KiB: peak server RSS growth`,
+        fig(p.key, 'peakGrowthMiB'),
+        fig(r.key, 'peakGrowthMiB'),
+        'MiB',
+        `<= ${boundMiB} + 64 MiB`,
+        null,
+        `raw: the kernel's socket buffers (tcp_mem) hold most of it; Particle dropped slow sockets after ${fig(p.key, 'perSocketMiBAtFirstDrop').toFixed(1)} MiB each`,
+      );
+      row.met = row.particle <= boundMiB + 64 && fig(p.key, 'readerDeliveredShare') === 1;
+      return [row];
+    },
+  });
+}
+
+// ---- running -----------------------------------------------------------------------------
+
+function format(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  if (unit === 'msgs/s') return `${Math.round(value).toLocaleString('en-US')} ${unit}`;
+  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
+  return `${value.toFixed(digits)} ${unit}`;
+}
+
+function table(rows: Row[]): string {
+  const head = ['scenario', 'Particle', 'baseline', 'ratio', 'goal', 'met?'];
+  const body = rows.map((r) => [
+    r.scenario,
+    format(r.particle, r.unit),
+    format(r.baseline, r.unit),
+    Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : 'n/a',
+    r.goal,
+    r.met === null ? '-' : r.met ? 'yes' : 'NO',
+  ]);
+  const lines = [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const selected = plan.filter((s) => !only || only.has(s.id));
+  const started = new Date();
+  const loadBefore = os.loadavg();
+  const t0 = performance.now();
+  for (const scenario of selected) {
+    for (let run = 0; run < runs; run++) {
+      // Particle and its baseline alternate, so both see the same machine conditions.
+      for (const key of scenario.keys) {
+        const m = measures.get(key) as Measure;
+        process.stderr.write(`${scenario.id} run ${run + 1}/${runs}: ${key} ... `);
+        const t = performance.now();
+        const figures = await runJob(m.job, m.params, m.env);
+        m.figures.push(figures);
+        process.stderr.write(`${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+      }
+    }
+  }
+  const rows = selected.flatMap((s) => s.rows());
+  const seconds = (performance.now() - t0) / 1000;
+  const description: Record<string, unknown> = {
+    ...machine(),
+    loadAverageBefore: loadBefore.map((x) => Math.round(x * 100) / 100),
+    loadAverageAfter: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+  console.log(table(rows));
+  for (const r of rows) if (r.note) console.log(`- ${r.scenario}: ${r.note}`);
+  console.log(
+    `\n${quick ? 'quick' : 'full'} run, median of ${runs} run(s) per figure, ${seconds.toFixed(0)} s; ` +
+      `${String(description.cpus)} x ${String(description.cpuModel)}, ${String(description.memoryGiB)} GiB, Node ${process.version}; ` +
+      `load average before/after: ${loadBefore[0]?.toFixed(2)} / ${os.loadavg()[0]?.toFixed(2)}`,
+  );
+  const out = fileURLToPath(new URL('./results.json', import.meta.url));
+  writeFileSync(
+    out,
+    `${JSON.stringify(
+      {
+        startedAt: started.toISOString(),
+        seconds,
+        mode: quick ? 'quick' : 'full',
+        runsPerFigure: runs,
+        machine: description,
+        rows,
+        measures: [...measures.values()].filter((m) => m.figures.length > 0),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

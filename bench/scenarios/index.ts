@@ -1,0 +1,8 @@
+import { p4, p4react } from './client.js';
+import { p1, p2 } from './fanout.js';
+import { p3 } from './matching.js';
+import { p6, p7 } from './memory.js';
+import { p5 } from './payload.js';
+
+/** Every measurement a benchmark process can run, by name. */
+export const jobs = { p1, p2, p3, p4, p4react, p5, p6, p7 };
