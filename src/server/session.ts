@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Backlog, type DeltaEntry } from './backlog.js';
-import type { Group, GroupMember } from './group.js';
+import type { Group } from './group.js';
+import type { Resolution, ViewMember } from './views.js';
 
 /** Where a session's frames go while its client is connected. */
 export interface Sink {
@@ -21,13 +22,13 @@ export function newToken(): string {
 }
 
 /** One root of one session: its history (epoch, version, backlog) and its current group. */
-export class SessionRoot implements GroupMember {
+export class SessionRoot implements ViewMember {
   epoch = newToken();
   version = 0;
   readonly backlog: Backlog;
   group: Group | null = null;
   /** The resolution (criteria resolved for this identity) the root follows. */
-  resolution: { key: string } | null = null;
+  resolution: Resolution | null = null;
   private prefix: string;
 
   constructor(

@@ -1,0 +1,346 @@
+import { ParticleError } from '../protocol/errors.js';
+import type { Manifest, RootOptions, Sort } from '../protocol/messages.js';
+import type { Adapter, Change, Doc } from './adapter.js';
+import { canonicalKey } from './canonical.js';
+import { isPlainObject } from './clone.js';
+import {
+  compileCriteria,
+  resolveCriteria,
+  type CacheConfig,
+  type CompiledCriteria,
+} from './criteria.js';
+import { Group, type GroupMember, type GroupSource } from './group.js';
+import { CollectionGroups } from './groupIndex.js';
+import { idKey } from './ids.js';
+import { compileMatcher } from './matcher.js';
+import { toProjection } from './projection.js';
+import type { DeltaEntry } from './backlog.js';
+
+/** One root of every client's data model. */
+export interface DataSource {
+  /** The adapter's collection (Mongo collection, memory collection). */
+  collection: string;
+  /** A MongoDB query; string values starting with `@` or holding `|` are references. `undefined`: every record. */
+  criteria?: Doc | undefined;
+  /** `true` (all fields) or a projection with `true` at any depth. Only listed fields leave the server. */
+  manifest: Manifest;
+  /** The order of the client's array (MongoDB sort spec). Its fields must be in the manifest. */
+  sort?: Sort;
+  /** The field that identifies a document on the wire. @default '_id' */
+  idField?: string;
+}
+
+export interface SourceState extends GroupSource {
+  readonly compiled: CompiledCriteria;
+  readonly projection: Doc | undefined;
+  readonly resolutions: Map<string, Resolution>;
+}
+
+/** A client's root as the views see it: a group member that follows one resolution. */
+export interface ViewMember extends GroupMember {
+  group: Group | null;
+  resolution: Resolution | null;
+}
+
+/** The criteria of one source resolved for one set of identity values, shared by its clients. */
+export interface Resolution {
+  readonly key: string;
+  readonly source: SourceState;
+  readonly identity: Record<string, unknown>;
+  query: Doc;
+  group: Group;
+  readonly members: Set<ViewMember>;
+}
+
+/**
+ * Every data source's live views: resolutions of criteria per identity, the subscription groups
+ * they share, and the routing of each change to the groups it may concern.
+ */
+export class Views {
+  readonly sources = new Map<string, SourceState>();
+  /** The collections whose changes matter: sources' collections and what their pipes read. */
+  readonly watched: string[];
+  /** The manifest message every client gets, serialized once. */
+  readonly manifestFrame: string;
+  /** Identity fields read by any reference. */
+  readonly identityFields: string[];
+  private readonly dependents = new Map<string, { source: SourceState; fields: Set<string> }[]>();
+  private readonly groups = new Map<string, Group>();
+  private readonly collections = new Map<string, CollectionGroups>();
+
+  constructor(
+    private readonly adapter: Adapter,
+    dataSources: Record<string, DataSource>,
+    cacheConfig: CacheConfig,
+  ) {
+    const manifests: Record<string, Manifest> = {};
+    const rootOptions: Record<string, RootOptions> = {};
+    const watched = new Set<string>();
+    for (const [name, ds] of Object.entries(dataSources)) {
+      const source = compileSource(name, ds, cacheConfig);
+      this.sources.set(name, source);
+      manifests[name] = ds.manifest;
+      if (ds.idField !== undefined || ds.sort !== undefined) {
+        rootOptions[name] = {
+          ...(ds.idField ? { idField: ds.idField } : {}),
+          ...(ds.sort ? { sort: ds.sort } : {}),
+        };
+      }
+      watched.add(ds.collection);
+      for (const [collection, fields] of source.compiled.dependencies) {
+        watched.add(collection);
+        const list = this.dependents.get(collection) ?? [];
+        list.push({ source, fields });
+        this.dependents.set(collection, list);
+      }
+    }
+    this.watched = [...watched];
+    this.identityFields = [
+      ...new Set([...this.sources.values()].flatMap((s) => s.compiled.identityFields)),
+    ].sort();
+    this.manifestFrame = JSON.stringify({
+      type: 'manifest',
+      sources: manifests,
+      ...(Object.keys(rootOptions).length ? { options: rootOptions } : {}),
+    });
+  }
+
+  get groupCount(): number {
+    return this.groups.size;
+  }
+
+  /** Puts `member` into the view of `source` for this identity (sharing a group when it can). */
+  async join(
+    member: ViewMember,
+    source: SourceState,
+    identity: Record<string, unknown>,
+  ): Promise<void> {
+    const resolution = await this.resolutionFor(source, identity);
+    member.resolution = resolution;
+    member.group = resolution.group;
+    resolution.members.add(member);
+    resolution.group.members.add(member);
+  }
+
+  /** Takes `member` out of its view; groups and resolutions nobody uses are dropped. */
+  leave(member: ViewMember): void {
+    const resolution = member.resolution;
+    if (resolution) {
+      resolution.members.delete(member);
+      if (resolution.members.size === 0) resolution.source.resolutions.delete(resolution.key);
+    }
+    if (member.group) this.leaveGroup(member, member.group);
+    member.resolution = null;
+    member.group = null;
+  }
+
+  /** The documents of `source` this identity sees now, in order. */
+  async view(source: SourceState, identity: Record<string, unknown>): Promise<Doc[]> {
+    const existing = source.resolutions.get(this.resolutionKey(source, identity));
+    const query = existing?.query ?? (await this.resolve(source, identity));
+    const group =
+      this.groups.get(this.groupKey(source, query)) ?? (await this.loadGroup(source, query, false));
+    return group.list();
+  }
+
+  /** Applies one change from the feed (inside the job queue). */
+  apply(change: Change): void | Promise<void> {
+    if (change.type === 'reset') return this.resync(change.collection);
+    const affected = (this.dependents.get(change.collection) ?? []).filter(
+      ({ source, fields }) => source.resolutions.size > 0 && touches(change, fields),
+    );
+    if (affected.length === 0) return this.route(change);
+    return this.reresolve(affected.map((d) => d.source)).then(() => this.route(change));
+  }
+
+  /** History of `collection` was lost: re-resolve criteria reading it and re-query its groups. */
+  async resync(collection: string): Promise<void> {
+    const dependents = (this.dependents.get(collection) ?? []).map((d) => d.source);
+    if (dependents.length) await this.reresolve(dependents);
+    for (const group of [...this.groups.values()]) {
+      if (group.source.collection !== collection || this.groups.get(group.key) !== group) continue;
+      const source = this.sources.get(group.source.name) as SourceState;
+      const rows = await this.adapter.find(
+        collection,
+        group.query,
+        source.projection ? { projection: source.projection } : {},
+      );
+      group.emit(group.diff(rows));
+    }
+  }
+
+  /** Forgets every group (the stream is shutting down). */
+  clear(): void {
+    for (const group of this.groups.values()) group.clear();
+    this.groups.clear();
+    for (const source of this.sources.values()) source.resolutions.clear();
+  }
+
+  private route(change: Exclude<Change, { type: 'reset' }>): void {
+    const index = this.collections.get(change.collection);
+    if (!index || index.size === 0) return;
+    const key = idKey(change.id);
+    const doc = change.type === 'delete' ? null : change.doc;
+    for (const group of index.candidates(key, doc)) group.emit(group.process(change, key));
+  }
+
+  /** Re-runs the criteria of every resolution of `sources`; moves clients whose criteria changed. */
+  private async reresolve(sources: SourceState[]): Promise<void> {
+    for (const source of new Set(sources)) {
+      for (const resolution of [...source.resolutions.values()]) {
+        const query = await this.resolve(source, resolution.identity);
+        if (canonicalKey(query) === canonicalKey(resolution.query)) continue;
+        const from = resolution.group;
+        const to = await this.groupFor(source, query);
+        resolution.query = query;
+        resolution.group = to;
+        const ops = from.opsTowards(to);
+        const entry: DeltaEntry = {
+          opsJson: JSON.stringify(ops),
+          timestamp: new Date().toISOString(),
+        };
+        for (const member of resolution.members) {
+          to.members.add(member);
+          member.group = to;
+          if (ops.length > 0) member.deliver(entry);
+          this.leaveGroup(member, from);
+        }
+      }
+    }
+  }
+
+  private leaveGroup(member: ViewMember, group: Group): void {
+    group.members.delete(member);
+    if (group.members.size === 0 && this.groups.get(group.key) === group) {
+      this.groups.delete(group.key);
+      this.collections.get(group.source.collection)?.remove(group);
+      group.clear();
+    }
+  }
+
+  private resolutionKey(source: SourceState, identity: Record<string, unknown>): string {
+    return canonicalKey(
+      source.compiled.identityFields.map((f) => (Object.hasOwn(identity, f) ? identity[f] : null)),
+    );
+  }
+
+  private resolve(source: SourceState, identity: Record<string, unknown>): Promise<Doc> {
+    return resolveCriteria(source.compiled, identity, (collection, query) =>
+      this.adapter.find(collection, query),
+    );
+  }
+
+  private async resolutionFor(
+    source: SourceState,
+    identity: Record<string, unknown>,
+  ): Promise<Resolution> {
+    const key = this.resolutionKey(source, identity);
+    const existing = source.resolutions.get(key);
+    if (existing) return existing;
+    const query = await this.resolve(source, identity);
+    const group = await this.groupFor(source, query);
+    const resolution: Resolution = { key, source, identity, query, group, members: new Set() };
+    source.resolutions.set(key, resolution);
+    return resolution;
+  }
+
+  private groupKey(source: SourceState, query: Doc): string {
+    return `${source.name}\u0000${canonicalKey(query)}`;
+  }
+
+  private async groupFor(source: SourceState, query: Doc): Promise<Group> {
+    return this.groups.get(this.groupKey(source, query)) ?? this.loadGroup(source, query, true);
+  }
+
+  /** Queries a group's view; with `keep`, the group is indexed and follows changes. */
+  private async loadGroup(source: SourceState, query: Doc, keep: boolean): Promise<Group> {
+    const collection = source.collection;
+    const index = this.collectionGroups(collection);
+    const group = new Group(
+      this.groupKey(source, query),
+      source,
+      query,
+      compileMatcher(query),
+      (g, key, held) => {
+        if (keep) index.hold(g, key, held);
+      },
+    );
+    const rows = await this.adapter.find(collection, query, {
+      ...(source.projection ? { projection: source.projection } : {}),
+      ...(source.sort ? { sort: source.sort } : {}),
+    });
+    if (keep) {
+      this.groups.set(group.key, group);
+      index.add(group);
+    }
+    group.load(rows);
+    return group;
+  }
+
+  private collectionGroups(collection: string): CollectionGroups {
+    let index = this.collections.get(collection);
+    if (!index) this.collections.set(collection, (index = new CollectionGroups()));
+    return index;
+  }
+}
+
+function compileSource(name: string, ds: DataSource, cacheConfig: CacheConfig): SourceState {
+  const where = `dataSources.${name}`;
+  if (!ds || typeof ds.collection !== 'string' || !ds.collection) {
+    throw new ParticleError('config', `${where}.collection must name a collection`);
+  }
+  if (ds.manifest !== true && !isPlainObject(ds.manifest)) {
+    throw new ParticleError(
+      'config',
+      `${where}.manifest is required: true, or a projection such as { name: true }`,
+    );
+  }
+  if (ds.criteria !== undefined && !isPlainObject(ds.criteria)) {
+    throw new ParticleError(
+      'config',
+      `${where}.criteria must be a MongoDB query object or undefined`,
+    );
+  }
+  const idField = ds.idField ?? '_id';
+  for (const field of Object.keys(ds.sort ?? {})) {
+    if (!manifestShows(ds.manifest, field) && field !== idField) {
+      throw new ParticleError(
+        'config',
+        `${where}.sort: "${field}" must be in the manifest, or clients cannot keep the order`,
+      );
+    }
+  }
+  return {
+    name,
+    collection: ds.collection,
+    manifest: ds.manifest,
+    idField,
+    sort: ds.sort,
+    compiled: compileCriteria(ds.criteria, cacheConfig, where),
+    projection: toProjection(ds.manifest, idField),
+    resolutions: new Map(),
+  };
+}
+
+function manifestShows(manifest: Manifest, path: string): boolean {
+  let m: Manifest = manifest;
+  for (const seg of path.split('.')) {
+    if (m === true) return true;
+    const next: Manifest | undefined = m[seg];
+    if (next === undefined) return false;
+    m = next;
+  }
+  return true;
+}
+
+/** True when a change may alter which documents a pipe selects or the values it reads. */
+function touches(change: Exclude<Change, { type: 'reset' }>, fields: Set<string>): boolean {
+  if (change.type !== 'update') return true;
+  if (change.doc === null) return true;
+  for (const path of Object.keys(change.updatedFields)) {
+    if (fields.has(path.split('.')[0] as string)) return true;
+  }
+  for (const path of change.removedFields)
+    if (fields.has(path.split('.')[0] as string)) return true;
+  return false;
+}
