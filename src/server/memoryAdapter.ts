@@ -154,6 +154,13 @@ export class MemoryAdapter implements Adapter {
   }
 
   private matching(collection: string, filter: Doc): [string, Doc][] {
+    const keys = Object.keys(filter);
+    const id = filter._id;
+    if (keys.length === 1 && (typeof id === 'string' || typeof id === 'number')) {
+      // The common write by id: a lookup instead of a scan.
+      const doc = this.collection(collection).get(idKey(id));
+      return doc && doc._id === id ? [[idKey(id), doc]] : [];
+    }
     const test = compile(filter);
     return [...this.collection(collection)].filter(([, doc]) => test(doc));
   }
