@@ -25,7 +25,6 @@ export default defineConfig([
     format: ['esm'],
     dts: true,
     sourcemap: true,
-    clean: true,
     target: 'node20',
     outDir: 'dist',
     external: ['mongodb', 'ws', 'react', 'react-dom'],

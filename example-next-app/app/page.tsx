@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { headers } from 'next/headers';
 import { Board } from '../components/Board';
 import { SignInSwitcher } from '../components/SignInSwitcher';
@@ -19,7 +18,6 @@ export default async function Home() {
   // The first render comes from the server: the same records, with the same identity check
   // (identityLookup reads the session cookie), as the live connection will hold once ready.
   // identityLookup reads only the request's headers, which is all a server component has.
-  const request = { headers: { cookie } } as IncomingMessage;
-  const initialData = await getStream().snapshot({}, request);
+  const initialData = await getStream().snapshot({}, { headers: { cookie } });
   return <Board initialData={initialData} />;
 }

@@ -1,6 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import { Stream } from 'particle/server';
-import type { Adapter } from 'particle/server';
+import type { Adapter, IdentityRequest } from 'particle/server';
 import { sessionFromCookieHeader } from './session';
 
 /**
@@ -18,10 +17,7 @@ const MY_PROJECT_IDS = '@userId|users._id>memberships._id>projects._id';
 const ADMIN = { orgId: '@adminOrgId' };
 
 /** Finds the signed-in user from the session cookie of an upgrade (or page) request. */
-async function lookupIdentity(
-  adapter: Adapter,
-  request: Pick<IncomingMessage, 'headers'> | undefined,
-) {
+async function lookupIdentity(adapter: Adapter, request: IdentityRequest) {
   const userId = sessionFromCookieHeader(request?.headers.cookie);
   if (!userId) throw new Error('Not signed in: pick a user first.');
   const [user] = await adapter.find('users', { _id: userId });

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { ParticleError, CLOSE_CODES } from '../protocol/errors.js';
 import {
   PROTOCOL_VERSION,
@@ -16,8 +16,12 @@ import { Views, type DataSource } from './views.js';
 
 export type { DataSource } from './views.js';
 
-/** The request the identity came with (the HTTP upgrade request), when there is one. */
-export type IdentityRequest = IncomingMessage | undefined;
+/**
+ * The request the identity came with: the HTTP upgrade request for WebSocket clients, or
+ * whatever `stream.snapshot(identity, request)` was given (any object with `headers` will do).
+ */
+export type IdentityRequest =
+  IncomingMessage | { headers: IncomingHttpHeaders; url?: string | undefined } | undefined;
 
 /**
  * Maps a claimed identity to the identity references read. Throw (or reject) to refuse the
