@@ -1,3 +1,4 @@
+import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import {
   DeltaMessageSchema,
@@ -16,6 +17,12 @@ import {
 export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
 
 const register = Compile(RegisterMessageSchema);
+// A payload can hold 100k documents: its envelope goes through the schema validator and each
+// document is checked to be an object, which is all DocSchema asks; the published schema is the
+// same contract.
+const payloadEnvelope = Compile(
+  Type.Object({ ...PayloadMessageSchema.properties, data: Type.Array(Type.Unknown()) }),
+);
 const serverValidators = {
   registered: Compile(RegisteredMessageSchema),
   error: Compile(ErrorMessageSchema),
@@ -69,6 +76,15 @@ export function parseServerMessage(raw: unknown): ParseResult<ServerMessage> {
   const type = value.type;
   if (typeof type !== 'string' || !Object.hasOwn(serverValidators, type)) {
     return { ok: false, error: `unknown message type ${JSON.stringify(type)}` };
+  }
+  if (type === 'payload') {
+    if (!payloadEnvelope.Check(value))
+      return { ok: false, error: describe(payloadEnvelope, value) };
+    const bad = (value.data as unknown[]).findIndex(
+      (doc) => typeof doc !== 'object' || doc === null || Array.isArray(doc),
+    );
+    if (bad >= 0) return { ok: false, error: `/data/${bad} must be an object` };
+    return { ok: true, message: value as unknown as ServerMessage };
   }
   const validator = serverValidators[type as keyof typeof serverValidators];
   if (!validator.Check(value)) return { ok: false, error: describe(validator, value) };

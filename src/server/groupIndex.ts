@@ -64,7 +64,7 @@ function valuesAt(doc: unknown, path: string[], from = 0, out: unknown[] = []): 
  * equality it can satisfy, the groups without an equality, and the groups that hold its id.
  */
 export class CollectionGroups {
-  private readonly byId = new Map<string, Set<Group>>();
+  private readonly byId = new Map<string, Group | Set<Group>>();
   private readonly byField = new Map<string, { path: string[]; values: Map<string, Set<Group>> }>();
   private readonly scan = new Set<Group>();
   private readonly equality = new WeakMap<Group, Equality>();
@@ -99,13 +99,23 @@ export class CollectionGroups {
 
   /** Records that `group` holds (or no longer holds) the document with this id key. */
   hold(group: Group, key: string, held: boolean): void {
-    if (held) addTo(this.byId, key, group);
-    else removeFrom(this.byId, key, group);
+    // Most documents are held by one group: keep the group itself, a Set only when shared.
+    const current = this.byId.get(key);
+    if (held) {
+      if (current === undefined) this.byId.set(key, group);
+      else if (current instanceof Set) current.add(group);
+      else if (current !== group) this.byId.set(key, new Set([current, group]));
+    } else if (current === group) this.byId.delete(key);
+    else if (current instanceof Set) {
+      current.delete(group);
+      if (current.size === 1) this.byId.set(key, current.values().next().value as Group);
+    }
   }
 
   /** The groups a change to this document may concern. */
   candidates(key: string, doc: Doc | null): Set<Group> {
-    const out = new Set<Group>(this.byId.get(key));
+    const holders = this.byId.get(key);
+    const out = new Set<Group>(holders instanceof Set ? holders : holders ? [holders] : []);
     if (doc === null) return out;
     for (const g of this.scan) out.add(g);
     for (const { path, values } of this.byField.values()) {

@@ -84,7 +84,9 @@ export function particleMiddleware(
     link.lastSent = Date.now();
   };
 
-  const onConnection = (ws: WebSocket, req: IncomingMessage): void => {
+  const onConnection = (ws: WebSocket, upgradeRequest: IncomingMessage): void => {
+    // Kept only until the register message: identityLookup reads it once.
+    let req: IncomingMessage | undefined = upgradeRequest;
     const link: Link = { ws, alive: true, lastSent: Date.now() };
     links.add(link);
     if (!heartbeat) {
@@ -151,7 +153,9 @@ export function particleMiddleware(
         return;
       }
       state = 'registering';
-      stream.attach(parsed.message, sink, req).then(
+      const request = req;
+      req = undefined;
+      stream.attach(parsed.message, sink, request).then(
         (result) => {
           if (!result.ok) fail(result.code, result.message);
           else if (state === 'registering') {

@@ -1,0 +1,126 @@
+import { Compile } from 'typebox/compile';
+import { describe, expect, it } from 'vitest';
+import {
+  joinPath,
+  parseClientMessage,
+  parseServerMessage,
+  schemas,
+  splitPath,
+  type ServerMessage,
+} from '../../src/protocol/index.js';
+
+const valid: ServerMessage[] = [
+  { type: 'registered', session: 's1' },
+  { type: 'error', code: 'bad_message', message: 'no' },
+  {
+    type: 'manifest',
+    sources: { users: { name: true, address: { state: true } }, all: true },
+    options: { users: { idField: 'uid', sort: { name: 1, _id: -1 } } },
+  },
+  { type: 'payload', root: 'users', epoch: 'e', version: 0, data: [{ _id: 1 }] },
+  { type: 'resumed', root: 'users', epoch: 'e', version: 3 },
+  {
+    type: 'delta',
+    root: 'users',
+    epoch: 'e',
+    version: 4,
+    timestamp: '2026-01-01T00:00:00.000Z',
+    ops: [
+      { operation: 'insert', id: 1, data: { _id: 1 } },
+      { operation: 'remove', id: 'a' },
+      { operation: 'set', id: 1, path: 'address.state', data: 'CA' },
+      { operation: 'unset', id: 1, path: 'address' },
+    ],
+  },
+  { type: 'heartbeat' },
+];
+
+describe('server messages', () => {
+  it.each(valid.map((m) => [m.type, m] as const))(
+    'a valid %s parses, from text or object',
+    (_t, m) => {
+      expect(parseServerMessage(JSON.stringify(m))).toEqual({ ok: true, message: m });
+      expect(parseServerMessage(m)).toEqual({ ok: true, message: m });
+    },
+  );
+
+  it.each([
+    ['not JSON', '{', /JSON/],
+    ['an array', '[]', /object/],
+    ['an unknown type', { type: 'hello' }, /unknown message type/],
+    ['a negative version', { type: 'resumed', root: 'r', epoch: 'e', version: -1 }, /version/],
+    ['a manifest with false', { type: 'manifest', sources: { u: { name: false } } }, /sources/],
+    ['a bad op', { ...valid[5], ops: [{ operation: 'move', id: 1 }] }, /ops/],
+    ['a payload document that is not an object', { ...valid[3], data: [1] }, /data\/0/],
+    ['a payload without data', { type: 'payload', root: 'r', epoch: 'e', version: 0 }, /data/],
+  ])('%s is refused with a reason', (_name, raw, reason) => {
+    const result = parseServerMessage(raw);
+    expect(result.ok).toBe(false);
+    expect(result.ok ? '' : result.error).toMatch(reason);
+  });
+});
+
+describe('client messages', () => {
+  it('register, with and without resume', () => {
+    const plain = { type: 'register', protocol: 1, identity: { userId: 1 } };
+    const resume = {
+      ...plain,
+      resume: { session: 's', roots: { users: { epoch: 'e', version: 2 } } },
+    };
+    expect(parseClientMessage(JSON.stringify(plain))).toEqual({ ok: true, message: plain });
+    expect(parseClientMessage(resume)).toEqual({ ok: true, message: resume });
+  });
+
+  it.each([
+    ['identity not an object', { type: 'register', protocol: 1, identity: 'me' }],
+    ['no protocol', { type: 'register', identity: {} }],
+    ['a server message', { type: 'heartbeat' }],
+    [
+      'a fractional version',
+      {
+        type: 'register',
+        protocol: 1,
+        identity: {},
+        resume: { session: 's', roots: { u: { epoch: 'e', version: 1.5 } } },
+      },
+    ],
+  ])('%s is refused', (_name, raw) => {
+    expect(parseClientMessage(raw).ok).toBe(false);
+  });
+});
+
+describe('JSON Schemas', () => {
+  it('are exported for every message type and validate the same messages', () => {
+    expect(Object.keys(schemas).sort()).toEqual(
+      [
+        'delta',
+        'error',
+        'heartbeat',
+        'manifest',
+        'manifestValue',
+        'op',
+        'payload',
+        'register',
+        'registered',
+        'resumed',
+      ].sort(),
+    );
+    for (const message of valid) {
+      expect(Compile(schemas[message.type]).Check(message)).toBe(true);
+    }
+    expect(Compile(schemas.payload).Check({ ...valid[3], data: [1] })).toBe(false);
+    expect(JSON.parse(JSON.stringify(schemas.delta))).toMatchObject({
+      type: 'object',
+      required: expect.any(Array),
+    });
+  });
+});
+
+describe('paths', () => {
+  it('split and join dotted paths; the array form keeps ids with dots', () => {
+    expect(splitPath('users.7.name')).toEqual(['users', '7', 'name']);
+    expect(splitPath(['users', 'a.b', 'name'])).toEqual(['users', 'a.b', 'name']);
+    expect(splitPath('')).toEqual([]);
+    expect(joinPath(['users', 7, 'name'])).toBe('users.7.name');
+  });
+});
