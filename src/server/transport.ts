@@ -105,9 +105,18 @@ export function particleMiddleware(
       state = 'closed';
     };
 
+    // Payloads and replays are sent whole; while they drain they do not count against the
+    // slow-consumer bound, or a big payload would cut every client at its first delta.
+    let allowance = 0;
     const sink: Sink = {
       send: (frame, kind) => {
-        if (kind === 'delta' && ws.bufferedAmount > config.maxBufferedBytes) {
+        if (kind === 'control') {
+          send(link, frame);
+          allowance = ws.bufferedAmount;
+          return;
+        }
+        allowance = Math.min(allowance, ws.bufferedAmount);
+        if (ws.bufferedAmount - allowance > config.maxBufferedBytes) {
           // A client that does not read would make the server buffer without bound: drop the
           // link; its session keeps a backlog and the client catches up by resume.
           if (session) stream.detach(session, true, sink);
@@ -204,7 +213,14 @@ export function particleMiddleware(
     next: (error?: unknown) => void,
   ) => {
     if (req.method === 'GET' && pathOf(req) === `${path === '/' ? '' : path}/health`) {
-      const body = JSON.stringify({ status: 'ok', ...stream.stats(), sockets: links.size });
+      let bufferedBytes = 0;
+      for (const link of links) bufferedBytes += link.ws.bufferedAmount;
+      const body = JSON.stringify({
+        status: 'ok',
+        ...stream.stats(),
+        sockets: links.size,
+        bufferedBytes,
+      });
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(body);
       return;

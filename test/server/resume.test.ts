@@ -199,3 +199,73 @@ describe('S9: slow consumers', () => {
     );
   });
 });
+
+describe('S9: payloads do not count as slowness', () => {
+  it('a client still draining a big payload is not cut at its first delta', async () => {
+    server = await startServer({}, { maxBufferedBytes: 16 * 1024 });
+    server.adapter.update('users', {}, { $set: { bio: 'y'.repeat(1024 * 1024) } });
+    const c = new RawClient(server.url);
+    clients.push(c);
+    await c.opened;
+    c.send({ type: 'register', protocol: 1, identity: { userId: 1, accountId: 1 } });
+    (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await expect
+      .poll(
+        async () =>
+          (
+            (await (await fetch(`${server.httpUrl}/particle/health`)).json()) as {
+              bufferedBytes: number;
+            }
+          ).bufferedBytes,
+      )
+      .toBeGreaterThan(1024 * 1024);
+    server.adapter.update('users', { _id: 1 }, { $set: { name: 'small change' } });
+    (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await c.until((x) => x.ops('myProfile').length === 1, 10_000);
+    expect(c.closed).toBeUndefined();
+  });
+});
+
+describe('S9: many slow consumers', () => {
+  it('200 clients that stop reading: buffered bytes stay bounded, all are cut, a reader carries on', async () => {
+    const bound = 64 * 1024;
+    server = await startServer({}, { maxBufferedBytes: bound });
+    const reader = await RawClient.register(server.url, { userId: 1, accountId: 1 });
+    clients.push(reader);
+    const slow: RawClient[] = [];
+    for (let i = 0; i < 200; i++) {
+      const c = await RawClient.register(server.url, { userId: 2, accountId: 1 });
+      clients.push(c);
+      slow.push(c);
+    }
+    await Promise.all([reader, ...slow].map((c) => c.ready()));
+    for (const c of slow) (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+
+    const health = async (): Promise<{ clients: number; bufferedBytes: number }> =>
+      (await (await fetch(`${server.httpUrl}/particle/health`)).json()) as {
+        clients: number;
+        bufferedBytes: number;
+      };
+    const big = 'x'.repeat(16 * 1024);
+    let peak = 0;
+    let n = 0;
+    for (; n < 3000 && (await health()).clients > 1; n++) {
+      server.adapter.update('users', { _id: 2 }, { $set: { bio: `${n}${big}` } });
+      if (n % 10 === 0) peak = Math.max(peak, (await health()).bufferedBytes);
+      await new Promise((r) => setImmediate(r));
+    }
+    const after = await health();
+    expect(after.clients).toBe(1);
+    // each socket stops taking deltas past the bound: at most one frame over it
+    expect(peak).toBeLessThanOrEqual(200 * (bound + 20 * 1024));
+    server.adapter.update('users', { _id: 2 }, { $set: { name: 'after the storm' } });
+    await reader.until((c) =>
+      c.ops('visibleUsers').some((op) => (op as { data?: unknown }).data === 'after the storm'),
+    );
+    for (const c of slow) (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await Promise.all(slow.map((c) => c.closedWith()));
+    // 4429 when the close frame got through; 1006 when the server had to cut a socket that did
+    // not answer its close within a second. Both are resumable for a collector.
+    for (const c of slow) expect([4429, 1006]).toContain(c.closed?.code);
+  }, 60_000);
+});
