@@ -12,7 +12,7 @@ import {
 import { Group, type GroupMember, type GroupSource } from './group.js';
 import { CollectionGroups } from './groupIndex.js';
 import { idKey } from './ids.js';
-import { compileMatcher } from './matcher.js';
+import { compileMatcher, type Matcher } from './matcher.js';
 import { toProjection } from './projection.js';
 import type { DeltaEntry } from './backlog.js';
 
@@ -42,12 +42,21 @@ export interface ViewMember extends GroupMember {
   resolution: Resolution | null;
 }
 
+/** One lookup a pipe made while resolving: what it asked and which documents it got. */
+interface TracedLookup {
+  readonly collection: string;
+  readonly matcher: Matcher;
+  readonly ids: Set<string>;
+}
+
 /** The criteria of one source resolved for one set of identity values, shared by its clients. */
 export interface Resolution {
   readonly key: string;
   readonly source: SourceState;
   readonly identity: Record<string, unknown>;
   query: Doc;
+  /** The lookups behind `query`: only a change to what they selected, or could now select, can change it. */
+  trace: TracedLookup[];
   group: Group;
   readonly members: Set<ViewMember>;
 }
@@ -137,7 +146,7 @@ export class Views {
   /** The documents of `source` this identity sees now, in order. */
   async view(source: SourceState, identity: Record<string, unknown>): Promise<Doc[]> {
     const existing = source.resolutions.get(this.resolutionKey(source, identity));
-    const query = existing?.query ?? (await this.resolve(source, identity));
+    const query = existing?.query ?? (await this.resolve(source, identity)).query;
     const group =
       this.groups.get(this.groupKey(source, query)) ?? (await this.loadGroup(source, query, false));
     return group.list();
@@ -149,13 +158,18 @@ export class Views {
     const affected = (this.dependents.get(change.collection) ?? []).filter(
       ({ source, fields }) => source.resolutions.size > 0 && touches(change, fields),
     );
-    if (affected.length === 0) return this.route(change);
-    return this.reresolve(affected.map((d) => d.source)).then(() => this.route(change));
+    const stale = affected.flatMap(({ source }) =>
+      [...source.resolutions.values()].filter((r) => traceTouches(r.trace, change)),
+    );
+    if (stale.length === 0) return this.route(change);
+    return this.reresolve(stale).then(() => this.route(change));
   }
 
   /** History of `collection` was lost: re-resolve criteria reading it and re-query its groups. */
   async resync(collection: string): Promise<void> {
-    const dependents = (this.dependents.get(collection) ?? []).map((d) => d.source);
+    const dependents = (this.dependents.get(collection) ?? []).flatMap((d) => [
+      ...d.source.resolutions.values(),
+    ]);
     if (dependents.length) await this.reresolve(dependents);
     for (const group of [...this.groups.values()]) {
       if (group.source.collection !== collection || this.groups.get(group.key) !== group) continue;
@@ -184,27 +198,28 @@ export class Views {
     for (const group of index.candidates(key, doc)) group.emit(group.process(change, key));
   }
 
-  /** Re-runs the criteria of every resolution of `sources`; moves clients whose criteria changed. */
-  private async reresolve(sources: SourceState[]): Promise<void> {
-    for (const source of new Set(sources)) {
-      for (const resolution of [...source.resolutions.values()]) {
-        const query = await this.resolve(source, resolution.identity);
-        if (canonicalKey(query) === canonicalKey(resolution.query)) continue;
-        const from = resolution.group;
-        const to = await this.groupFor(source, query);
-        resolution.query = query;
-        resolution.group = to;
-        const ops = from.opsTowards(to);
-        const entry: DeltaEntry = {
-          opsJson: JSON.stringify(ops),
-          timestamp: new Date().toISOString(),
-        };
-        for (const member of resolution.members) {
-          to.members.add(member);
-          member.group = to;
-          if (ops.length > 0) member.deliver(entry);
-          this.leaveGroup(member, from);
-        }
+  /** Re-runs the criteria of these resolutions; moves clients whose criteria changed. */
+  private async reresolve(resolutions: Resolution[]): Promise<void> {
+    for (const resolution of new Set(resolutions)) {
+      const { source } = resolution;
+      if (source.resolutions.get(resolution.key) !== resolution) continue;
+      const { query, trace } = await this.resolve(source, resolution.identity);
+      resolution.trace = trace;
+      if (canonicalKey(query) === canonicalKey(resolution.query)) continue;
+      const from = resolution.group;
+      const to = await this.groupFor(source, query);
+      resolution.query = query;
+      resolution.group = to;
+      const ops = from.opsTowards(to);
+      const entry: DeltaEntry = {
+        opsJson: JSON.stringify(ops),
+        timestamp: new Date().toISOString(),
+      };
+      for (const member of resolution.members) {
+        to.members.add(member);
+        member.group = to;
+        if (ops.length > 0) member.deliver(entry);
+        this.leaveGroup(member, from);
       }
     }
   }
@@ -224,10 +239,21 @@ export class Views {
     );
   }
 
-  private resolve(source: SourceState, identity: Record<string, unknown>): Promise<Doc> {
-    return resolveCriteria(source.compiled, identity, (collection, query) =>
-      this.adapter.find(collection, query),
-    );
+  private async resolve(
+    source: SourceState,
+    identity: Record<string, unknown>,
+  ): Promise<{ query: Doc; trace: TracedLookup[] }> {
+    const trace: TracedLookup[] = [];
+    const query = await resolveCriteria(source.compiled, identity, async (collection, q) => {
+      const docs = await this.adapter.find(collection, q);
+      trace.push({
+        collection,
+        matcher: compileMatcher(q),
+        ids: new Set(docs.map((d) => idKey(d._id))),
+      });
+      return docs;
+    });
+    return { query, trace };
   }
 
   private async resolutionFor(
@@ -237,9 +263,17 @@ export class Views {
     const key = this.resolutionKey(source, identity);
     const existing = source.resolutions.get(key);
     if (existing) return existing;
-    const query = await this.resolve(source, identity);
+    const { query, trace } = await this.resolve(source, identity);
     const group = await this.groupFor(source, query);
-    const resolution: Resolution = { key, source, identity, query, group, members: new Set() };
+    const resolution: Resolution = {
+      key,
+      source,
+      identity,
+      query,
+      trace,
+      group,
+      members: new Set(),
+    };
     source.resolutions.set(key, resolution);
     return resolution;
   }
@@ -343,4 +377,14 @@ function touches(change: Exclude<Change, { type: 'reset' }>, fields: Set<string>
   for (const path of change.removedFields)
     if (fields.has(path.split('.')[0] as string)) return true;
   return false;
+}
+
+/** True when a change may alter what one of these lookups selected. */
+function traceTouches(trace: TracedLookup[], change: Exclude<Change, { type: 'reset' }>): boolean {
+  const key = idKey(change.id);
+  const doc = change.type === 'delete' ? null : change.doc;
+  return trace.some(
+    (t) =>
+      t.collection === change.collection && (t.ids.has(key) || (doc !== null && t.matcher(doc))),
+  );
 }
