@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import WebSocket from 'ws';
 import { Collector, type WebSocketClass } from '../../src/client/index.js';
 import type { Doc } from '../../src/server/index.js';
-import { byId, seedOracle } from '../support/oracle.js';
+import { expectConverged } from '../support/oracle.js';
 import { startServer } from '../support/server.js';
 
 const identities: Record<string, unknown>[] = [
@@ -87,16 +87,7 @@ describe('convergence', () => {
             else if (w.kind === 'replace') adapter.replace(w.collection, filter, w.doc);
             else adapter.remove(w.collection, filter);
           }
-          const all: Record<string, Doc[]> = {};
-          for (const name of ['users', 'stuffs', 'userstuffs', 'colors', 'things'])
-            all[name] = adapter.findNow(name);
-          for (const [i, identity] of identities.entries()) {
-            const expected = byId(seedOracle(all, identity));
-            expect(byId(await server.stream.snapshot(identity))).toEqual(expected);
-            await expect
-              .poll(() => byId((collectors[i] as Collector).data), { timeout: 5000 })
-              .toEqual(expected);
-          }
+          await expectConverged(adapter, server.stream, identities, collectors, 5000);
         } finally {
           for (const c of collectors) c.disconnect();
           await server.close();

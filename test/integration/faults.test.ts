@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Collector, type WebSocketClass } from '../../src/client/index.js';
-import { MemoryAdapter, type Doc } from '../../src/server/index.js';
-import { byId, seedOracle } from '../support/oracle.js';
+import { MemoryAdapter } from '../../src/server/index.js';
+import { expectConverged } from '../support/oracle.js';
 import { seedCollections } from '../support/seed.js';
 import { startServer, type TestServer } from '../support/server.js';
 
@@ -132,16 +132,7 @@ describe('convergence under faults', () => {
               }
             } else adapter.update(s.collection, { _id: s.id }, { $set: { [s.field]: s.value } });
           }
-          const all: Record<string, Doc[]> = {};
-          for (const name of ['users', 'stuffs', 'userstuffs', 'colors', 'things'])
-            all[name] = adapter.findNow(name);
-          for (const [i, identity] of identities.entries()) {
-            const expected = byId(seedOracle(all, identity));
-            expect(byId(await server.stream.snapshot(identity))).toEqual(expected);
-            await expect
-              .poll(() => byId((collectors[i] as Collector).data), { timeout: 8000 })
-              .toEqual(expected);
-          }
+          await expectConverged(adapter, server.stream, identities, collectors, 8000);
         } finally {
           for (const c of collectors) c.disconnect();
           await server.close();

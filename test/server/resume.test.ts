@@ -38,15 +38,23 @@ async function reconnect(
 
 const ann = { userId: 1, accountId: 1 };
 
+/** Registers, waits for ready, then cuts the socket: returns what a collector would resume with. */
+async function registerThenCut(
+  identity: Record<string, unknown>,
+): Promise<ReturnType<typeof positions>> {
+  const first = await RawClient.register(server.url, identity);
+  clients.push(first);
+  await first.ready();
+  const resume = positions(first);
+  first.close();
+  await first.closedWith();
+  return resume;
+}
+
 describe('S8: resume after a cut', () => {
   it('replays exactly the missed deltas, not a payload', async () => {
     server = await startServer();
-    const first = await RawClient.register(server.url, ann);
-    clients.push(first);
-    await first.ready();
-    const resume = positions(first);
-    first.close();
-    await first.closedWith();
+    const resume = await registerThenCut(ann);
 
     for (let i = 0; i < 10; i++)
       server.adapter.update('users', { _id: 2 }, { $set: { name: `Ben ${i}` } });
@@ -95,12 +103,7 @@ describe('S8: resume after a cut', () => {
 
   it('sends a fresh payload in a new epoch when the backlog no longer covers the gap', async () => {
     server = await startServer({ backlog: { deltas: 3 } });
-    const first = await RawClient.register(server.url, ann);
-    clients.push(first);
-    await first.ready();
-    const resume = positions(first);
-    first.close();
-    await first.closedWith();
+    const resume = await registerThenCut(ann);
     for (let i = 0; i < 5; i++)
       server.adapter.update('users', { _id: 2 }, { $set: { name: `Ben ${i}` } });
     server.adapter.update('users', { _id: 1 }, { $set: { name: 'Ann 2' } });
@@ -133,12 +136,7 @@ describe('S8: resume after a cut', () => {
 
   it('does not resume a session for a different identity', async () => {
     server = await startServer();
-    const first = await RawClient.register(server.url, ann);
-    clients.push(first);
-    await first.ready();
-    const resume = positions(first);
-    first.close();
-    await first.closedWith();
+    const resume = await registerThenCut(ann);
     const other = await reconnect(resume, { userId: 3, accountId: 2 });
     await other.ready();
     expect(other.session()).not.toBe(resume.session);
@@ -147,12 +145,7 @@ describe('S8: resume after a cut', () => {
 
   it('forgets a closed session after sessionGraceMs', async () => {
     server = await startServer({ sessionGraceMs: 50 });
-    const first = await RawClient.register(server.url, ann);
-    clients.push(first);
-    await first.ready();
-    const resume = positions(first);
-    first.close();
-    await first.closedWith();
+    const resume = await registerThenCut(ann);
     await new Promise((r) => setTimeout(r, 120));
     expect(server.stream.stats().sessions).toBe(0);
     const second = await reconnect(resume, ann);

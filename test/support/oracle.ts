@@ -1,4 +1,5 @@
-import type { Doc } from '../../src/server/index.js';
+import { expect } from 'vitest';
+import type { Doc, MemoryAdapter, Stream } from '../../src/server/index.js';
 
 /**
  * What each identity may see under the seed configuration, computed directly from the
@@ -39,4 +40,25 @@ export function byId(view: Record<string, readonly Doc[]>): Record<string, Doc[]
     out[root] = [...docs].sort((a, b) => String(a._id).localeCompare(String(b._id)));
   }
   return out;
+}
+
+/**
+ * Checks invariant S1 for every identity: the Stream's snapshot equals the oracle over the
+ * adapter's current collections, and the collector converges to it.
+ */
+export async function expectConverged(
+  adapter: MemoryAdapter,
+  stream: Stream,
+  identities: Record<string, unknown>[],
+  collectors: { data: Record<string, readonly Doc[]> }[],
+  timeout: number,
+): Promise<void> {
+  const all: Record<string, Doc[]> = {};
+  for (const name of ['users', 'stuffs', 'userstuffs', 'colors', 'things'])
+    all[name] = adapter.findNow(name);
+  for (const [i, identity] of identities.entries()) {
+    const expected = byId(seedOracle(all, identity));
+    expect(byId(await stream.snapshot(identity))).toEqual(expected);
+    await expect.poll(() => byId(collectors[i]?.data ?? {}), { timeout }).toEqual(expected);
+  }
 }
