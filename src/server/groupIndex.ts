@@ -19,22 +19,31 @@ function isLiteral(value: unknown): boolean {
   );
 }
 
-/** Finds one equality the query requires, so the group can be indexed by its values. */
-export function findEquality(query: Doc): Equality | undefined {
+/**
+ * Finds equalities that every matching document satisfies at least one of, so the group can be
+ * indexed by their values: one required equality, or one per branch of an `$or`.
+ */
+export function findEqualities(query: Doc): Equality[] | undefined {
   for (const [field, value] of Object.entries(query)) {
     if (field === '$and' && Array.isArray(value)) {
       for (const sub of value) {
-        const found = isPlainObject(sub) ? findEquality(sub) : undefined;
+        const found = isPlainObject(sub) ? findEqualities(sub) : undefined;
         if (found) return found;
       }
       continue;
     }
+    if (field === '$or' && Array.isArray(value) && value.length > 0) {
+      const branches = value.map((sub) => (isPlainObject(sub) ? findEqualities(sub) : undefined));
+      if (branches.every((b) => b !== undefined)) return branches.flat();
+      continue;
+    }
     if (field.startsWith('$')) continue;
-    if (isLiteral(value)) return { field, values: [value] };
+    if (isLiteral(value)) return [{ field, values: [value] }];
     if (isPlainObject(value)) {
-      if (Array.isArray(value.$in) && value.$in.every(isLiteral))
-        return { field, values: value.$in };
-      if (isLiteral(value.$eq)) return { field, values: [value.$eq] };
+      if (Array.isArray(value.$in) && value.$in.every(isLiteral)) {
+        return [{ field, values: value.$in }];
+      }
+      if (isLiteral(value.$eq)) return [{ field, values: [value.$eq] }];
     }
   }
   return undefined;
@@ -67,34 +76,39 @@ export class CollectionGroups {
   private readonly byId = new Map<string, Group | Set<Group>>();
   private readonly byField = new Map<string, { path: string[]; values: Map<string, Set<Group>> }>();
   private readonly scan = new Set<Group>();
-  private readonly equality = new WeakMap<Group, Equality>();
+  private readonly equalities = new WeakMap<Group, Equality[]>();
   size = 0;
 
   add(group: Group): void {
     this.size++;
-    const eq = findEquality(group.query);
-    if (!eq) {
+    const equalities = findEqualities(group.query);
+    if (!equalities) {
       this.scan.add(group);
       return;
     }
-    this.equality.set(group, eq);
-    let field = this.byField.get(eq.field);
-    if (!field)
-      this.byField.set(eq.field, (field = { path: eq.field.split('.'), values: new Map() }));
-    for (const value of eq.values) addTo(field.values, idKey(value), group);
+    this.equalities.set(group, equalities);
+    for (const eq of equalities) {
+      let field = this.byField.get(eq.field);
+      if (!field) {
+        this.byField.set(eq.field, (field = { path: eq.field.split('.'), values: new Map() }));
+      }
+      for (const value of eq.values) addTo(field.values, idKey(value), group);
+    }
   }
 
   remove(group: Group): void {
     this.size--;
-    const eq = this.equality.get(group);
-    if (!eq) {
+    const equalities = this.equalities.get(group);
+    if (!equalities) {
       this.scan.delete(group);
       return;
     }
-    const field = this.byField.get(eq.field);
-    if (!field) return;
-    for (const value of eq.values) removeFrom(field.values, idKey(value), group);
-    if (field.values.size === 0) this.byField.delete(eq.field);
+    for (const eq of equalities) {
+      const field = this.byField.get(eq.field);
+      if (!field) continue;
+      for (const value of eq.values) removeFrom(field.values, idKey(value), group);
+      if (field.values.size === 0) this.byField.delete(eq.field);
+    }
   }
 
   /** Records that `group` holds (or no longer holds) the document with this id key. */
