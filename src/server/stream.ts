@@ -339,6 +339,12 @@ export class Stream {
         );
       } catch (error) {
         if (this.closed) throw error;
+        if (error instanceof ParticleError && error.code === 'config') {
+          // Retrying cannot help (e.g. a MongoDB server without a replica set): let each
+          // registration fail with the reason, and try again on the next one.
+          this.feed = null;
+          throw error;
+        }
         this.debug('opening the change feed failed; retrying', error);
         await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** attempt)));
       }

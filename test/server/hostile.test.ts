@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryAdapter, ParticleError } from '../../src/server/index.js';
+import { seedCollections } from '../support/seed.js';
 import { RawClient, startServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -150,5 +152,21 @@ describe('S6: identity safety', () => {
     await c.ready();
     expect(c.payload('myProfile')).toEqual([]);
     expect(c.payload('visibleUsers')).toEqual([]);
+  });
+});
+
+describe('a change feed that cannot open', () => {
+  it('refuses registrations with the reason (internal, 1011) instead of hanging', async () => {
+    const adapter = new MemoryAdapter({ collections: seedCollections() });
+    adapter.watch = () =>
+      Promise.reject(new ParticleError('config', 'change streams need a replica set'));
+    server = await startServer({ adapter });
+    const c = await RawClient.register(server.url, { userId: 1, accountId: 1 });
+    clients.push(c);
+    expect(await c.closedWith()).toMatchObject({ code: 1011 });
+    expect(c.of('error')[0]).toMatchObject({
+      code: 'internal',
+      message: expect.stringContaining('replica set'),
+    });
   });
 });
