@@ -11,8 +11,8 @@ import { Window } from 'happy-dom';
 import { createElement, type ReactElement } from 'react';
 import { flushSync } from 'react-dom';
 import { createRoot } from 'react-dom/client';
-import { Collector } from '../src/client/index.js';
-import type { DeltaMessage, Doc, ServerMessage } from '../src/protocol/index.js';
+import { scriptedCollector } from './lib/scriptedCollector.js';
+import type { DeltaMessage, Doc } from '../src/protocol/index.js';
 import { ParticleProvider, useParticle } from '../src/react/index.js';
 
 /** What {@link benchReactApply} measures. */
@@ -64,18 +64,7 @@ export async function benchReactApply(options: ReactApplyOptions = {}): Promise<
     n: 0,
   }));
 
-  let receive: ((type: string, message: unknown) => void) | undefined;
-  const collector = new Collector({
-    identity: { bench: true },
-    register: (_identity, deliver, done) => {
-      receive = deliver;
-      done();
-    },
-  });
-  const send = (message: ServerMessage): void => receive?.(message.type, message);
-  send({ type: 'registered', session: 'bench' });
-  send({ type: 'manifest', sources: { users: true } });
-  send({ type: 'payload', root: 'users', epoch: 'e', version: 0, data });
+  const { collector, send } = scriptedCollector(data);
 
   let renders = 0;
   function Reader({ id }: { id: number }): ReactElement {

@@ -3,8 +3,8 @@
  * notify), beside a bare Immer `produce` of the same change on the same frozen array.
  */
 import { freeze, produce } from 'immer';
-import { Collector } from '../../src/client/index.js';
-import type { DeltaMessage, Doc, ServerMessage } from '../../src/protocol/index.js';
+import { scriptedCollector } from '../lib/scriptedCollector.js';
+import type { DeltaMessage, Doc } from '../../src/protocol/index.js';
 import { median, percentile } from '../lib/stats.js';
 import type { Figures } from './fanout.js';
 
@@ -20,18 +20,7 @@ export async function p4(params: P4Params): Promise<Figures> {
     email: `user${i}@example.com`,
     n: 0,
   }));
-  let receive: ((type: string, message: unknown) => void) | undefined;
-  const collector = new Collector({
-    identity: { bench: true },
-    register: (_identity, deliver, done) => {
-      receive = deliver;
-      done();
-    },
-  });
-  const send = (message: ServerMessage): void => receive?.(message.type, message);
-  send({ type: 'registered', session: 'bench' });
-  send({ type: 'manifest', sources: { users: true } });
-  send({ type: 'payload', root: 'users', epoch: 'e', version: 0, data: docs });
+  const { collector, send } = scriptedCollector(docs);
   await collector.ready();
 
   let notified = 0;
