@@ -1,43 +1,32 @@
-import { defineConfig, type Options } from 'tsup';
+import { readFile, writeFile } from 'node:fs/promises';
+import { defineConfig } from 'tsup';
 
-type Plugin = NonNullable<Options['esbuildPlugins']>[number];
-
-// particle/react must share the one Collector of particle/client (and its protocol) at run time,
-// not carry a bundled copy of its own.
-const selfReference: Plugin = {
-  name: 'particle-self-reference',
-  setup(build) {
-    build.onResolve({ filter: /\/(client|protocol)\/index\.js$/ }, (args) => {
-      const layer = /\/(client|protocol)\/index\.js$/.exec(args.path)?.[1];
-      return layer ? { path: `particle/${layer}`, external: true } : undefined;
-    });
+// One build for every layer, with shared chunks: particle-sync/react reaches the Collector of
+// particle-sync/client through a relative chunk, so there is one Collector class per installed
+// copy whatever name the package is installed under (an alias, a vendored copy).
+export default defineConfig({
+  entry: {
+    'protocol/index': 'src/protocol/index.ts',
+    'server/index': 'src/server/index.ts',
+    'server/mongo/index': 'src/server/mongo/index.ts',
+    'client/index': 'src/client/index.ts',
+    'react/index': 'src/react/index.ts',
   },
-};
-
-export default defineConfig([
-  {
-    entry: {
-      'protocol/index': 'src/protocol/index.ts',
-      'server/index': 'src/server/index.ts',
-      'server/mongo/index': 'src/server/mongo/index.ts',
-      'client/index': 'src/client/index.ts',
-    },
-    format: ['esm'],
-    dts: true,
-    sourcemap: true,
-    target: 'node20',
-    outDir: 'dist',
-    external: ['mongodb', 'ws', 'react', 'react-dom'],
+  format: ['esm'],
+  dts: true,
+  splitting: true,
+  sourcemap: true,
+  target: 'es2022',
+  platform: 'neutral',
+  outDir: 'dist',
+  external: ['mongodb', 'ws', 'react', 'react-dom', 'use-sync-external-store', /^node:/],
+  // React Server Components need the directive on the react entry only (never on the server's).
+  async onSuccess() {
+    const file = 'dist/react/index.js';
+    await writeFile(file, `'use client';\n${await readFile(file, 'utf8')}`);
+    // The directive adds one line above the code: shift the map by one line to match.
+    const map = JSON.parse(await readFile(`${file}.map`, 'utf8')) as { mappings: string };
+    map.mappings = `;${map.mappings}`;
+    await writeFile(`${file}.map`, JSON.stringify(map));
   },
-  {
-    entry: { 'react/index': 'src/react/index.ts' },
-    format: ['esm'],
-    dts: true,
-    sourcemap: true,
-    target: 'es2022',
-    outDir: 'dist',
-    banner: { js: "'use client';" },
-    external: ['react', 'react-dom', 'use-sync-external-store', /^particle\//],
-    esbuildPlugins: [selfReference],
-  },
-]);
+});

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Runs particle/react against React 18, installed apart in test/react18 (npm cannot hold React
+// Runs particle-sync/react against React 18, installed apart in test/react18 (npm cannot hold React
 // 18 and 19 in one tree): every import of react, react-dom and the shim resolves there.
 const modules = fileURLToPath(new URL('./test/react18/node_modules/', import.meta.url));
 

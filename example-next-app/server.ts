@@ -11,8 +11,8 @@
 import { createServer } from 'node:http';
 import express from 'express';
 import next from 'next';
-import { MemoryAdapter, particleMiddleware } from 'particle/server';
-import type { Adapter } from 'particle/server';
+import { MemoryAdapter, particleMiddleware } from 'particle-sync/server';
+import type { Adapter } from 'particle-sync/server';
 import { apiRouter } from './lib/api';
 import { seed } from './lib/model';
 import { memoryStore, mongoStore, seedMongo } from './lib/store';
@@ -39,7 +39,7 @@ async function openDatabase(): Promise<Database> {
   }
   // Loaded only when asked for, so the embedded store needs no MongoDB driver.
   const { MongoClient } = await import('mongodb');
-  const { MongoAdapter } = await import('particle/server/mongo');
+  const { MongoAdapter } = await import('particle-sync/server/mongo');
   const client = await new MongoClient(url).connect();
   const db = client.db();
   if (await seedMongo(db, seed())) console.log(`seeded demo data into ${db.databaseName}`);

@@ -1,5 +1,5 @@
 'use client';
-import { useParticle } from 'particle/react';
+import { useParticle } from 'particle-sync/react';
 import { membershipId } from '../lib/model';
 import type { Me, Membership, ProjectRow, TeamMember } from '../lib/model';
 import { useWrite } from './useWrite';

@@ -1,6 +1,6 @@
 'use client';
 import type { ComponentProps } from 'react';
-import { ParticleProvider, useParticle } from 'particle/react';
+import { ParticleProvider, useParticle } from 'particle-sync/react';
 import type { Me } from '../lib/model';
 import { AdminPanel } from './AdminPanel';
 import { Projects } from './Projects';

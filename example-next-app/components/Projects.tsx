@@ -1,7 +1,7 @@
 'use client';
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { useParticle } from 'particle/react';
+import { useParticle } from 'particle-sync/react';
 import type { ProjectRow, TaskRow } from '../lib/model';
 import { useWrite } from './useWrite';
 

@@ -1,5 +1,5 @@
 'use client';
-import { useParticleStatus } from 'particle/react';
+import { useParticleStatus } from 'particle-sync/react';
 
 const LABELS = {
   waiting: 'connecting…',

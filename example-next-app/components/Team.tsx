@@ -1,5 +1,5 @@
 'use client';
-import { useParticle } from 'particle/react';
+import { useParticle } from 'particle-sync/react';
 import type { TeamMember } from '../lib/model';
 
 /** Your account's people (the admin sees the whole organisation). */

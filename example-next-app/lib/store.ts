@@ -1,5 +1,5 @@
 import type { Db } from 'mongodb';
-import type { MemoryAdapter } from 'particle/server';
+import type { MemoryAdapter } from 'particle-sync/server';
 import type { Collections } from './model';
 
 type Doc = Record<string, unknown>;

@@ -1,5 +1,5 @@
-import { Stream } from 'particle/server';
-import type { Adapter, IdentityRequest } from 'particle/server';
+import { Stream } from 'particle-sync/server';
+import type { Adapter, IdentityRequest } from 'particle-sync/server';
 import { sessionFromCookieHeader } from './session';
 
 /**

@@ -1,4 +1,4 @@
-import type { Stream } from 'particle/server';
+import type { Stream } from 'particle-sync/server';
 
 /*
  * server.ts creates the one Stream; the pages need it for `stream.snapshot(...)`. Next bundles

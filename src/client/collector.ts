@@ -151,7 +151,7 @@ export class Collector {
   /**
    * Calls `listener` once per applied server message (after the whole message is applied) with
    * a `data` notice per changed root, and on every status change with a `status` notice.
-   * It is the primitive bindings such as `particle/react` build on.
+   * It is the primitive bindings such as `particle-sync/react` build on.
    * @returns a function that removes the listener.
    */
   subscribe(listener: (notice: CollectorNotice) => void): () => void {

@@ -1,5 +1,5 @@
 // The one place src/react reaches the Collector: through the client's public entry, the module
-// published as `particle/client`. Deep imports into src/client are forbidden by lint.
+// published as `particle-sync/client`. Deep imports into src/client are forbidden by lint.
 export {
   Collector,
   type CollectorNotice,

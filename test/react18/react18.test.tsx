@@ -32,7 +32,7 @@ function Profile({ id }: { id: number }) {
   );
 }
 
-describe.skipIf(!installed && process.env.CI !== 'true')('particle/react on React 18', () => {
+describe.skipIf(!installed && process.env.CI !== 'true')('particle-sync/react on React 18', () => {
   it('server render, hydration without warnings, then live updates', async () => {
     expect(React.version).toMatch(/^18\./);
     const adapter = new MemoryAdapter({ collections: { users: [{ _id: 1, name: 'Ann' }] } });

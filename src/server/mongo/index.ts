@@ -1,5 +1,5 @@
 /**
- * `particle/server/mongo`: the MongoDB adapter. Needs the `mongodb` peer dependency and a replica
+ * `particle-sync/server/mongo`: the MongoDB adapter. Needs the `mongodb` peer dependency and a replica
  * set (change streams are not offered by a standalone server).
  */
 export { MongoAdapter, REPLICA_SET_REQUIRED, type MongoAdapterOptions } from './mongoAdapter.js';
