@@ -53,6 +53,8 @@ export interface StreamStats {
   sessions: number;
   groups: number;
   uptimeMs: number;
+  /** `true` once `disconnect()` ran: the stream serves nobody. */
+  closed: boolean;
 }
 
 /** The outcome of {@link Stream.attach}. */
@@ -237,6 +239,7 @@ export class Stream {
       sessions: this.sessions.size,
       groups: this.views.groupCount,
       uptimeMs: Date.now() - this.startedAt,
+      closed: this.closed,
     };
   }
 
@@ -366,5 +369,10 @@ export class Stream {
 
   private debug(message: string, details?: unknown): void {
     this.debugLog?.(message, details);
+  }
+
+  /** @internal Lets a transport report what must not reach a client (to `onDebug`). */
+  report(message: string, details?: unknown): void {
+    this.debug(message, details);
   }
 }

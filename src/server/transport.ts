@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { CLOSE_CODES, closeCodeFor } from '../protocol/errors.js';
+import { CLOSE_CODES, ParticleError, closeCodeFor } from '../protocol/errors.js';
 import type { WireErrorCode } from '../protocol/messages.js';
 import { parseClientMessage } from '../protocol/parse.js';
 import type { Session, Sink } from './session.js';
@@ -19,6 +19,14 @@ export interface ParticleMiddlewareOptions {
   heartbeatMs?: number;
   /** A socket whose unsent data passes this is closed as a slow consumer (4429, resumable). @default 1 MiB */
   maxBufferedBytes?: number;
+  /**
+   * Browser origins allowed to open a socket: full origins (`'https://app.example'`) or a
+   * predicate. Replaces the default, which admits only the request's own host. A request without
+   * an `Origin` header (a non-browser client) always passes. @default the request's own host
+   */
+  allowedOrigins?: readonly string[] | ((origin: string, request: IncomingMessage) => boolean);
+  /** Read `X-Forwarded-Host` instead of `Host` for the same-host Origin check. @default false */
+  trustProxy?: boolean;
 }
 
 /** An Express-compatible middleware that also serves Particle's WebSocket endpoint. */
@@ -37,6 +45,7 @@ const defaults = {
   registerTimeoutMs: 10_000,
   heartbeatMs: 15_000,
   maxBufferedBytes: 1024 * 1024,
+  trustProxy: false,
 };
 
 interface Link {
@@ -56,7 +65,10 @@ export function particleMiddleware(
     );
   }
   const path = options.path.replace(/\/+$/, '') || '/';
-  const config = { ...defaults, ...stripUndefined(options) };
+  const config: typeof defaults & Pick<ParticleMiddlewareOptions, 'allowedOrigins'> = {
+    ...defaults,
+    ...stripUndefined(options),
+  };
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxFrameBytes,
@@ -96,13 +108,20 @@ export function particleMiddleware(
     let state: 'waiting' | 'registering' | 'registered' | 'closed' = 'waiting';
     let session: Session | null = null;
 
+    // Never throws: it runs inside ws event handlers and promise callbacks, where a throw would
+    // end the process or go unhandled.
     const fail = (code: WireErrorCode, message: string, closeCode = closeCodeFor(code)): void => {
       if (state === 'closed') return;
-      send(link, JSON.stringify({ type: 'error', code, message }));
-      ws.close(closeCode, message.slice(0, 120));
-      if (session) stream.detach(session, closeCode === CLOSE_CODES.internal, sink);
+      const held = session;
       session = null;
       state = 'closed';
+      try {
+        send(link, JSON.stringify({ type: 'error', code, message }));
+        ws.close(closeCode, closeReason(message));
+      } catch {
+        ws.terminate();
+      }
+      if (held) stream.detach(held, closeCode === CLOSE_CODES.internal, sink);
     };
 
     // Payloads and replays are sent whole; while they drain they do not count against the
@@ -149,8 +168,12 @@ export function particleMiddleware(
     ws.on('pong', () => {
       link.alive = true;
     });
-    ws.on('message', (data: RawData) => {
+    ws.on('message', (data: RawData, isBinary: boolean) => {
       link.alive = true;
+      if (isBinary) {
+        fail('bad_message', 'frames are JSON text; binary frames are refused');
+        return;
+      }
       if (state !== 'waiting') {
         fail('bad_message', 'a socket registers once and sends nothing else');
         return;
@@ -172,11 +195,17 @@ export function particleMiddleware(
             state = 'registered';
           } else stream.detach(result.session, true, sink);
         },
-        (error: unknown) =>
+        (error: unknown) => {
+          // The cause may name hosts, ports or databases: it goes to onDebug, never to the client.
+          // A ParticleError's text is Particle's own, written for the app's developer.
+          stream.report('registration failed', error);
           fail(
             'internal',
-            `registration failed: ${error instanceof Error ? error.message : String(error)}`,
-          ),
+            error instanceof ParticleError
+              ? `registration failed: ${error.message}`
+              : 'registration failed on the server',
+          );
+        },
       );
     });
     ws.on('close', () => {
@@ -192,8 +221,13 @@ export function particleMiddleware(
     });
   };
 
+  const originAllowed = originPolicy(config.allowedOrigins, config.trustProxy);
   const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
     if (pathOf(req) !== path) return false;
+    if (!originAllowed(req)) {
+      refuseUpgrade(socket, 403, 'Forbidden');
+      return true;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
     return true;
   };
@@ -215,13 +249,17 @@ export function particleMiddleware(
     if (req.method === 'GET' && pathOf(req) === `${path === '/' ? '' : path}/health`) {
       let bufferedBytes = 0;
       for (const link of links) bufferedBytes += link.ws.bufferedAmount;
+      const { closed, ...stats } = stream.stats();
       const body = JSON.stringify({
-        status: 'ok',
-        ...stream.stats(),
+        status: closed ? 'closed' : 'ok',
+        ...stats,
         sockets: links.size,
         bufferedBytes,
       });
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.writeHead(closed ? 503 : 200, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+      });
       res.end(body);
       return;
     }
@@ -229,7 +267,9 @@ export function particleMiddleware(
   }) as ParticleMiddleware;
   middleware.attach = (server) => {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      handleUpgrade(req, socket, head);
+      if (handleUpgrade(req, socket, head)) return;
+      // Alone on the server, nobody else will answer: say 404 instead of leaving it hanging.
+      if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'Not Found');
     });
   };
   middleware.handleUpgrade = handleUpgrade;
@@ -238,6 +278,82 @@ export function particleMiddleware(
     close();
   };
   return middleware;
+}
+
+const CLOSE_REASON_BYTES = 123;
+
+/** Cuts a close reason to the 123 UTF-8 bytes a close frame allows, on a character boundary. */
+export function closeReason(text: string): string {
+  if (Buffer.byteLength(text) <= CLOSE_REASON_BYTES) return text;
+  let out = '';
+  let bytes = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char);
+    if (bytes + size > CLOSE_REASON_BYTES) break;
+    out += char;
+    bytes += size;
+  }
+  return out;
+}
+
+function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+  socket.destroy();
+}
+
+function originPolicy(
+  allowed: ParticleMiddlewareOptions['allowedOrigins'],
+  trustProxy: boolean,
+): (req: IncomingMessage) => boolean {
+  return (req) => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    if (typeof allowed === 'function') return allowed(origin, req);
+    if (allowed) return allowed.some((o) => sameOrigin(o, origin));
+    const forwarded = trustProxy ? firstHeader(req.headers['x-forwarded-host']) : undefined;
+    const host = forwarded ?? req.headers.host;
+    if (!host) return false;
+    const own = hostPort(host, isSecure(req, trustProxy) ? 443 : 80);
+    const theirs = originHostPort(origin);
+    return theirs !== undefined && own === theirs;
+  };
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first?.split(',')[0]?.trim() || undefined;
+}
+
+function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
+  if (trustProxy && firstHeader(req.headers['x-forwarded-proto']) === 'https') return true;
+  return Boolean((req.socket as { encrypted?: boolean }).encrypted);
+}
+
+/** `host:port` in lower case, with the default port written out. */
+function hostPort(host: string, defaultPort: number): string {
+  const lower = host.toLowerCase();
+  return /:\d+$/.test(lower) && !lower.endsWith(']') ? lower : `${lower}:${defaultPort}`;
+}
+
+function originHostPort(origin: string): string | undefined {
+  if (origin === 'null') return undefined;
+  try {
+    const url = new URL(origin);
+    const port = url.port || (url.protocol === 'https:' || url.protocol === 'wss:' ? '443' : '80');
+    return `${url.hostname.toLowerCase()}:${port}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
 }
 
 function pathOf(req: IncomingMessage): string {
