@@ -1,0 +1,29 @@
+// Prints the gzip size of what importing particle-sync/client and particle-sync/react loads from
+// the package (the entry and every chunk it reaches; dependencies not counted), and fails when
+// one is over its budget.
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+const dist = resolve(process.argv[2] ?? 'dist');
+const budgets = { 'client/index.js': 15 * 1024, 'react/index.js': 18 * 1024 };
+
+function reach(file, seen = new Set()) {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  const text = readFileSync(file, 'utf8');
+  for (const m of text.matchAll(/(?:from|import)\s*["'](\.[^"']+)["']/g)) {
+    reach(join(dirname(file), m[1]), seen);
+  }
+  return seen;
+}
+
+let over = false;
+for (const [entry, budget] of Object.entries(budgets)) {
+  const files = [...reach(join(dist, entry))];
+  const bytes = gzipSync(files.map((f) => readFileSync(f, 'utf8')).join('\n')).length;
+  const line = `${entry}: ${(bytes / 1024).toFixed(1)} KiB gzip (budget ${budget / 1024} KiB, ${files.length} files)`;
+  console.log(bytes > budget ? `OVER ${line}` : line);
+  over ||= bytes > budget;
+}
+process.exit(over ? 1 : 0);
