@@ -1,7 +1,4 @@
-import EventEmitter2Module from 'eventemitter2';
 import type { CollectorData, CollectorEvent, CollectorListener } from './types.js';
-
-const { EventEmitter2 } = EventEmitter2Module;
 
 /**
  * Whether a listener pattern matches an event name, both as segments: `*` is exactly one
@@ -32,28 +29,26 @@ export function matchPattern(pattern: readonly string[], name: readonly string[]
   return true;
 }
 
-// Every route and name starts with this segment, so no event is ever named `error`,
-// `newListener` or `removeListener`, which EventEmitter2 treats specially.
-const TOP = 'particle';
-
-type Registration = { pattern: string; listener: CollectorListener; route: string[] };
-
-type Dispatch = (data: CollectorData, event: CollectorEvent, name: readonly string[]) => void;
+type Registration = {
+  readonly seq: number;
+  readonly pattern: string;
+  readonly segments: readonly string[];
+  readonly listener: CollectorListener;
+  readonly bucket: Set<Registration>;
+};
 
 /**
- * Listener patterns over event names (`root` then the op's path segments), dispatched through
- * EventEmitter2's wildcard tree so an event reaches only the branches that can match it.
- *
- * EventEmitter2 and the documented semantics part on some corners: it misses `a.**.b` when `b`
- * repeats inside the name, matches `a.*.**` against `a`, and never matches `**.**`. So each
- * listener is registered in the tree under a route EventEmitter2 gets right (the pattern up to
- * its first `**`, then `**`) and checks the exact pattern itself before it runs. Names are
- * passed as segment arrays, so a root name is one segment whatever it holds.
+ * Listener patterns over event names (`root` then the op's path segments). Registrations are
+ * indexed by their first segment (the root), with one more bucket for patterns that start with
+ * a wildcard, so an event only tests the patterns that can match it. Names are segment arrays,
+ * so a root name is one segment whatever it holds.
  */
 export class Listeners {
-  readonly #emitter = new EventEmitter2({ wildcard: true, delimiter: '.', maxListeners: 0 });
-  readonly #registrations = new Map<Registration, Dispatch>();
+  readonly #byRoot = new Map<string, Set<Registration>>();
+  readonly #anyRoot = new Set<Registration>();
   readonly #report: (error: unknown, pattern: string) => void;
+  #seq = 0;
+  #size = 0;
 
   /** `report` receives what a listener throws; the others still run. */
   constructor(report: (error: unknown, pattern: string) => void) {
@@ -69,44 +64,55 @@ export class Listeners {
       throw new TypeError('collector.on: listener must be a function (data, event) => void');
     }
     const segments = pattern.split('.').filter((s, i, all) => !(s === '**' && all[i - 1] === '**'));
-    const firstDeep = segments.indexOf('**');
-    const route = [TOP, ...(firstDeep === -1 ? segments : [...segments.slice(0, firstDeep), '**'])];
-    const exact = !segments.some((s) => s === '*' || s === '**');
-    const registration: Registration = { pattern, listener, route };
-    const dispatch: Dispatch = (data, event, name) => {
-      if (!exact && !matchPattern(segments, name)) return;
-      try {
-        listener(data, event);
-      } catch (error) {
-        this.#report(error, pattern);
-      }
-    };
-    this.#registrations.set(registration, dispatch);
-    this.#emitter.on(route, dispatch);
+    const first = segments[0] as string;
+    let bucket = this.#anyRoot;
+    if (first !== '*' && first !== '**') {
+      bucket = this.#byRoot.get(first) ?? new Set();
+      this.#byRoot.set(first, bucket);
+    }
+    const registration: Registration = { seq: this.#seq++, pattern, segments, listener, bucket };
+    bucket.add(registration);
+    this.#size++;
     return () => this.#remove(registration);
   }
 
   /** Removes one registration of `listener` under `pattern` (the latest one). */
   off(pattern: string, listener: CollectorListener): void {
     let found: Registration | undefined;
-    for (const registration of this.#registrations.keys()) {
-      if (registration.pattern === pattern && registration.listener === listener) {
-        found = registration;
+    for (const bucket of [this.#anyRoot, ...this.#byRoot.values()]) {
+      for (const r of bucket) {
+        if (r.pattern === pattern && r.listener === listener && r.seq > (found?.seq ?? -1)) {
+          found = r;
+        }
       }
     }
     if (found !== undefined) this.#remove(found);
   }
 
-  /** Calls every listener whose pattern matches `name`. */
+  /** Calls every listener whose pattern matches `name`, in the order they were added. */
   emit(name: readonly string[], data: CollectorData, event: CollectorEvent): void {
-    if (this.#registrations.size === 0) return;
-    this.#emitter.emit([TOP, ...name], data, event, name);
+    if (this.#size === 0) return;
+    const rooted = this.#byRoot.get(name[0] as string);
+    let candidates: Registration[];
+    if (!rooted || rooted.size === 0) candidates = [...this.#anyRoot];
+    else if (this.#anyRoot.size === 0) candidates = [...rooted];
+    else candidates = [...rooted, ...this.#anyRoot].sort((a, b) => a.seq - b.seq);
+    for (const r of candidates) {
+      if (!r.bucket.has(r) || !matchPattern(r.segments, name)) continue;
+      try {
+        r.listener(data, event);
+      } catch (error) {
+        this.#report(error, r.pattern);
+      }
+    }
   }
 
   #remove(registration: Registration): void {
-    const dispatch = this.#registrations.get(registration);
-    if (dispatch === undefined) return;
-    this.#registrations.delete(registration);
-    this.#emitter.off(registration.route, dispatch);
+    if (!registration.bucket.delete(registration)) return;
+    this.#size--;
+    const first = registration.segments[0] as string;
+    if (registration.bucket.size === 0 && this.#byRoot.get(first) === registration.bucket) {
+      this.#byRoot.delete(first);
+    }
   }
 }
