@@ -131,7 +131,7 @@ describe('the client survives the server', () => {
     expect(debug).toContain('closing the socket failed again');
   });
 
-  test('set tags.length is an invalid frame: the link resumes from the version before it', async () => {
+  test('C8: set tags.length is an invalid frame: the link resumes from the version before it', async () => {
     const { server, collector, debug } = await overSocket();
     const first = await server.registered(0);
     await handshake(server, first);
