@@ -1,6 +1,7 @@
 import {
   PROTOCOL_VERSION,
   ParticleError,
+  checkKeys,
   type RegisterMessage,
   type ServerMessage,
 } from '../protocol/index.js';
@@ -24,7 +25,24 @@ import type {
   CollectorStatus,
   NoticeListener,
   ReadyCallback,
+  ReadyOptions,
 } from './types.js';
+
+function readyTimeout(options: ReadyOptions | undefined): number | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('collector.ready: options must be an object such as { timeoutMs: 5000 }');
+  }
+  checkKeys('collector.ready', options, ['timeoutMs']);
+  const { timeoutMs } = options;
+  if (timeoutMs === undefined || timeoutMs === Infinity) return undefined;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw new TypeError(
+      `collector.ready: timeoutMs must be a number >= 0, got ${String(timeoutMs)}`,
+    );
+  }
+  return timeoutMs;
+}
 
 /**
  * The client end of Particle: registers with a Stream under an identity, holds the data it is
@@ -52,21 +70,31 @@ export class Collector {
   #linkError: ParticleError | null = null;
 
   /**
+   * @throws {ParticleError} with code `config` for an unknown option key (naming the closest
+   * valid one).
    * @throws {TypeError} when the options break a rule: not exactly one of `url` and
    * `register`, a relative `url` without `globalThis.location`, no WebSocket class, ...
    */
   constructor(options: CollectorOptions) {
     this.#options = resolveOptions(options);
-    this.#model = new Model(this.#options.onDebug);
+    this.#model = new Model(this.#options.limits, this.#options.onDebug);
     this.#listeners = new Listeners((error, pattern) =>
       this.#report(`a listener on ${JSON.stringify(pattern)} threw`, error),
     );
     const { transport } = this.#options;
     const debug = this.#options.onDebug;
-    const message = (msg: ServerMessage): void => this.#receive(msg);
     const invalid = (reason: string, detail: unknown): void => {
       debug(reason, detail);
       if (this.#status !== 'closed' && this.#status !== 'error') this.#restart(reason);
+    };
+    const message = (msg: ServerMessage): void => {
+      try {
+        this.#receive(msg);
+      } catch (error) {
+        // Whatever a frame holds, it must not take the process down: treat it as invalid.
+        const why = error instanceof Error ? error.message : String(error);
+        invalid(`handling a ${msg.type} message failed: ${why}`, error);
+      }
     };
     this.#link =
       transport.kind === 'socket'
@@ -76,6 +104,7 @@ export class Collector {
               WebSocket: transport.WebSocket,
               reconnect: this.#options.reconnect,
               heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs,
+              connectTimeoutMs: this.#options.connectTimeoutMs,
             },
             {
               registerMessage: () => this.#registerMessage(),
@@ -165,18 +194,50 @@ export class Collector {
    * `ready(callback)` calls `callback()` once the collector is ready (at once if it already
    * is), or `callback(error)` if it never will be (refused, or disconnected first).
    * `await ready()` resolves, or rejects with that `ParticleError`.
+   * With `{ timeoutMs }` it also gives up after that long with a `connection_failed` error
+   * (a refusal still rejects at once); the collector itself keeps retrying.
    */
-  ready(): Promise<void>;
-  ready(callback: ReadyCallback): void;
-  ready(callback?: ReadyCallback): Promise<void> | void {
-    if (callback === undefined) {
+  ready(options?: ReadyOptions): Promise<void>;
+  ready(callback: ReadyCallback, options?: ReadyOptions): void;
+  ready(first?: ReadyCallback | ReadyOptions, second?: ReadyOptions): Promise<void> | void {
+    if (typeof first !== 'function') {
+      const options = first;
+      readyTimeout(options);
       return new Promise((resolve, reject) =>
-        this.ready((error) => (error ? reject(error) : resolve())),
+        this.ready((error) => (error ? reject(error) : resolve()), options),
       );
     }
+    const callback = first;
+    const timeoutMs = readyTimeout(second);
     const settled = this.#settled();
-    if (settled === undefined) this.#readyCallbacks.push(callback);
-    else callback(settled ?? undefined);
+    if (settled !== undefined) {
+      callback(settled ?? undefined);
+      return;
+    }
+    if (timeoutMs === undefined) {
+      this.#readyCallbacks.push(callback);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#readyCallbacks = this.#readyCallbacks.filter((waiting) => waiting !== settle);
+      const last = this.#error === null ? '' : `; last problem: ${this.#error.message}`;
+      const where =
+        this.#options.transport.kind === 'socket' ? ` from ${this.#options.transport.url}` : '';
+      const error = new ParticleError(
+        'connection_failed',
+        `Not ready within ${timeoutMs} ms: no complete answer${where}${last} (still retrying)`,
+      );
+      try {
+        callback(error);
+      } catch (thrown) {
+        this.#report('a ready callback threw', thrown);
+      }
+    }, timeoutMs);
+    const settle: ReadyCallback = (error) => {
+      clearTimeout(timer);
+      callback(error);
+    };
+    this.#readyCallbacks.push(settle);
   }
 
   /** Closes the link for good: no reconnect, timers stopped, status `closed`. Data is kept. */
@@ -204,14 +265,14 @@ export class Collector {
         this.#model.manifest(message, outcome);
         break;
       case 'payload':
-        this.#model.payload(message, outcome);
-        break;
       case 'resumed':
       case 'delta': {
         const refused =
-          message.type === 'resumed'
-            ? this.#model.resumed(message)
-            : this.#model.delta(message, outcome);
+          message.type === 'payload'
+            ? this.#model.payload(message, outcome)
+            : message.type === 'resumed'
+              ? this.#model.resumed(message)
+              : this.#model.delta(message, outcome);
         if (refused !== null) {
           this.#restart(refused);
           return;
@@ -261,7 +322,14 @@ export class Collector {
       return false;
     }
     const url = this.#options.transport.kind === 'socket' ? this.#options.transport.url : '';
-    if (info.cause === 'silence') {
+    if (info.cause === 'connect_timeout') {
+      this.#error = new ParticleError(
+        'connection_failed',
+        `No registration accepted by ${url} within ${this.#options.connectTimeoutMs} ms; ` +
+          "retrying. Check the url's path: it must be the path the server's " +
+          'particleMiddleware listens on.',
+      );
+    } else if (info.cause === 'silence') {
       this.#error = new ParticleError(
         'connection_failed',
         `Link to ${url} went silent: ${info.reason}`,

@@ -1,4 +1,9 @@
-import { parseServerMessage, type RegisterMessage, type ServerMessage } from '../protocol/index.js';
+import {
+  parseServerMessage,
+  truncateUtf8,
+  type RegisterMessage,
+  type ServerMessage,
+} from '../protocol/index.js';
 import type { ReconnectOptions, WebSocketClass, WebSocketLike } from './types.js';
 
 /** Close code the client uses when it drops a link itself to start over (gap, bad frame, silence). */
@@ -22,13 +27,19 @@ export function backoffDelay(
 
 /** Why a link went down. */
 export type LinkDown = {
-  /** The close code (`1006` when the socket failed without one, `CLIENT_RESTART_CLOSE_CODE` for silence). */
+  /**
+   * The close code (`1006` when the socket failed without one, `CLIENT_RESTART_CLOSE_CODE` for
+   * silence and for a connect timeout).
+   */
   code: number;
   reason: string;
   /** Whether the socket had opened before it went down. */
   opened: boolean;
-  /** `'silence'` when no frame arrived for `heartbeatTimeoutMs`. */
-  cause: 'closed' | 'silence';
+  /**
+   * `'silence'` when no frame arrived for `heartbeatTimeoutMs`; `'connect_timeout'` when the
+   * server did not accept the registration within `connectTimeoutMs`.
+   */
+  cause: 'closed' | 'silence' | 'connect_timeout';
 };
 
 /** What the connection asks of its owner. */
@@ -49,12 +60,43 @@ export interface ConnectionOptions {
   WebSocket: WebSocketClass;
   reconnect: ReconnectOptions;
   heartbeatTimeoutMs: number;
+  /** How long a socket may go without `registered` before it is replaced; `0`: no limit. */
+  connectTimeoutMs: number;
 }
 
 type MessageLike = { data?: unknown };
 type CloseLike = { code?: unknown; reason?: unknown };
 
 const ignore = (): void => {};
+
+// Silence is timed on a monotonic clock: setting the wall clock back must not hide a dead link.
+const now = (): number => performance.now();
+
+/**
+ * Closes `socket` without ever throwing. The reason is cut to what a close frame holds (a longer
+ * one makes `close` throw and, in `ws`, leaves the socket half-closed and open for good); should
+ * `close` throw all the same, the socket is terminated (`ws`) or closed without a reason.
+ */
+export function closeSocket(
+  socket: WebSocketLike,
+  code: number,
+  reason: string,
+  debug: (message: string, detail?: unknown) => void,
+): void {
+  try {
+    socket.close(code, truncateUtf8(reason));
+    return;
+  } catch (error) {
+    debug('closing the socket failed', error);
+  }
+  try {
+    const { terminate } = socket as { terminate?: unknown };
+    if (typeof terminate === 'function') (terminate as () => void).call(socket);
+    else socket.close(code);
+  } catch (error) {
+    debug('closing the socket failed again', error);
+  }
+}
 
 /**
  * One WebSocket at a time to the Stream: opens it, sends `register`, validates every frame,
@@ -69,6 +111,7 @@ export class Connection {
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #silenceTimer: ReturnType<typeof setTimeout> | null = null;
+  #connectTimer: ReturnType<typeof setTimeout> | null = null;
   #lastFrameAt = 0;
   #stopped = false;
 
@@ -85,6 +128,7 @@ export class Connection {
   /** The server accepted the registration: the next drop starts the backoff from its minimum. */
   registered(): void {
     this.#attempt = 0;
+    this.#clearConnectTimer();
   }
 
   /** Drops the current socket (ignoring anything it still delivers) and reconnects after backoff. */
@@ -117,6 +161,7 @@ export class Connection {
     this.#socket = socket;
     this.#opened = false;
     this.#touch();
+    this.#armConnectTimer();
     socket.onopen = () => {
       this.#opened = true;
       this.#touch();
@@ -165,7 +210,7 @@ export class Connection {
 
   /** Records that the link is alive (any frame, or the socket opening). */
   #touch(): void {
-    this.#lastFrameAt = Date.now();
+    this.#lastFrameAt = now();
     if (this.#silenceTimer === null && this.#options.heartbeatTimeoutMs > 0) {
       this.#armSilenceTimer(this.#options.heartbeatTimeoutMs);
     }
@@ -175,7 +220,7 @@ export class Connection {
   #armSilenceTimer(delay: number): void {
     this.#silenceTimer = setTimeout(() => {
       this.#silenceTimer = null;
-      const silent = Date.now() - this.#lastFrameAt;
+      const silent = now() - this.#lastFrameAt;
       const timeout = this.#options.heartbeatTimeoutMs;
       if (silent < timeout) {
         this.#armSilenceTimer(timeout - silent);
@@ -189,19 +234,34 @@ export class Connection {
     }, delay);
   }
 
+  #armConnectTimer(): void {
+    const timeout = this.#options.connectTimeoutMs;
+    if (timeout <= 0 || !Number.isFinite(timeout)) return;
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = null;
+      const reason = `no registration accepted within ${timeout} ms`;
+      this.#handlers.debug(`dropping the link: ${reason}`);
+      const opened = this.#opened;
+      this.#abandon(CLIENT_RESTART_CLOSE_CODE, reason);
+      this.#down({ code: CLIENT_RESTART_CLOSE_CODE, reason, opened, cause: 'connect_timeout' });
+    }, timeout);
+  }
+
+  #clearConnectTimer(): void {
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+  }
+
   /** Stops listening to the current socket and closes it without waiting for its close event. */
   #abandon(code: number, reason: string): void {
     const socket = this.#socket;
     this.#detach();
     if (socket === null) return;
-    try {
-      socket.close(code, reason);
-    } catch (error) {
-      this.#handlers.debug('closing the socket failed', error);
-    }
+    closeSocket(socket, code, reason, this.#handlers.debug);
   }
 
   #detach(): void {
+    this.#clearConnectTimer();
     if (this.#silenceTimer !== null) clearTimeout(this.#silenceTimer);
     this.#silenceTimer = null;
     const socket = this.#socket;

@@ -9,6 +9,7 @@ export type {
   CollectorStatus,
   NoticeListener,
   ReadyCallback,
+  ReadyOptions,
   ReconnectOptions,
   RegisterTransport,
   WebSocketClass,

@@ -7,7 +7,7 @@ import type {
   ResumedMessage,
   RootPosition,
 } from '../protocol/index.js';
-import { RootDocs, type RootLayout } from './apply.js';
+import { RootDocs, firstTooDeep, type FrameLimits, type RootLayout } from './apply.js';
 import { compileSort } from './sort.js';
 import type { CollectorData, CollectorEvent, CollectorNotice } from './types.js';
 
@@ -56,8 +56,10 @@ export class Model {
   /** Roots still owed a payload or `resumed` on this registration; `null` until the manifest. */
   #pending: Set<string> | null = null;
   readonly #debug: (message: string) => void;
+  readonly #limits: FrameLimits;
 
-  constructor(debug: (message: string) => void) {
+  constructor(limits: FrameLimits, debug: (message: string) => void) {
+    this.#limits = limits;
     this.#debug = debug;
   }
 
@@ -114,7 +116,7 @@ export class Model {
         JSON.stringify(state.sort) !== JSON.stringify(entry.sort)
       ) {
         state.sort = entry.sort;
-        state.docs = new RootDocs(entry.layout, [...state.docs.docs], this.#debug);
+        state.docs = new RootDocs(entry.layout, [...state.docs.docs], this.#limits, this.#debug);
         data ??= { ...this.#data };
         data[root] = state.docs.docs;
         outcome.notices.push({ type: 'data', root, ids: null });
@@ -124,11 +126,21 @@ export class Model {
     this.#pending = new Set(this.#layouts.keys());
   }
 
-  payload(message: PayloadMessage, outcome: Outcome): void {
+  /** Returns null, or why the payload is invalid (then nothing changed). */
+  payload(message: PayloadMessage, outcome: Outcome): string | null {
     const { root } = message;
+    const tooDeep = firstTooDeep(message.data, this.#limits.maxDepth);
+    if (tooDeep >= 0) {
+      return `payload for ${root}: document ${tooDeep} is nested deeper than maxDepth (${this.#limits.maxDepth})`;
+    }
     const entry = this.#layouts.get(root);
     if (entry === undefined) this.#debug(`payload for ${root}, which the manifest lacks`);
-    const docs = new RootDocs(entry?.layout ?? DEFAULT_LAYOUT, message.data, this.#debug);
+    const docs = new RootDocs(
+      entry?.layout ?? DEFAULT_LAYOUT,
+      message.data,
+      this.#limits,
+      this.#debug,
+    );
     this.#roots.set(root, {
       docs,
       sort: entry?.sort,
@@ -148,6 +160,7 @@ export class Model {
       data: docs.docs,
     };
     outcome.events.push({ name: [root], event });
+    return null;
   }
 
   /** Returns null, or why the resume point is not one this model holds. */
@@ -162,7 +175,11 @@ export class Model {
     return null;
   }
 
-  /** Returns null, or why the delta cannot follow what this model holds (then nothing changed). */
+  /**
+   * Returns null, or why the delta cannot follow what this model holds or is invalid (then
+   * nothing changed). The ops apply first and the version advances only after: a delta that
+   * fails is asked for again on resume, never lost without a gap.
+   */
   delta(message: DeltaMessage, outcome: Outcome): string | null {
     const { root } = message;
     const state = this.#roots.get(root);
@@ -173,8 +190,11 @@ export class Model {
         `got ${message.epoch}/${message.version}`
       );
     }
+    const result = state.docs.apply(message.ops, this.#debug);
+    if (!result.ok)
+      return `invalid delta for ${root} at version ${message.version}: ${result.reason}`;
     state.version = message.version;
-    const { docs, applied, ids } = state.docs.apply(message.ops, this.#debug);
+    const { docs, applied, ids } = result;
     if (applied.length === 0) return null;
     this.#data = Object.freeze({ ...this.#data, [root]: docs });
     outcome.notices.push({ type: 'data', root, ids });

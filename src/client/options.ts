@@ -1,3 +1,5 @@
+import { checkKeys } from '../protocol/index.js';
+import type { FrameLimits } from './apply.js';
 import type {
   CollectorOptions,
   ReconnectOptions,
@@ -9,7 +11,29 @@ import type {
 export const COLLECTOR_DEFAULTS = {
   reconnect: { minDelayMs: 250, maxDelayMs: 10_000 },
   heartbeatTimeoutMs: 45_000,
+  connectTimeoutMs: 10_000,
+  maxDepth: 100,
+  maxArrayGap: 1000,
 } as const;
+
+/** Every key `new Collector` accepts. */
+export const COLLECTOR_KEYS = [
+  'url',
+  'identity',
+  'WebSocket',
+  'register',
+  'onDebug',
+  'reconnect',
+  'heartbeatTimeoutMs',
+  'connectTimeoutMs',
+  'maxDepth',
+  'maxArrayGap',
+] as const satisfies readonly (keyof CollectorOptions)[];
+
+const RECONNECT_KEYS = [
+  'minDelayMs',
+  'maxDelayMs',
+] as const satisfies readonly (keyof ReconnectOptions)[];
 
 /** Options after validation and defaults: one of the two transports, fully specified. */
 export type ResolvedOptions = {
@@ -19,6 +43,8 @@ export type ResolvedOptions = {
   debugGiven: boolean;
   reconnect: ReconnectOptions;
   heartbeatTimeoutMs: number;
+  connectTimeoutMs: number;
+  limits: FrameLimits;
   transport:
     | { kind: 'socket'; url: string; WebSocket: WebSocketClass }
     | { kind: 'register'; register: RegisterTransport };
@@ -35,6 +61,26 @@ function nonNegative(name: string, value: number): number {
     throw new TypeError(`Collector: ${name} must be a finite number >= 0, got ${String(value)}`);
   }
   return value;
+}
+
+function integer(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new TypeError(`Collector: ${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** `onDebug` that never throws: diagnostics must not break what they describe. */
+function safeDebug(
+  onDebug: (message: string, detail?: unknown) => void,
+): (message: string, detail?: unknown) => void {
+  return (message, detail) => {
+    try {
+      onDebug(message, detail);
+    } catch {
+      // Nowhere left to report it.
+    }
+  };
 }
 
 /**
@@ -68,6 +114,10 @@ export function resolveUrl(url: string): string {
 /** Validates the user's options and spreads them over the defaults. */
 export function resolveOptions(options: CollectorOptions): ResolvedOptions {
   if (!isPlainObject(options)) throw new TypeError('Collector: options must be an object');
+  checkKeys('Collector', options, COLLECTOR_KEYS);
+  if (isPlainObject(options.reconnect)) {
+    checkKeys('Collector.reconnect', options.reconnect, RECONNECT_KEYS);
+  }
   if (!isPlainObject(options.identity)) {
     throw new TypeError('Collector: identity must be a plain object, e.g. { sessionId: "…" }');
   }
@@ -88,6 +138,14 @@ export function resolveOptions(options: CollectorOptions): ResolvedOptions {
     'heartbeatTimeoutMs',
     options.heartbeatTimeoutMs ?? COLLECTOR_DEFAULTS.heartbeatTimeoutMs,
   );
+  const connectTimeoutMs = nonNegative(
+    'connectTimeoutMs',
+    options.connectTimeoutMs ?? COLLECTOR_DEFAULTS.connectTimeoutMs,
+  );
+  const limits: FrameLimits = {
+    maxDepth: integer('maxDepth', options.maxDepth ?? COLLECTOR_DEFAULTS.maxDepth, 1),
+    maxArrayGap: integer('maxArrayGap', options.maxArrayGap ?? COLLECTOR_DEFAULTS.maxArrayGap, 0),
+  };
   let identity: Record<string, unknown>;
   try {
     // A copy as it will travel: later changes to the caller's object must not leak into resumes.
@@ -97,10 +155,12 @@ export function resolveOptions(options: CollectorOptions): ResolvedOptions {
   }
   const common = {
     identity,
-    onDebug: options.onDebug ?? noop,
+    onDebug: options.onDebug === undefined ? noop : safeDebug(options.onDebug),
     debugGiven: options.onDebug !== undefined,
     reconnect,
     heartbeatTimeoutMs,
+    connectTimeoutMs,
+    limits,
   };
   if (options.register !== undefined) {
     if (typeof options.register !== 'function') {

@@ -130,6 +130,36 @@ export interface CollectorOptions {
    * @default 45000
    */
   heartbeatTimeoutMs?: number;
+  /**
+   * How long a socket may take to have its registration accepted (`registered`) before it is
+   * replaced and retried with backoff; `collector.error` is then a `connection_failed` naming
+   * the url (a wrong path is the usual cause). `0` turns the check off. Socket links only.
+   * @default 10000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * The deepest nesting a document may have (the document itself is depth 1, each nested object
+   * or array adds one). A payload or delta that would hold a deeper document is an invalid
+   * frame: the link is dropped and resumed, nothing is applied.
+   * @default 100
+   */
+  maxDepth?: number;
+  /**
+   * The most `null`s a `set` may pad an array with to reach an index past its end. A delta
+   * reaching further is an invalid frame: the link is dropped and resumed, nothing is applied.
+   * @default 1000
+   */
+  maxArrayGap?: number;
+}
+
+/** Options of `collector.ready(...)`. */
+export interface ReadyOptions {
+  /**
+   * Give up waiting after this many milliseconds: the promise rejects (or the callback gets) a
+   * `ParticleError` with code `connection_failed`. The collector itself keeps retrying.
+   * @default no limit
+   */
+  timeoutMs?: number;
 }
 
 /** What `collector.ready(callback)` calls: with no argument when ready, or with why it never will be. */

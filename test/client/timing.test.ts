@@ -38,7 +38,7 @@ class FakeSocket {
 
 const last = (): FakeSocket => FakeSocket.all.at(-1)!;
 
-function connect(options: { heartbeatTimeoutMs?: number } = {}) {
+function connect(options: { heartbeatTimeoutMs?: number; connectTimeoutMs?: number } = {}) {
   return new Collector({
     url: 'ws://particle.test/particle',
     identity: { userId: 1 },
@@ -151,6 +151,118 @@ describe('heartbeat timeout', () => {
     vi.advanceTimersByTime(1000);
     expect(FakeSocket.all[0]!.closedWith).toBe(4000);
     expect(collector.error?.code).toBe('connection_failed');
+    collector.disconnect();
+  });
+});
+
+describe('monotonic silence', () => {
+  test('after the wall clock is set back an hour, a silent link still drops on time', () => {
+    const collector = connect({ heartbeatTimeoutMs: 1000 });
+    const first = last();
+    serve(first);
+    vi.advanceTimersByTime(500);
+    vi.setSystemTime(Date.now() - 3_600_000);
+    vi.advanceTimersByTime(500);
+    expect(first.closedWith).toBe(4000);
+    expect(collector.status).toBe('reconnecting');
+    collector.disconnect();
+  });
+});
+
+describe('connect timeout', () => {
+  test('no registered within connectTimeoutMs: connection_failed naming the url and the path, then a retry', () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const collector = connect();
+    const first = last();
+    first.open();
+    vi.advanceTimersByTime(9_999);
+    expect(first.closedWith).toBeNull();
+    vi.advanceTimersByTime(1);
+    expect(first.closedWith).toBe(4000);
+    expect(collector.status).toBe('waiting');
+    expect(collector.error?.code).toBe('connection_failed');
+    expect(collector.error?.message).toContain('ws://particle.test/particle');
+    expect(collector.error?.message).toContain('within 10000 ms');
+    expect(collector.error?.message).toMatch(/path/);
+    vi.advanceTimersByTime(100);
+    expect(FakeSocket.all).toHaveLength(2);
+    collector.disconnect();
+  });
+
+  test('a registration in time stops the connect timer', () => {
+    const collector = connect({ connectTimeoutMs: 1000 });
+    serve(last());
+    vi.advanceTimersByTime(5000);
+    expect(last().closedWith).toBeNull();
+    expect(collector.status).toBe('ready');
+    collector.disconnect();
+  });
+
+  test('connectTimeoutMs 0 turns it off', () => {
+    const collector = connect({ connectTimeoutMs: 0, heartbeatTimeoutMs: 0 });
+    last().open();
+    vi.advanceTimersByTime(600_000);
+    expect(last().closedWith).toBeNull();
+    collector.disconnect();
+  });
+});
+
+describe('ready({ timeoutMs })', () => {
+  test('rejects with connection_failed when nothing answered in time; the collector keeps retrying', async () => {
+    const collector = connect();
+    const ready = collector.ready({ timeoutMs: 2000 });
+    const outcome = ready.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    for (let i = 0; i < 5; i++) {
+      last().fail();
+      vi.advanceTimersByTime(400);
+    }
+    const error = await outcome;
+    expect(error).toMatchObject({ code: 'connection_failed' });
+    expect((error as Error).message).toContain('Not ready within 2000 ms');
+    expect(collector.status).toBe('waiting');
+    const count = FakeSocket.all.length;
+    last().fail();
+    vi.advanceTimersByTime(1000);
+    expect(FakeSocket.all.length).toBeGreaterThan(count);
+    serve(last());
+    expect(collector.status).toBe('ready');
+    collector.disconnect();
+  });
+
+  test('still rejects at once on a refusal', async () => {
+    const collector = connect();
+    const ready = collector.ready({ timeoutMs: 60_000 });
+    const socket = last();
+    socket.open();
+    socket.receive({ type: 'error', code: 'identity_rejected', message: 'no' });
+    socket.onclose?.({ code: 4403, reason: '' });
+    await expect(ready).rejects.toMatchObject({ code: 'identity_rejected' });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test('resolves when ready in time and leaves its timer behind neither way', async () => {
+    const collector = connect();
+    const callback = vi.fn();
+    collector.ready(callback, { timeoutMs: 1000 });
+    const ready = collector.ready({ timeoutMs: 1000 });
+    serve(last());
+    await expect(ready).resolves.toBeUndefined();
+    expect(callback).toHaveBeenCalledWith(undefined);
+    vi.advanceTimersByTime(5000);
+    expect(callback).toHaveBeenCalledTimes(1);
+    collector.disconnect();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test('refuses unknown keys and bad values', () => {
+    const collector = connect();
+    expect(() => collector.ready({ timeout: 5 } as never)).toThrow(
+      "collector.ready: unknown key 'timeout' (did you mean 'timeoutMs'?)",
+    );
+    expect(() => collector.ready({ timeoutMs: -1 })).toThrow(/timeoutMs must be a number >= 0/);
     collector.disconnect();
   });
 });
