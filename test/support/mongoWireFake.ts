@@ -6,8 +6,14 @@
  * `maxTimeMS` passes) and `killCursors`. Tests push change events and inject faults.
  *
  * It exists to exercise the driver and the change-stream plumbing (resume tokens, resumes,
- * errors, socket drops). It is not a database: `find` and the stream's `$match` use mingo, so
- * query semantics are not tested here. Never shipped.
+ * errors, socket drops). Beside scripted events it keeps collection state: the write methods
+ * (`insertOne`, `updateOne`, `replaceOne`, `deleteOne`) apply a write to the state `find` reads
+ * and append the event a server would write, with a `clusterTime`. An update event's
+ * `fullDocument` is filled the way `updateLookup` is documented to be: read from the *current*
+ * state when a batch is answered, so it can be newer than the event (or `null` once the
+ * document is gone). `hold()` keeps batches back so that several writes are read in one.
+ * It is not a database: `find` and the stream's `$match` use mingo, so query semantics (BSON
+ * type comparison, collation) are not tested here. Never shipped.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { BSON } from 'mongodb';
@@ -32,8 +38,23 @@ export interface MongoWireFakeOptions {
   db?: string;
 }
 
+/** An update as the fake applies it: `$set` and `$unset` of dotted paths. */
+export interface FakeUpdate {
+  $set?: Doc;
+  $unset?: Record<string, unknown>;
+}
+
+interface OplogEntry {
+  seq: number;
+  event: Doc;
+  /** An update event whose `fullDocument` is looked up when it is read. */
+  lookup?: { coll: string; id: unknown };
+}
+
 interface ChangeCursor {
   id: number;
+  /** The stream's `fullDocument` option. */
+  fullDocument: unknown;
   /** Sequence number of the last oplog entry this cursor has passed. */
   position: number;
   match: Query | undefined;
@@ -52,13 +73,14 @@ export class MongoWireFake {
   /** Every command body received, in order (handshakes included). */
   readonly commands: Doc[] = [];
   private readonly collections = new Map<string, Doc[]>();
-  private readonly oplog: { seq: number; event: Doc }[] = [];
+  private readonly oplog: OplogEntry[] = [];
   private readonly cursors = new Map<number, ChangeCursor>();
   private readonly pending = new Set<Pending>();
   private readonly sockets = new Set<Socket>();
   private readonly getMoreErrors: InjectedError[] = [];
   private readonly aggregateErrors: InjectedError[] = [];
   private clock = 0;
+  private held = false;
   private nextCursorId = 1000;
   private connectionId = 0;
 
@@ -107,6 +129,90 @@ export class MongoWireFake {
     this.oplog.push({ seq, event: stored });
     for (const p of [...this.pending]) this.answerPending(p);
     return stored;
+  }
+
+  /** The current state of a collection (the documents `find` answers from). */
+  docs(collection: string): Doc[] {
+    return this.state(collection);
+  }
+
+  /** Inserts a document and appends its `insert` event. */
+  insertOne(collection: string, doc: Doc): void {
+    const stored = copy(doc);
+    this.state(collection).push(stored);
+    this.write({
+      operationType: 'insert',
+      ns: { db: this.dbName, coll: collection },
+      documentKey: { _id: stored._id },
+      fullDocument: copy(stored),
+    });
+  }
+
+  /** Applies `$set`/`$unset` to the document with this `_id` and appends its `update` event. */
+  updateOne(collection: string, id: unknown, update: FakeUpdate): void {
+    const doc = this.state(collection).find((d) => sameId(d._id, id));
+    if (!doc) throw new Error(`updateOne: no document ${String(id)} in ${collection}`);
+    const updatedFields: Doc = {};
+    const removedFields: string[] = [];
+    for (const [path, value] of Object.entries(update.$set ?? {})) {
+      setPath(doc, path, copy(value));
+      updatedFields[path] = copy(value);
+    }
+    for (const path of Object.keys(update.$unset ?? {})) {
+      if (unsetPath(doc, path)) removedFields.push(path);
+    }
+    this.write(
+      {
+        operationType: 'update',
+        ns: { db: this.dbName, coll: collection },
+        documentKey: { _id: doc._id },
+        updateDescription: { updatedFields, removedFields, truncatedArrays: [] },
+      },
+      { coll: collection, id: doc._id },
+    );
+  }
+
+  /** Replaces the document with this `_id` (keeping it) and appends its `replace` event. */
+  replaceOne(collection: string, id: unknown, replacement: Doc): void {
+    const docs = this.state(collection);
+    const at = docs.findIndex((d) => sameId(d._id, id));
+    if (at < 0) throw new Error(`replaceOne: no document ${String(id)} in ${collection}`);
+    const next = { _id: docs[at]?._id, ...copy(replacement) };
+    docs[at] = next;
+    this.write({
+      operationType: 'replace',
+      ns: { db: this.dbName, coll: collection },
+      documentKey: { _id: next._id },
+      fullDocument: copy(next),
+    });
+  }
+
+  /** Deletes the document with this `_id` and appends its `delete` event. */
+  deleteOne(collection: string, id: unknown): void {
+    const docs = this.state(collection);
+    const at = docs.findIndex((d) => sameId(d._id, id));
+    if (at < 0) throw new Error(`deleteOne: no document ${String(id)} in ${collection}`);
+    const [gone] = docs.splice(at, 1);
+    this.write({
+      operationType: 'delete',
+      ns: { db: this.dbName, coll: collection },
+      documentKey: { _id: gone?._id },
+    });
+  }
+
+  /**
+   * Holds every batch back (waiting `getMore`s see nothing new) until {@link release}: the
+   * writes made meanwhile are all committed before the stream reads the first of them, as when
+   * the stream lags a burst or resumes.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Ends {@link hold}: waiting `getMore`s get every held event in one batch. */
+  release(): void {
+    this.held = false;
+    for (const p of [...this.pending]) this.answerPending(p);
   }
 
   /** The next `getMore` (a waiting one at once) fails with `error`. */
@@ -271,6 +377,7 @@ export class MongoWireFake {
     const matches = pipeline.slice(1).map((s) => s.$match as Doc | undefined);
     const cursor: ChangeCursor = {
       id: this.nextCursorId++,
+      fullDocument: stage.fullDocument,
       position,
       match: matches[0] ? new Query(matches[0]) : undefined,
       ns: `${this.dbName}.$cmd.aggregate`,
@@ -313,7 +420,9 @@ export class MongoWireFake {
       this.answerPending(p, true);
     }, waitMs);
     this.pending.add(p);
-    if (this.getMoreErrors.length > 0 || this.hasEventsFor(cursor)) this.answerPending(p);
+    if (this.getMoreErrors.length > 0 || (!this.held && this.hasEventsFor(cursor))) {
+      this.answerPending(p);
+    }
   }
 
   private answerPending(p: Pending, timedOut = false): void {
@@ -321,6 +430,19 @@ export class MongoWireFake {
     if (injected) return p.finish(errorReply(injected));
     if (p.cursor.killed) {
       return p.finish({ ok: 0, code: 237, codeName: 'CursorKilled', errmsg: 'cursor killed' });
+    }
+    if (this.held) {
+      if (!timedOut) return;
+      const { cursor } = p;
+      return p.finish({
+        cursor: {
+          id: BSON.Long.fromNumber(cursor.id),
+          ns: cursor.ns,
+          nextBatch: [],
+          postBatchResumeToken: MongoWireFake.token(cursor.position),
+        },
+        ok: 1,
+      });
     }
     const { batch, invalidated } = this.take(p.cursor);
     if (batch.length === 0 && !timedOut) return;
@@ -351,13 +473,44 @@ export class MongoWireFake {
       if (entry.seq <= cursor.position) continue;
       cursor.position = entry.seq;
       const invalidate = entry.event.operationType === 'invalidate';
-      if (invalidate || !cursor.match || cursor.match.test(entry.event)) batch.push(entry.event);
+      if (invalidate || !cursor.match || cursor.match.test(entry.event)) {
+        batch.push(this.lookedUp(entry, cursor));
+      }
       if (invalidate) {
         cursor.killed = true;
         return { batch, invalidated: true };
       }
     }
     return { batch, invalidated: false };
+  }
+
+  /** The event as a cursor reads it now: `updateLookup` reads the current document. */
+  private lookedUp(entry: OplogEntry, cursor: ChangeCursor): Doc {
+    if (!entry.lookup || cursor.fullDocument !== 'updateLookup') return entry.event;
+    const { coll, id } = entry.lookup;
+    const current = this.state(coll).find((d) => sameId(d._id, id));
+    return { ...entry.event, fullDocument: current ? copy(current) : null };
+  }
+
+  private state(collection: string): Doc[] {
+    let docs = this.collections.get(collection);
+    if (!docs) {
+      docs = [];
+      this.collections.set(collection, docs);
+    }
+    return docs;
+  }
+
+  /** Appends a written event with its `clusterTime`, and wakes waiting `getMore`s. */
+  private write(event: Doc, lookup?: { coll: string; id: unknown }): void {
+    const seq = ++this.clock;
+    const stored = {
+      _id: MongoWireFake.token(seq),
+      ...event,
+      clusterTime: new BSON.Timestamp({ t: 1, i: seq }),
+    };
+    this.oplog.push(lookup ? { seq, event: stored, lookup } : { seq, event: stored });
+    for (const p of [...this.pending]) this.answerPending(p);
   }
 
   private killCursors(body: Doc): Doc {
@@ -386,4 +539,48 @@ function errorReply(error: InjectedError): Doc {
   };
   if (error.errorLabels) doc.errorLabels = error.errorLabels;
   return doc;
+}
+
+function sameId(a: unknown, b: unknown): boolean {
+  return (
+    BSON.EJSON.stringify({ v: a }, { relaxed: false }) ===
+    BSON.EJSON.stringify({ v: b }, { relaxed: false })
+  );
+}
+
+function setPath(doc: Doc, path: string, value: unknown): void {
+  const segments = path.split('.');
+  let node: Doc = doc;
+  for (const segment of segments.slice(0, -1)) {
+    const next = node[segment];
+    if (typeof next !== 'object' || next === null) node[segment] = {};
+    node = node[segment] as Doc;
+  }
+  node[segments[segments.length - 1] as string] = value;
+}
+
+function unsetPath(doc: Doc, path: string): boolean {
+  const segments = path.split('.');
+  let node: unknown = doc;
+  for (const segment of segments.slice(0, -1)) {
+    if (typeof node !== 'object' || node === null) return false;
+    node = (node as Doc)[segment];
+  }
+  const last = segments[segments.length - 1] as string;
+  if (typeof node !== 'object' || node === null || !Object.hasOwn(node, last)) return false;
+  delete (node as Doc)[last];
+  return true;
+}
+
+/** Deep-copies plain objects and arrays; BSON values (ObjectId, Binary, ...) are shared. */
+function copy<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(copy) as T;
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    Object.getPrototypeOf(value) === Object.prototype
+  ) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copy(v)])) as T;
+  }
+  return value;
 }
