@@ -81,6 +81,8 @@ export class MongoWireFake {
   private readonly aggregateErrors: InjectedError[] = [];
   private clock = 0;
   private held = false;
+  /** The state a lagging secondary answers from, while {@link lagReads} is in effect. */
+  private secondary: Map<string, Doc[]> | undefined;
   private nextCursorId = 1000;
   private connectionId = 0;
 
@@ -215,6 +217,20 @@ export class MongoWireFake {
     for (const p of [...this.pending]) this.answerPending(p);
   }
 
+  /**
+   * From now on, reads that a secondary may answer (`$readPreference` `secondary`,
+   * `secondaryPreferred` or `nearest`) see the state as it is now, as a lagging secondary
+   * would, until {@link catchUp}. The change stream still reports every write.
+   */
+  lagReads(): void {
+    this.secondary = new Map([...this.collections].map(([name, docs]) => [name, copy(docs)]));
+  }
+
+  /** Ends {@link lagReads}. */
+  catchUp(): void {
+    this.secondary = undefined;
+  }
+
   /** The next `getMore` (a waiting one at once) fails with `error`. */
   failNextGetMore(error: InjectedError): void {
     this.getMoreErrors.push(error);
@@ -343,7 +359,10 @@ export class MongoWireFake {
 
   private find(body: Doc): Doc {
     const coll = String(body.find);
-    const docs = this.collections.get(coll) ?? [];
+    const mode = (body.$readPreference as { mode?: string } | undefined)?.mode ?? 'primary';
+    const fromSecondary =
+      this.secondary !== undefined && ['secondary', 'secondaryPreferred', 'nearest'].includes(mode);
+    const docs = (fromSecondary ? this.secondary : this.collections)?.get(coll) ?? [];
     let cursor = new Query((body.filter as Doc | undefined) ?? {}).find(
       docs,
       body.projection as Doc | undefined,
