@@ -1,4 +1,12 @@
-import type { ChangeStream, ChangeStreamOptions, Db, Document, Filter, ResumeToken } from 'mongodb';
+import {
+  ReadPreference,
+  type ChangeStream,
+  type ChangeStreamOptions,
+  type Db,
+  type Document,
+  type Filter,
+  type ResumeToken,
+} from 'mongodb';
 import type { Adapter, Change, Doc, FindOptions, StopWatching } from '../adapter.js';
 import { ParticleError } from '../../protocol/errors.js';
 import { mapChangeEvent, type ChangeEvent } from './mapEvent.js';
@@ -87,7 +95,13 @@ export class MongoAdapter implements Adapter {
   }
 
   async find(collection: string, query: Doc, options: FindOptions = {}): Promise<Doc[]> {
-    const findOptions: { projection?: Document; sort?: Record<string, 1 | -1> } = {};
+    // Always the primary, whatever the Db's read preference: a secondary can lag the change
+    // stream, and a payload that misses a change the stream already passed misses it for good.
+    const findOptions: {
+      projection?: Document;
+      sort?: Record<string, 1 | -1>;
+      readPreference: ReadPreference;
+    } = { readPreference: ReadPreference.primary };
     if (options.projection) findOptions.projection = options.projection;
     if (options.sort) findOptions.sort = options.sort;
     return this.db
@@ -147,13 +161,27 @@ export class MongoAdapter implements Adapter {
     // Re-opening from the last token means nothing committed in between is lost.
     const from = feed ? this.token : undefined;
     await this.stopFeed();
-    await this.openFeed(wanted, from);
+    try {
+      await this.openFeed(wanted, from);
+    } catch (error) {
+      // The earlier watchers lost their stream with this attempt: tell them, and open theirs
+      // again (after the failed watcher has been dropped) from the same token.
+      if (feed) {
+        void this.serial(async () => {
+          if (this.closed || this.feed) return;
+          this.report(explain(error));
+          await this.reopen(from, false);
+        });
+      }
+      throw error;
+    }
   }
 
   private openFeed(collections: string[], startAfter: ResumeToken | undefined): Promise<void> {
     const options: ChangeStreamOptions = {
       fullDocument: 'updateLookup',
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
+      readPreference: ReadPreference.primary,
     };
     if (startAfter !== undefined && startAfter !== null) options.startAfter = startAfter;
     const pipeline = [{ $match: watchFilter(collections) }];
@@ -192,10 +220,13 @@ export class MongoAdapter implements Adapter {
   ): Promise<void> {
     try {
       while (!feed.stopped) {
-        const event = await feed.stream.tryNext();
+        const next = await feed.stream.tryNext();
         if (feed.stopped) return;
         opened();
-        if (event) this.handle(feed, event as unknown as ChangeEvent);
+        if (!next) continue;
+        const event = await this.lookUp(next as unknown as ChangeEvent);
+        if (feed.stopped) return;
+        this.handle(feed, event);
       }
     } catch (caught) {
       if (feed.stopped) return;
@@ -211,6 +242,28 @@ export class MongoAdapter implements Adapter {
       this.debug('change stream failed; opening a fresh one and resetting', error);
       this.report(error);
       void this.restart(feed, undefined);
+    }
+  }
+
+  /**
+   * An update whose lookup found nothing is not proof of a delete (on a sharded cluster a
+   * shard-key update that keeps the document on its shard looks up `null`): read the document
+   * again by its key, on the primary. Still nothing means it is gone.
+   */
+  private async lookUp(event: ChangeEvent): Promise<ChangeEvent> {
+    const coll = event.ns?.coll;
+    const key = event.documentKey;
+    if (event.operationType !== 'update' || event.fullDocument !== null || !coll || !key) {
+      return event;
+    }
+    try {
+      const doc = await this.db
+        .collection<Doc>(coll)
+        .findOne(key as Filter<Doc>, { readPreference: ReadPreference.primary });
+      return { ...event, fullDocument: doc as Doc | null };
+    } catch (error) {
+      this.debug('re-reading a document whose lookup was null failed', error);
+      return event;
     }
   }
 
@@ -250,21 +303,33 @@ export class MongoAdapter implements Adapter {
     return this.serial(async () => {
       if (this.closed || this.feed !== feed) return;
       await this.stopFeed();
-      let from = startAfter;
-      let delay = this.options.reopenDelayMs;
-      while (!this.closed && this.watchers.size > 0) {
-        try {
-          await this.openFeed(this.watched(), from);
-          for (const collection of this.watched()) this.dispatch({ type: 'reset', collection });
-          return;
-        } catch (error) {
-          from = undefined;
-          this.report(explain(error));
-          await this.sleep(delay);
-          delay = Math.min(delay * 2, this.options.maxReopenDelayMs);
-        }
-      }
+      await this.reopen(startAfter, true);
     });
+  }
+
+  /**
+   * Opens the stream for every watched collection, retrying with a growing delay until it
+   * succeeds or the adapter closes; then resets every watched collection when `reset`, or when
+   * the stream could not continue from `startAfter`. Runs inside `serial`.
+   */
+  private async reopen(startAfter: ResumeToken | undefined, reset: boolean): Promise<void> {
+    let from = startAfter;
+    let resync = reset;
+    let delay = this.options.reopenDelayMs;
+    while (!this.closed && this.watchers.size > 0) {
+      try {
+        await this.openFeed(this.watched(), from);
+        if (resync)
+          for (const collection of this.watched()) this.dispatch({ type: 'reset', collection });
+        return;
+      } catch (error) {
+        from = undefined;
+        resync = true;
+        this.report(explain(error));
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.options.maxReopenDelayMs);
+      }
+    }
   }
 
   private async stopFeed(): Promise<void> {
