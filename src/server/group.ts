@@ -6,6 +6,7 @@ import { deepEqual, isPlainObject } from './clone.js';
 import { idKey, wireId } from './ids.js';
 import type { Matcher } from './matcher.js';
 import { projectDoc } from './projection.js';
+import { wireBson } from './mongo/toWire.js';
 import { isIndex } from '../protocol/path.js';
 
 /** What a group needs to know of its data source. */
@@ -129,8 +130,9 @@ export class Group {
     this.payloadJson = null;
   }
 
+  /** The document as members receive it: projected, BSON values in their wire form. */
   private projected(doc: Doc): Doc {
-    return projectDoc(doc, this.source.manifest, this.source.idField);
+    return wireBson(projectDoc(doc, this.source.manifest, this.source.idField)) as Doc;
   }
 
   private wire(doc: Doc): string | number {
