@@ -7,6 +7,7 @@ import { afterEach, expect, test, vi } from 'vitest';
 import type { Change, Doc } from '../../src/server/adapter.js';
 import { MongoAdapter } from '../../src/server/mongo/index.js';
 import { Stream } from '../../src/server/stream.js';
+import { ParticleError } from '../../src/protocol/errors.js';
 import { MongoWireFake } from '../support/mongoWireFake.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -137,11 +138,39 @@ test('a failed re-open for a new collection: the earlier watchers learn why and 
   );
   fake.failNextAggregate({ code: 13, codeName: 'Unauthorized', errmsg: 'not authorized on test' });
   const failure = await adapter.watch(['posts'], () => undefined).catch((e: unknown) => e);
-  expect((failure as { code?: unknown }).code).toBe(13);
-  await vi.waitFor(() => expect(errors.map((e) => (e as { code?: unknown }).code)).toEqual([13]));
+  expect((failure as ParticleError).code).toBe('config');
+  await vi.waitFor(() =>
+    expect(errors.map((e) => e.message)).toEqual([(failure as Error).message]),
+  );
   await vi.waitFor(() => expect(fake.changeStreamOpens).toHaveLength(3));
   fake.insertOne('users', { _id: 1, name: 'Ann' });
   await vi.waitFor(() =>
     expect(changes.map((c) => (c.type === 'reset' ? c.type : c.id))).toEqual([1]),
   );
+});
+
+test('a change stream the user may not open (Unauthorized, 13): registrations and snapshot() fail with the reason instead of waiting', async () => {
+  const { fake, adapter } = await setup([{ _id: 1, name: 'Ann', team: 'a' }]);
+  const stream = new Stream({
+    adapter,
+    dataSources: {
+      team: { collection: 'users', criteria: { team: '@team' }, manifest: { name: true } },
+    },
+  });
+  cleanups.push(() => stream.disconnect());
+  fake.failNextAggregate({ code: 13, codeName: 'Unauthorized', errmsg: 'not authorized on test' });
+  const failure = await Promise.race([
+    stream.snapshot({ team: 'a' }).then(
+      () => 'resolved',
+      (e: unknown) => e,
+    ),
+    new Promise((r) => setTimeout(() => r('still waiting'), 2000)),
+  ]);
+  expect(failure).toBeInstanceOf(ParticleError);
+  expect((failure as ParticleError).code).toBe('config');
+  expect((failure as ParticleError).message).toMatch(/error 13.*grant `read`/);
+  // Once the rights are there, the next request opens the stream.
+  await expect(stream.snapshot({ team: 'a' })).resolves.toEqual({
+    team: [{ _id: 1, name: 'Ann' }],
+  });
 });

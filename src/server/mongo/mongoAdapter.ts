@@ -376,12 +376,34 @@ export function watchFilter(collections: string[]): Document {
   };
 }
 
-/** Turns a driver error into the error Particle reports (a clear one for a standalone). */
+/**
+ * Server errors that retrying cannot cure (the deployment or the user's rights must change),
+ * with what to do about each.
+ */
+const PERMANENT: Record<number, string> = {
+  2: 'the server rejected an option of the change stream (BadValue)',
+  13: 'the user lacks the `find` and `changeStream` actions on the database (grant `read`)',
+  18: 'authentication failed: check the credentials in the connection string',
+  59: 'the server does not know a command the adapter needs',
+  115: 'the server does not support change streams here (CommandNotSupported)',
+  40324: 'the server does not know the $changeStream stage (MongoDB 3.6 or later is needed)',
+  40415: 'the server rejected an option of the $changeStream stage',
+};
+
+/** Turns a driver error into the error Particle reports (a config error when retrying is useless). */
 function explain(error: unknown): Error {
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (code === 40573 || /only supported on replica sets/i.test(message)) {
     return new ParticleError('config', REPLICA_SET_REQUIRED, { cause: error });
+  }
+  const advice = typeof code === 'number' ? PERMANENT[code] : undefined;
+  if (advice !== undefined) {
+    return new ParticleError(
+      'config',
+      `MongoAdapter cannot open its change stream (error ${code}: ${message}): ${advice}.`,
+      { cause: error },
+    );
   }
   return error instanceof Error ? error : new Error(message, { cause: error });
 }
