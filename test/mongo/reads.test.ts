@@ -158,7 +158,7 @@ test('a change stream the user may not open (Unauthorized, 13): registrations an
     },
   });
   cleanups.push(() => stream.disconnect());
-  fake.failNextAggregate({ code: 13, codeName: 'Unauthorized', errmsg: 'not authorized on test' });
+  fake.failAggregates({ code: 13, codeName: 'Unauthorized', errmsg: 'not authorized on test' });
   const failure = await Promise.race([
     stream.snapshot({ team: 'a' }).then(
       () => 'resolved',
@@ -170,6 +170,7 @@ test('a change stream the user may not open (Unauthorized, 13): registrations an
   expect((failure as ParticleError).code).toBe('config');
   expect((failure as ParticleError).message).toMatch(/error 13.*grant `read`/);
   // Once the rights are there, the next request opens the stream.
+  fake.failAggregates(undefined);
   await expect(stream.snapshot({ team: 'a' })).resolves.toEqual({
     team: [{ _id: 1, name: 'Ann' }],
   });

@@ -81,6 +81,7 @@ export class MongoWireFake {
   private readonly aggregateErrors: InjectedError[] = [];
   private clock = 0;
   private held = false;
+  private lastingAggregateError: InjectedError | undefined;
   /** The state a lagging secondary answers from, while {@link lagReads} is in effect. */
   private secondary: Map<string, Doc[]> | undefined;
   private nextCursorId = 1000;
@@ -238,6 +239,14 @@ export class MongoWireFake {
     if (waiting) this.answerPending(waiting);
   }
 
+  /**
+   * Every `aggregate` with `$changeStream` fails with `error` until this is called again with
+   * `undefined`: a lasting condition such as missing rights.
+   */
+  failAggregates(error: InjectedError | undefined): void {
+    this.lastingAggregateError = error;
+  }
+
   /** The next `aggregate` with `$changeStream` fails with `error`. */
   failNextAggregate(error: InjectedError): void {
     this.aggregateErrors.push(error);
@@ -385,7 +394,7 @@ export class MongoWireFake {
         errmsg: 'The $changeStream stage is only supported on replica sets',
       };
     }
-    const injected = this.aggregateErrors.shift();
+    const injected = this.aggregateErrors.shift() ?? this.lastingAggregateError;
     if (injected) return errorReply(injected);
     const from = (stage.resumeAfter ?? stage.startAfter) as { _data?: string } | undefined;
     let position = this.clock;
