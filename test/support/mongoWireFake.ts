@@ -36,6 +36,8 @@ export interface MongoWireFakeOptions {
   standalone?: boolean;
   /** The database name events are reported in. @default 'test' */
   db?: string;
+  /** The server version `buildInfo` reports; below 6, `showExpandedEvents` is refused. @default [7, 0, 0] */
+  version?: [number, number, number];
 }
 
 /** An update as the fake applies it: `$set` and `$unset` of dotted paths. */
@@ -55,6 +57,8 @@ interface ChangeCursor {
   id: number;
   /** The stream's `fullDocument` option. */
   fullDocument: unknown;
+  /** The stream's `showExpandedEvents` option. */
+  expanded: boolean;
   /** Sequence number of the last oplog entry this cursor has passed. */
   position: number;
   match: Query | undefined;
@@ -105,6 +109,10 @@ export class MongoWireFake {
   get url(): string {
     const { port } = this.server.address() as AddressInfo;
     return `mongodb://127.0.0.1:${port}/?directConnection=true&serverSelectionTimeoutMS=3000&heartbeatFrequencyMS=500`;
+  }
+
+  private get version(): [number, number, number] {
+    return this.options.version ?? [7, 0, 0];
   }
 
   /** The database name events are reported in. */
@@ -325,7 +333,11 @@ export class MongoWireFake {
       case 'endsessions':
         return reply({ ok: 1 });
       case 'buildinfo':
-        return reply({ version: '7.0.0', versionArray: [7, 0, 0, 0], ok: 1 });
+        return reply({
+          version: this.version.join('.'),
+          versionArray: [...this.version, 0],
+          ok: 1,
+        });
       case 'find':
         return reply(this.find(body));
       case 'aggregate':
@@ -396,6 +408,14 @@ export class MongoWireFake {
     }
     const injected = this.aggregateErrors.shift() ?? this.lastingAggregateError;
     if (injected) return errorReply(injected);
+    if (stage.showExpandedEvents !== undefined && this.version[0] < 6) {
+      return {
+        ok: 0,
+        code: 40415,
+        codeName: 'Location40415',
+        errmsg: "BSON field '$changeStream.showExpandedEvents' is an unknown field.",
+      };
+    }
     const from = (stage.resumeAfter ?? stage.startAfter) as { _data?: string } | undefined;
     let position = this.clock;
     if (from?._data !== undefined) position = parseInt(from._data.slice(2), 16);
@@ -406,6 +426,7 @@ export class MongoWireFake {
     const cursor: ChangeCursor = {
       id: this.nextCursorId++,
       fullDocument: stage.fullDocument,
+      expanded: stage.showExpandedEvents === true,
       position,
       match: matches[0] ? new Query(matches[0]) : undefined,
       ns: `${this.dbName}.$cmd.aggregate`,
@@ -514,6 +535,15 @@ export class MongoWireFake {
 
   /** The event as a cursor reads it now: `updateLookup` reads the current document. */
   private lookedUp(entry: OplogEntry, cursor: ChangeCursor): Doc {
+    const description = entry.event.updateDescription as Doc | undefined;
+    if (description?.disambiguatedPaths !== undefined && !cursor.expanded) {
+      // As servers 6.1 to 8.1 answer: disambiguatedPaths only with showExpandedEvents.
+      const { disambiguatedPaths: _dropped, ...rest } = description;
+      return this.lookedUp(
+        { ...entry, event: { ...entry.event, updateDescription: rest } },
+        cursor,
+      );
+    }
     if (!entry.lookup || cursor.fullDocument !== 'updateLookup') return entry.event;
     const { coll, id } = entry.lookup;
     const current = this.state(coll).find((d) => sameId(d._id, id));

@@ -75,6 +75,7 @@ export class MongoAdapter implements Adapter {
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private wake: (() => void) | undefined;
+  private expanded: boolean | undefined;
 
   constructor(options: MongoAdapterOptions) {
     const { db, onDebug, ...rest } = options;
@@ -177,12 +178,33 @@ export class MongoAdapter implements Adapter {
     }
   }
 
-  private openFeed(collections: string[], startAfter: ResumeToken | undefined): Promise<void> {
+  /**
+   * Whether the server takes `showExpandedEvents` (MongoDB 6.0+). Servers 6.1 to 8.1 report
+   * `disambiguatedPaths` (field names holding dots) only with it. Asked once.
+   */
+  private async expandedEvents(): Promise<boolean> {
+    if (this.expanded === undefined) {
+      const info = await this.db.command({ buildInfo: 1 });
+      const major = Array.isArray(info.versionArray) ? Number(info.versionArray[0]) : NaN;
+      this.expanded = major >= 6;
+    }
+    return this.expanded;
+  }
+
+  private async openFeed(
+    collections: string[],
+    startAfter: ResumeToken | undefined,
+  ): Promise<void> {
     const options: ChangeStreamOptions = {
       fullDocument: 'updateLookup',
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
       readPreference: ReadPreference.primary,
     };
+    try {
+      if (await this.expandedEvents()) options.showExpandedEvents = true;
+    } catch (error) {
+      throw explain(error);
+    }
     if (startAfter !== undefined && startAfter !== null) options.startAfter = startAfter;
     const pipeline = [{ $match: watchFilter(collections) }];
     const stream = this.db.watch<Document>(pipeline, options);
@@ -274,7 +296,7 @@ export class MongoAdapter implements Adapter {
       return;
     }
     const changes = mapChangeEvent(event, feed.collections);
-    if (changes.length === 0 && !['drop', 'rename', 'dropDatabase'].includes(event.operationType)) {
+    if (changes.length === 0 && !QUIET.has(event.operationType)) {
       this.debug(`ignored change event of type ${event.operationType}`, event);
     }
     for (const change of changes) this.dispatch(change);
@@ -375,6 +397,21 @@ export function watchFilter(collections: string[]): Document {
     ],
   };
 }
+
+/** Event types that carry nothing for clients, and are not worth a debug message. */
+const QUIET = new Set([
+  'drop',
+  'rename',
+  'dropDatabase',
+  // expanded events (showExpandedEvents)
+  'create',
+  'createIndexes',
+  'dropIndexes',
+  'modify',
+  'shardCollection',
+  'reshardCollection',
+  'refineCollectionShardKey',
+]);
 
 /**
  * Server errors that retrying cannot cure (the deployment or the user's rights must change),
