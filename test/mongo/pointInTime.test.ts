@@ -34,7 +34,7 @@ function unsetIn(doc: Doc, path: string): void {
   delete node[segments[segments.length - 1] as string];
 }
 
-async function setup(seed: Doc[], manifest: Manifest) {
+async function setup(seed: Doc[], manifest: Manifest, options: { postImages?: boolean } = {}) {
   const fake = await MongoWireFake.start();
   cleanups.push(() => fake.stop());
   fake.seed('users', seed);
@@ -45,6 +45,7 @@ async function setup(seed: Doc[], manifest: Manifest) {
     db: client.db(fake.dbName),
     maxAwaitTimeMS: 100,
     reopenDelayMs: 20,
+    ...options,
   });
   const stream = new Stream({
     adapter,
@@ -74,7 +75,7 @@ async function setup(seed: Doc[], manifest: Manifest) {
   cleanups.push(async () => unregister());
   const docs = () => [...view.values()].sort((x, y) => Number(x._id) - Number(y._id));
   await vi.waitFor(() => expect(payloads).toBe(1));
-  return { fake, docs, ops };
+  return { fake, docs, ops, adapter };
 }
 
 describe('updates read after later writes (updateLookup is not point-in-time)', () => {
@@ -174,5 +175,40 @@ describe('updates read after later writes (updateLookup is not point-in-time)', 
     for (const secret of secrets) {
       if (!final.includes(`"${secret}"`)) expect(JSON.stringify(ops)).not.toContain(`"${secret}"`);
     }
+  });
+});
+
+describe('point-in-time post-images (postImages: true)', () => {
+  test('with images enabled, a lagging stream still takes the client through every committed state', async () => {
+    const { fake, docs, ops } = await setup(
+      [{ _id: 1, name: 'Ann', team: 'a' }],
+      { name: true },
+      { postImages: true },
+    );
+    fake.enablePostImages('users');
+    fake.hold();
+    fake.updateOne('users', 1, { $set: { name: 'X' } });
+    fake.replaceOne('users', 1, { name: 'Z', team: 'a' });
+    fake.updateOne('users', 1, { $set: { name: 'Y' } });
+    fake.release();
+    await vi.waitFor(() => expect(docs()).toEqual([{ _id: 1, name: 'Y' }]));
+    expect(ops).toEqual([
+      { operation: 'set', id: 1, path: 'name', data: 'X' },
+      { operation: 'insert', id: 1, data: { _id: 1, name: 'Z' } },
+      { operation: 'set', id: 1, path: 'name', data: 'Y' },
+    ]);
+    expect(fake.changeStreamOpens[0]).toMatchObject({ fullDocument: 'whenAvailable' });
+  });
+
+  test('without an image (not enabled on the collection), the update is read again by _id', async () => {
+    const { fake, docs } = await setup(
+      [{ _id: 1, name: 'Ann', team: 'a' }],
+      { name: true },
+      {
+        postImages: true,
+      },
+    );
+    fake.updateOne('users', 1, { $set: { name: 'X' } });
+    await vi.waitFor(() => expect(docs()).toEqual([{ _id: 1, name: 'X' }]));
   });
 });

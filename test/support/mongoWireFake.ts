@@ -51,6 +51,8 @@ interface OplogEntry {
   event: Doc;
   /** An update event whose `fullDocument` is looked up when it is read. */
   lookup?: { coll: string; id: unknown };
+  /** The document right after the update (served for `fullDocument: 'whenAvailable'`). */
+  postImage?: Doc;
 }
 
 interface ChangeCursor {
@@ -85,6 +87,7 @@ export class MongoWireFake {
   private readonly aggregateErrors: InjectedError[] = [];
   private clock = 0;
   private held = false;
+  private readonly postImages = new Set<string>();
   private lastingAggregateError: InjectedError | undefined;
   /** The state a lagging secondary answers from, while {@link lagReads} is in effect. */
   private secondary: Map<string, Doc[]> | undefined;
@@ -180,6 +183,7 @@ export class MongoWireFake {
         updateDescription: { updatedFields, removedFields, truncatedArrays: [] },
       },
       { coll: collection, id: doc._id },
+      this.postImages.has(collection) ? copy(doc) : undefined,
     );
   }
 
@@ -209,6 +213,15 @@ export class MongoWireFake {
       ns: { db: this.dbName, coll: collection },
       documentKey: { _id: gone?._id },
     });
+  }
+
+  /**
+   * Keeps a post-image of every later update of `collection`, as
+   * `changeStreamPreAndPostImages: { enabled: true }` does (streams opened with
+   * `fullDocument: 'whenAvailable'` get it; without it they get `null`).
+   */
+  enablePostImages(collection: string): void {
+    this.postImages.add(collection);
   }
 
   /**
@@ -544,7 +557,11 @@ export class MongoWireFake {
         cursor,
       );
     }
-    if (!entry.lookup || cursor.fullDocument !== 'updateLookup') return entry.event;
+    if (!entry.lookup) return entry.event;
+    if (cursor.fullDocument === 'whenAvailable') {
+      return { ...entry.event, fullDocument: entry.postImage ? copy(entry.postImage) : null };
+    }
+    if (cursor.fullDocument !== 'updateLookup') return entry.event;
     const { coll, id } = entry.lookup;
     const current = this.state(coll).find((d) => sameId(d._id, id));
     return { ...entry.event, fullDocument: current ? copy(current) : null };
@@ -560,14 +577,17 @@ export class MongoWireFake {
   }
 
   /** Appends a written event with its `clusterTime`, and wakes waiting `getMore`s. */
-  private write(event: Doc, lookup?: { coll: string; id: unknown }): void {
+  private write(event: Doc, lookup?: { coll: string; id: unknown }, postImage?: Doc): void {
     const seq = ++this.clock;
     const stored = {
       _id: MongoWireFake.token(seq),
       ...event,
       clusterTime: new BSON.Timestamp({ t: 1, i: seq }),
     };
-    this.oplog.push(lookup ? { seq, event: stored, lookup } : { seq, event: stored });
+    const entry: OplogEntry = { seq, event: stored };
+    if (lookup) entry.lookup = lookup;
+    if (postImage) entry.postImage = postImage;
+    this.oplog.push(entry);
     for (const p of [...this.pending]) this.answerPending(p);
   }
 

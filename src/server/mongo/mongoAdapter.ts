@@ -22,6 +22,15 @@ export interface MongoAdapterOptions {
    */
   maxAwaitTimeMS?: number;
   /**
+   * Read each update's point-in-time post-image (`fullDocument: 'whenAvailable'`) instead of
+   * looking the document up when the event is read (`'updateLookup'`, which can be newer than
+   * the event). Clients then pass through every committed state. Needs MongoDB 6.0+ and
+   * `changeStreamPreAndPostImages: { enabled: true }` on every watched collection (`create` or
+   * `collMod`); an update without an image (not enabled, or expired) is read again by `_id`.
+   * @default false
+   */
+  postImages?: boolean;
+  /**
    * The first delay before the change stream is opened again after it failed; it doubles on
    * each failed attempt, up to `maxReopenDelayMs`.
    * @default 100
@@ -33,7 +42,12 @@ export interface MongoAdapterOptions {
   onDebug?: (message: string, detail?: unknown) => void;
 }
 
-const DEFAULTS = { maxAwaitTimeMS: 1000, reopenDelayMs: 100, maxReopenDelayMs: 10_000 };
+const DEFAULTS = {
+  maxAwaitTimeMS: 1000,
+  reopenDelayMs: 100,
+  maxReopenDelayMs: 10_000,
+  postImages: false,
+};
 
 /** The message of the error raised when the server cannot run change streams. */
 export const REPLICA_SET_REQUIRED =
@@ -196,7 +210,7 @@ export class MongoAdapter implements Adapter {
     startAfter: ResumeToken | undefined,
   ): Promise<void> {
     const options: ChangeStreamOptions = {
-      fullDocument: 'updateLookup',
+      fullDocument: this.options.postImages ? 'whenAvailable' : 'updateLookup',
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
       readPreference: ReadPreference.primary,
     };
@@ -269,13 +283,14 @@ export class MongoAdapter implements Adapter {
 
   /**
    * An update whose lookup found nothing is not proof of a delete (on a sharded cluster a
-   * shard-key update that keeps the document on its shard looks up `null`): read the document
-   * again by its key, on the primary. Still nothing means it is gone.
+   * shard-key update that keeps the document on its shard looks up `null`; a post-image may be
+   * missing or expired): read the document again by its key, on the primary. Still nothing
+   * means it is gone.
    */
   private async lookUp(event: ChangeEvent): Promise<ChangeEvent> {
     const coll = event.ns?.coll;
     const key = event.documentKey;
-    if (event.operationType !== 'update' || event.fullDocument !== null || !coll || !key) {
+    if (event.operationType !== 'update' || event.fullDocument || !coll || !key) {
       return event;
     }
     try {
