@@ -69,8 +69,9 @@ interface Feed {
 
 /**
  * Particle's MongoDB adapter: payload queries with the real `find`, and one change stream on the
- * database (`db.watch`, filtered to the watched collections, `fullDocument: 'updateLookup'`)
- * shared by every feed, so changes of all collections arrive in one commit order.
+ * database (`db.watch`, filtered to the watched collections, `fullDocument: 'updateLookup'`, or
+ * `'whenAvailable'` with `postImages`) shared by every feed, so changes of all collections
+ * arrive in one commit order. Every read goes to the primary, whatever the Db's read preference.
  *
  * The driver resumes the stream by itself after resumable errors (network errors, a lost
  * cursor, errors labelled `ResumableChangeStreamError`) from the resume token it caches. When the
