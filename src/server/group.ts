@@ -2,10 +2,12 @@ import { find as mingoFind } from 'mingo';
 import type { Manifest, Op, Sort } from '../protocol/messages.js';
 import type { Change, Doc } from './adapter.js';
 import type { DeltaEntry } from './backlog.js';
-import { deepEqual } from './clone.js';
+import { deepEqual, isPlainObject } from './clone.js';
 import { idKey, wireId } from './ids.js';
 import type { Matcher } from './matcher.js';
-import { projectDoc, updateOps } from './projection.js';
+import { projectDoc } from './projection.js';
+import { wireBson } from './mongo/toWire.js';
+import { isIndex } from '../protocol/path.js';
 
 /** What a group needs to know of its data source. */
 export interface GroupSource {
@@ -59,16 +61,10 @@ export class Group {
     const next = this.projected(doc as Doc);
     this.hold(key, next);
     if (!before) return [{ operation: 'insert', id: this.wire(next), data: next }];
-    if (change.type === 'update') {
-      const { manifest } = this.source;
-      return updateOps(
-        this.wire(next),
-        doc as Doc,
-        change.updatedFields,
-        change.removedFields,
-        manifest,
-      );
-    }
+    // An update's ops come from the same document that decided membership, never from the
+    // event's updatedFields: with updateLookup that document can be newer than the event, and
+    // the event-time values may be ones the document held only outside this view.
+    if (change.type === 'update') return diffOps(this.wire(next), before, next);
     return deepEqual(before, next)
       ? []
       : [{ operation: 'insert', id: this.wire(next), data: next }];
@@ -134,8 +130,9 @@ export class Group {
     this.payloadJson = null;
   }
 
+  /** The document as members receive it: projected, BSON values in their wire form. */
   private projected(doc: Doc): Doc {
-    return projectDoc(doc, this.source.manifest, this.source.idField);
+    return wireBson(projectDoc(doc, this.source.manifest, this.source.idField)) as Doc;
   }
 
   private wire(doc: Doc): string | number {
@@ -151,4 +148,48 @@ export class Group {
   private release(key: string): void {
     if (this.docs.delete(key)) this.onHold(this, key, false);
   }
+}
+
+/** A key a dotted op path can name without ambiguity. */
+function plainKey(key: string): boolean {
+  return key !== '' && !key.includes('.') && key !== '__proto__' && !isIndex(key);
+}
+
+/**
+ * The ops that take a client holding `before` to `after` (both projected documents of one id):
+ * `set`/`unset` of the fields that differ, descending into sub-documents and same-length
+ * arrays; a whole `insert` when a top-level key cannot be written as a path.
+ */
+export function diffOps(id: string | number, before: Doc, after: Doc): Op[] {
+  if (deepEqual(before, after)) return [];
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  if ([...keys].some((key) => !plainKey(key))) return [{ operation: 'insert', id, data: after }];
+  const ops: Op[] = [];
+  const walk = (a: unknown, b: unknown, path: string): void => {
+    if (deepEqual(a, b)) return;
+    if (isPlainObject(a) && isPlainObject(b)) {
+      const names = new Set([...Object.keys(a), ...Object.keys(b)]);
+      if ([...names].every(plainKey)) {
+        for (const name of names) {
+          const sub = `${path}.${name}`;
+          if (!Object.hasOwn(b, name)) ops.push({ operation: 'unset', id, path: sub });
+          else if (!Object.hasOwn(a, name))
+            ops.push({ operation: 'set', id, path: sub, data: b[name] });
+          else walk(a[name], b[name], sub);
+        }
+        return;
+      }
+    } else if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+      b.forEach((element, i) => walk(a[i], element, `${path}.${i}`));
+      return;
+    }
+    ops.push({ operation: 'set', id, path, data: b });
+  };
+  for (const key of keys) {
+    if (!Object.hasOwn(after, key)) ops.push({ operation: 'unset', id, path: key });
+    else if (!Object.hasOwn(before, key))
+      ops.push({ operation: 'set', id, path: key, data: after[key] });
+    else walk(before[key], after[key], key);
+  }
+  return ops;
 }

@@ -90,11 +90,13 @@ describe('MongoAdapter over the wire', () => {
     });
     expect(changes[2]).toEqual({ type: 'delete', collection: 'posts', id: 4 });
     // One stream for the database, filtered to the watched collections, with updateLookup.
-    expect(fake.changeStreamOpens).toEqual([{ fullDocument: 'updateLookup' }]);
+    expect(fake.changeStreamOpens).toEqual([
+      { fullDocument: 'updateLookup', showExpandedEvents: true },
+    ]);
     const aggregate = fake.commands.find((c) => c.aggregate !== undefined);
     expect(aggregate?.aggregate).toBe(1);
     expect(aggregate?.pipeline).toEqual([
-      { $changeStream: { fullDocument: 'updateLookup' } },
+      { $changeStream: { fullDocument: 'updateLookup', showExpandedEvents: true } },
       {
         $match: {
           $or: [
@@ -133,7 +135,11 @@ describe('MongoAdapter over the wire', () => {
     fake.push(insert('users', 2));
     fake.push(insert('posts', 3));
     await vi.waitFor(() => expect(ids(changes)).toEqual([1, 2, 3]));
-    expect(fake.changeStreamOpens[1]).toEqual({ fullDocument: 'updateLookup', resumeAfter: token });
+    expect(fake.changeStreamOpens[1]).toEqual({
+      fullDocument: 'updateLookup',
+      showExpandedEvents: true,
+      resumeAfter: token,
+    });
     fake.push(insert('users', 4));
     await vi.waitFor(() => expect(ids(changes)).toEqual([1, 2, 3, 4]));
     expect(errors).toEqual([]);
@@ -173,7 +179,10 @@ describe('MongoAdapter over the wire', () => {
       fake.failNextGetMore(error);
       await vi.waitFor(() => expect(ids(changes)).toEqual([1, 'reset posts', 'reset users']));
       expect(errors.map((e) => (e as { code?: unknown }).code)).toEqual([error.code]);
-      expect(fake.changeStreamOpens[1]).toEqual({ fullDocument: 'updateLookup' });
+      expect(fake.changeStreamOpens[1]).toEqual({
+        fullDocument: 'updateLookup',
+        showExpandedEvents: true,
+      });
       fake.push(insert('posts', 2));
       await vi.waitFor(() => expect(ids(changes)).toEqual([1, 'reset posts', 'reset users', 2]));
     },
@@ -190,7 +199,10 @@ describe('MongoAdapter over the wire', () => {
     expect(errors).toHaveLength(1);
     const opens = fake.changeStreamOpens;
     expect(opens[1]?.resumeAfter).toBeDefined();
-    expect(opens[opens.length - 1]).toEqual({ fullDocument: 'updateLookup' });
+    expect(opens[opens.length - 1]).toEqual({
+      fullDocument: 'updateLookup',
+      showExpandedEvents: true,
+    });
   });
 
   test('invalidate: reset, then a new stream that starts after the invalidate token', async () => {
@@ -204,6 +216,7 @@ describe('MongoAdapter over the wire', () => {
     );
     expect(fake.changeStreamOpens[1]).toEqual({
       fullDocument: 'updateLookup',
+      showExpandedEvents: true,
       startAfter: invalidate._id,
     });
     fake.push(insert('users', 2));
@@ -234,7 +247,11 @@ describe('MongoAdapter over the wire', () => {
     await vi.waitFor(() => expect(ids(seen)).toEqual([1]));
     const token = adapter.resumeToken;
     const stopMore = await adapter.watch(['posts'], (c) => seen.push(c));
-    expect(fake.changeStreamOpens[1]).toEqual({ fullDocument: 'updateLookup', startAfter: token });
+    expect(fake.changeStreamOpens[1]).toEqual({
+      fullDocument: 'updateLookup',
+      showExpandedEvents: true,
+      startAfter: token,
+    });
     fake.push(insert('posts', 2));
     await vi.waitFor(() => expect(ids(seen)).toEqual([1, 2]));
     expect(ids(changes)).toEqual([1]);
@@ -259,5 +276,34 @@ describe('MongoAdapter over the wire', () => {
     expect((failure as ParticleError).code).toBe('config');
     expect((failure as ParticleError).message).toBe(REPLICA_SET_REQUIRED);
     expect((failure as ParticleError).message).toMatch(/--replSet rs0.*rs\.initiate\(\)/);
+  });
+});
+
+describe('expanded events', () => {
+  test('servers from 6.0 get showExpandedEvents, so disambiguatedPaths (6.1 to 8.1) arrive and a field name holding a dot is sent whole', async () => {
+    const { fake, changes, watch } = await setup();
+    await watch(['users']);
+    fake.push({
+      operationType: 'update',
+      ns: ns('users'),
+      documentKey: { _id: 1 },
+      updateDescription: {
+        updatedFields: { 'meta.x.y': 2 },
+        removedFields: [],
+        disambiguatedPaths: { 'meta.x.y': ['meta', 'x.y'] },
+      },
+      fullDocument: { _id: 1, meta: { 'x.y': 2 } },
+    });
+    await vi.waitFor(() => expect(changes).toHaveLength(1));
+    expect(changes[0]).toMatchObject({ updatedFields: { meta: { 'x.y': 2 } }, removedFields: [] });
+  });
+
+  test('a 5.0 server is not sent showExpandedEvents (it would refuse the stage)', async () => {
+    const { fake, changes, errors, watch } = await setup({ version: [5, 0, 0] });
+    await watch(['users']);
+    expect(fake.changeStreamOpens).toEqual([{ fullDocument: 'updateLookup' }]);
+    fake.push(insert('users', 1));
+    await vi.waitFor(() => expect(ids(changes)).toEqual([1]));
+    expect(errors).toEqual([]);
   });
 });

@@ -6,8 +6,14 @@
  * `maxTimeMS` passes) and `killCursors`. Tests push change events and inject faults.
  *
  * It exists to exercise the driver and the change-stream plumbing (resume tokens, resumes,
- * errors, socket drops). It is not a database: `find` and the stream's `$match` use mingo, so
- * query semantics are not tested here. Never shipped.
+ * errors, socket drops). Beside scripted events it keeps collection state: the write methods
+ * (`insertOne`, `updateOne`, `replaceOne`, `deleteOne`) apply a write to the state `find` reads
+ * and append the event a server would write, with a `clusterTime`. An update event's
+ * `fullDocument` is filled the way `updateLookup` is documented to be: read from the *current*
+ * state when a batch is answered, so it can be newer than the event (or `null` once the
+ * document is gone). `hold()` keeps batches back so that several writes are read in one.
+ * It is not a database: `find` and the stream's `$match` use mingo, so query semantics (BSON
+ * type comparison, collation) are not tested here. Never shipped.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { BSON } from 'mongodb';
@@ -30,10 +36,31 @@ export interface MongoWireFakeOptions {
   standalone?: boolean;
   /** The database name events are reported in. @default 'test' */
   db?: string;
+  /** The server version `buildInfo` reports; below 6, `showExpandedEvents` is refused. @default [7, 0, 0] */
+  version?: [number, number, number];
+}
+
+/** An update as the fake applies it: `$set` and `$unset` of dotted paths. */
+export interface FakeUpdate {
+  $set?: Doc;
+  $unset?: Record<string, unknown>;
+}
+
+interface OplogEntry {
+  seq: number;
+  event: Doc;
+  /** An update event whose `fullDocument` is looked up when it is read. */
+  lookup?: { coll: string; id: unknown };
+  /** The document right after the update (served for `fullDocument: 'whenAvailable'`). */
+  postImage?: Doc;
 }
 
 interface ChangeCursor {
   id: number;
+  /** The stream's `fullDocument` option. */
+  fullDocument: unknown;
+  /** The stream's `showExpandedEvents` option. */
+  expanded: boolean;
   /** Sequence number of the last oplog entry this cursor has passed. */
   position: number;
   match: Query | undefined;
@@ -52,13 +79,18 @@ export class MongoWireFake {
   /** Every command body received, in order (handshakes included). */
   readonly commands: Doc[] = [];
   private readonly collections = new Map<string, Doc[]>();
-  private readonly oplog: { seq: number; event: Doc }[] = [];
+  private readonly oplog: OplogEntry[] = [];
   private readonly cursors = new Map<number, ChangeCursor>();
   private readonly pending = new Set<Pending>();
   private readonly sockets = new Set<Socket>();
   private readonly getMoreErrors: InjectedError[] = [];
   private readonly aggregateErrors: InjectedError[] = [];
   private clock = 0;
+  private held = false;
+  private readonly postImages = new Set<string>();
+  private lastingAggregateError: InjectedError | undefined;
+  /** The state a lagging secondary answers from, while {@link lagReads} is in effect. */
+  private secondary: Map<string, Doc[]> | undefined;
   private nextCursorId = 1000;
   private connectionId = 0;
 
@@ -80,6 +112,10 @@ export class MongoWireFake {
   get url(): string {
     const { port } = this.server.address() as AddressInfo;
     return `mongodb://127.0.0.1:${port}/?directConnection=true&serverSelectionTimeoutMS=3000&heartbeatFrequencyMS=500`;
+  }
+
+  private get version(): [number, number, number] {
+    return this.options.version ?? [7, 0, 0];
   }
 
   /** The database name events are reported in. */
@@ -109,11 +145,127 @@ export class MongoWireFake {
     return stored;
   }
 
+  /** The current state of a collection (the documents `find` answers from). */
+  docs(collection: string): Doc[] {
+    return this.state(collection);
+  }
+
+  /** Inserts a document and appends its `insert` event. */
+  insertOne(collection: string, doc: Doc): void {
+    const stored = copy(doc);
+    this.state(collection).push(stored);
+    this.write({
+      operationType: 'insert',
+      ns: { db: this.dbName, coll: collection },
+      documentKey: { _id: stored._id },
+      fullDocument: copy(stored),
+    });
+  }
+
+  /** Applies `$set`/`$unset` to the document with this `_id` and appends its `update` event. */
+  updateOne(collection: string, id: unknown, update: FakeUpdate): void {
+    const doc = this.state(collection).find((d) => sameId(d._id, id));
+    if (!doc) throw new Error(`updateOne: no document ${String(id)} in ${collection}`);
+    const updatedFields: Doc = {};
+    const removedFields: string[] = [];
+    for (const [path, value] of Object.entries(update.$set ?? {})) {
+      setPath(doc, path, copy(value));
+      updatedFields[path] = copy(value);
+    }
+    for (const path of Object.keys(update.$unset ?? {})) {
+      if (unsetPath(doc, path)) removedFields.push(path);
+    }
+    this.write(
+      {
+        operationType: 'update',
+        ns: { db: this.dbName, coll: collection },
+        documentKey: { _id: doc._id },
+        updateDescription: { updatedFields, removedFields, truncatedArrays: [] },
+      },
+      { coll: collection, id: doc._id },
+      this.postImages.has(collection) ? copy(doc) : undefined,
+    );
+  }
+
+  /** Replaces the document with this `_id` (keeping it) and appends its `replace` event. */
+  replaceOne(collection: string, id: unknown, replacement: Doc): void {
+    const docs = this.state(collection);
+    const at = docs.findIndex((d) => sameId(d._id, id));
+    if (at < 0) throw new Error(`replaceOne: no document ${String(id)} in ${collection}`);
+    const next = { _id: docs[at]?._id, ...copy(replacement) };
+    docs[at] = next;
+    this.write({
+      operationType: 'replace',
+      ns: { db: this.dbName, coll: collection },
+      documentKey: { _id: next._id },
+      fullDocument: copy(next),
+    });
+  }
+
+  /** Deletes the document with this `_id` and appends its `delete` event. */
+  deleteOne(collection: string, id: unknown): void {
+    const docs = this.state(collection);
+    const at = docs.findIndex((d) => sameId(d._id, id));
+    if (at < 0) throw new Error(`deleteOne: no document ${String(id)} in ${collection}`);
+    const [gone] = docs.splice(at, 1);
+    this.write({
+      operationType: 'delete',
+      ns: { db: this.dbName, coll: collection },
+      documentKey: { _id: gone?._id },
+    });
+  }
+
+  /**
+   * Keeps a post-image of every later update of `collection`, as
+   * `changeStreamPreAndPostImages: { enabled: true }` does (streams opened with
+   * `fullDocument: 'whenAvailable'` get it; without it they get `null`).
+   */
+  enablePostImages(collection: string): void {
+    this.postImages.add(collection);
+  }
+
+  /**
+   * Holds every batch back (waiting `getMore`s see nothing new) until {@link release}: the
+   * writes made meanwhile are all committed before the stream reads the first of them, as when
+   * the stream lags a burst or resumes.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Ends {@link hold}: waiting `getMore`s get every held event in one batch. */
+  release(): void {
+    this.held = false;
+    for (const p of [...this.pending]) this.answerPending(p);
+  }
+
+  /**
+   * From now on, reads that a secondary may answer (`$readPreference` `secondary`,
+   * `secondaryPreferred` or `nearest`) see the state as it is now, as a lagging secondary
+   * would, until {@link catchUp}. The change stream still reports every write.
+   */
+  lagReads(): void {
+    this.secondary = new Map([...this.collections].map(([name, docs]) => [name, copy(docs)]));
+  }
+
+  /** Ends {@link lagReads}. */
+  catchUp(): void {
+    this.secondary = undefined;
+  }
+
   /** The next `getMore` (a waiting one at once) fails with `error`. */
   failNextGetMore(error: InjectedError): void {
     this.getMoreErrors.push(error);
     const waiting = [...this.pending][0];
     if (waiting) this.answerPending(waiting);
+  }
+
+  /**
+   * Every `aggregate` with `$changeStream` fails with `error` until this is called again with
+   * `undefined`: a lasting condition such as missing rights.
+   */
+  failAggregates(error: InjectedError | undefined): void {
+    this.lastingAggregateError = error;
   }
 
   /** The next `aggregate` with `$changeStream` fails with `error`. */
@@ -194,7 +346,11 @@ export class MongoWireFake {
       case 'endsessions':
         return reply({ ok: 1 });
       case 'buildinfo':
-        return reply({ version: '7.0.0', versionArray: [7, 0, 0, 0], ok: 1 });
+        return reply({
+          version: this.version.join('.'),
+          versionArray: [...this.version, 0],
+          ok: 1,
+        });
       case 'find':
         return reply(this.find(body));
       case 'aggregate':
@@ -237,7 +393,10 @@ export class MongoWireFake {
 
   private find(body: Doc): Doc {
     const coll = String(body.find);
-    const docs = this.collections.get(coll) ?? [];
+    const mode = (body.$readPreference as { mode?: string } | undefined)?.mode ?? 'primary';
+    const fromSecondary =
+      this.secondary !== undefined && ['secondary', 'secondaryPreferred', 'nearest'].includes(mode);
+    const docs = (fromSecondary ? this.secondary : this.collections)?.get(coll) ?? [];
     let cursor = new Query((body.filter as Doc | undefined) ?? {}).find(
       docs,
       body.projection as Doc | undefined,
@@ -260,8 +419,16 @@ export class MongoWireFake {
         errmsg: 'The $changeStream stage is only supported on replica sets',
       };
     }
-    const injected = this.aggregateErrors.shift();
+    const injected = this.aggregateErrors.shift() ?? this.lastingAggregateError;
     if (injected) return errorReply(injected);
+    if (stage.showExpandedEvents !== undefined && this.version[0] < 6) {
+      return {
+        ok: 0,
+        code: 40415,
+        codeName: 'Location40415',
+        errmsg: "BSON field '$changeStream.showExpandedEvents' is an unknown field.",
+      };
+    }
     const from = (stage.resumeAfter ?? stage.startAfter) as { _data?: string } | undefined;
     let position = this.clock;
     if (from?._data !== undefined) position = parseInt(from._data.slice(2), 16);
@@ -271,6 +438,8 @@ export class MongoWireFake {
     const matches = pipeline.slice(1).map((s) => s.$match as Doc | undefined);
     const cursor: ChangeCursor = {
       id: this.nextCursorId++,
+      fullDocument: stage.fullDocument,
+      expanded: stage.showExpandedEvents === true,
       position,
       match: matches[0] ? new Query(matches[0]) : undefined,
       ns: `${this.dbName}.$cmd.aggregate`,
@@ -313,7 +482,9 @@ export class MongoWireFake {
       this.answerPending(p, true);
     }, waitMs);
     this.pending.add(p);
-    if (this.getMoreErrors.length > 0 || this.hasEventsFor(cursor)) this.answerPending(p);
+    if (this.getMoreErrors.length > 0 || (!this.held && this.hasEventsFor(cursor))) {
+      this.answerPending(p);
+    }
   }
 
   private answerPending(p: Pending, timedOut = false): void {
@@ -321,6 +492,19 @@ export class MongoWireFake {
     if (injected) return p.finish(errorReply(injected));
     if (p.cursor.killed) {
       return p.finish({ ok: 0, code: 237, codeName: 'CursorKilled', errmsg: 'cursor killed' });
+    }
+    if (this.held) {
+      if (!timedOut) return;
+      const { cursor } = p;
+      return p.finish({
+        cursor: {
+          id: BSON.Long.fromNumber(cursor.id),
+          ns: cursor.ns,
+          nextBatch: [],
+          postBatchResumeToken: MongoWireFake.token(cursor.position),
+        },
+        ok: 1,
+      });
     }
     const { batch, invalidated } = this.take(p.cursor);
     if (batch.length === 0 && !timedOut) return;
@@ -351,13 +535,60 @@ export class MongoWireFake {
       if (entry.seq <= cursor.position) continue;
       cursor.position = entry.seq;
       const invalidate = entry.event.operationType === 'invalidate';
-      if (invalidate || !cursor.match || cursor.match.test(entry.event)) batch.push(entry.event);
+      if (invalidate || !cursor.match || cursor.match.test(entry.event)) {
+        batch.push(this.lookedUp(entry, cursor));
+      }
       if (invalidate) {
         cursor.killed = true;
         return { batch, invalidated: true };
       }
     }
     return { batch, invalidated: false };
+  }
+
+  /** The event as a cursor reads it now: `updateLookup` reads the current document. */
+  private lookedUp(entry: OplogEntry, cursor: ChangeCursor): Doc {
+    const description = entry.event.updateDescription as Doc | undefined;
+    if (description?.disambiguatedPaths !== undefined && !cursor.expanded) {
+      // As servers 6.1 to 8.1 answer: disambiguatedPaths only with showExpandedEvents.
+      const { disambiguatedPaths: _dropped, ...rest } = description;
+      return this.lookedUp(
+        { ...entry, event: { ...entry.event, updateDescription: rest } },
+        cursor,
+      );
+    }
+    if (!entry.lookup) return entry.event;
+    if (cursor.fullDocument === 'whenAvailable') {
+      return { ...entry.event, fullDocument: entry.postImage ? copy(entry.postImage) : null };
+    }
+    if (cursor.fullDocument !== 'updateLookup') return entry.event;
+    const { coll, id } = entry.lookup;
+    const current = this.state(coll).find((d) => sameId(d._id, id));
+    return { ...entry.event, fullDocument: current ? copy(current) : null };
+  }
+
+  private state(collection: string): Doc[] {
+    let docs = this.collections.get(collection);
+    if (!docs) {
+      docs = [];
+      this.collections.set(collection, docs);
+    }
+    return docs;
+  }
+
+  /** Appends a written event with its `clusterTime`, and wakes waiting `getMore`s. */
+  private write(event: Doc, lookup?: { coll: string; id: unknown }, postImage?: Doc): void {
+    const seq = ++this.clock;
+    const stored = {
+      _id: MongoWireFake.token(seq),
+      ...event,
+      clusterTime: new BSON.Timestamp({ t: 1, i: seq }),
+    };
+    const entry: OplogEntry = { seq, event: stored };
+    if (lookup) entry.lookup = lookup;
+    if (postImage) entry.postImage = postImage;
+    this.oplog.push(entry);
+    for (const p of [...this.pending]) this.answerPending(p);
   }
 
   private killCursors(body: Doc): Doc {
@@ -386,4 +617,48 @@ function errorReply(error: InjectedError): Doc {
   };
   if (error.errorLabels) doc.errorLabels = error.errorLabels;
   return doc;
+}
+
+function sameId(a: unknown, b: unknown): boolean {
+  return (
+    BSON.EJSON.stringify({ v: a }, { relaxed: false }) ===
+    BSON.EJSON.stringify({ v: b }, { relaxed: false })
+  );
+}
+
+function setPath(doc: Doc, path: string, value: unknown): void {
+  const segments = path.split('.');
+  let node: Doc = doc;
+  for (const segment of segments.slice(0, -1)) {
+    const next = node[segment];
+    if (typeof next !== 'object' || next === null) node[segment] = {};
+    node = node[segment] as Doc;
+  }
+  node[segments[segments.length - 1] as string] = value;
+}
+
+function unsetPath(doc: Doc, path: string): boolean {
+  const segments = path.split('.');
+  let node: unknown = doc;
+  for (const segment of segments.slice(0, -1)) {
+    if (typeof node !== 'object' || node === null) return false;
+    node = (node as Doc)[segment];
+  }
+  const last = segments[segments.length - 1] as string;
+  if (typeof node !== 'object' || node === null || !Object.hasOwn(node, last)) return false;
+  delete (node as Doc)[last];
+  return true;
+}
+
+/** Deep-copies plain objects and arrays; BSON values (ObjectId, Binary, ...) are shared. */
+function copy<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(copy) as T;
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    Object.getPrototypeOf(value) === Object.prototype
+  ) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copy(v)])) as T;
+  }
+  return value;
 }

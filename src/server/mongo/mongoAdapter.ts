@@ -1,4 +1,12 @@
-import type { ChangeStream, ChangeStreamOptions, Db, Document, Filter, ResumeToken } from 'mongodb';
+import {
+  ReadPreference,
+  type ChangeStream,
+  type ChangeStreamOptions,
+  type Db,
+  type Document,
+  type Filter,
+  type ResumeToken,
+} from 'mongodb';
 import type { Adapter, Change, Doc, FindOptions, StopWatching } from '../adapter.js';
 import { ParticleError } from '../../protocol/errors.js';
 import { mapChangeEvent, type ChangeEvent } from './mapEvent.js';
@@ -14,6 +22,15 @@ export interface MongoAdapterOptions {
    */
   maxAwaitTimeMS?: number;
   /**
+   * Read each update's point-in-time post-image (`fullDocument: 'whenAvailable'`) instead of
+   * looking the document up when the event is read (`'updateLookup'`, which can be newer than
+   * the event). Clients then pass through every committed state. Needs MongoDB 6.0+ and
+   * `changeStreamPreAndPostImages: { enabled: true }` on every watched collection (`create` or
+   * `collMod`); an update without an image (not enabled, or expired) is read again by `_id`.
+   * @default false
+   */
+  postImages?: boolean;
+  /**
    * The first delay before the change stream is opened again after it failed; it doubles on
    * each failed attempt, up to `maxReopenDelayMs`.
    * @default 100
@@ -25,7 +42,12 @@ export interface MongoAdapterOptions {
   onDebug?: (message: string, detail?: unknown) => void;
 }
 
-const DEFAULTS = { maxAwaitTimeMS: 1000, reopenDelayMs: 100, maxReopenDelayMs: 10_000 };
+const DEFAULTS = {
+  maxAwaitTimeMS: 1000,
+  reopenDelayMs: 100,
+  maxReopenDelayMs: 10_000,
+  postImages: false,
+};
 
 /** The message of the error raised when the server cannot run change streams. */
 export const REPLICA_SET_REQUIRED =
@@ -47,8 +69,9 @@ interface Feed {
 
 /**
  * Particle's MongoDB adapter: payload queries with the real `find`, and one change stream on the
- * database (`db.watch`, filtered to the watched collections, `fullDocument: 'updateLookup'`)
- * shared by every feed, so changes of all collections arrive in one commit order.
+ * database (`db.watch`, filtered to the watched collections, `fullDocument: 'updateLookup'`, or
+ * `'whenAvailable'` with `postImages`) shared by every feed, so changes of all collections
+ * arrive in one commit order. Every read goes to the primary, whatever the Db's read preference.
  *
  * The driver resumes the stream by itself after resumable errors (network errors, a lost
  * cursor, errors labelled `ResumableChangeStreamError`) from the resume token it caches. When the
@@ -67,6 +90,7 @@ export class MongoAdapter implements Adapter {
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private wake: (() => void) | undefined;
+  private expanded: boolean | undefined;
 
   constructor(options: MongoAdapterOptions) {
     const { db, onDebug, ...rest } = options;
@@ -87,7 +111,13 @@ export class MongoAdapter implements Adapter {
   }
 
   async find(collection: string, query: Doc, options: FindOptions = {}): Promise<Doc[]> {
-    const findOptions: { projection?: Document; sort?: Record<string, 1 | -1> } = {};
+    // Always the primary, whatever the Db's read preference: a secondary can lag the change
+    // stream, and a payload that misses a change the stream already passed misses it for good.
+    const findOptions: {
+      projection?: Document;
+      sort?: Record<string, 1 | -1>;
+      readPreference: ReadPreference;
+    } = { readPreference: ReadPreference.primary };
     if (options.projection) findOptions.projection = options.projection;
     if (options.sort) findOptions.sort = options.sort;
     return this.db
@@ -147,14 +177,49 @@ export class MongoAdapter implements Adapter {
     // Re-opening from the last token means nothing committed in between is lost.
     const from = feed ? this.token : undefined;
     await this.stopFeed();
-    await this.openFeed(wanted, from);
+    try {
+      await this.openFeed(wanted, from);
+    } catch (error) {
+      // The earlier watchers lost their stream with this attempt: tell them, and open theirs
+      // again (after the failed watcher has been dropped) from the same token.
+      if (feed) {
+        void this.serial(async () => {
+          if (this.closed || this.feed) return;
+          this.report(explain(error));
+          await this.reopen(from, false);
+        });
+      }
+      throw error;
+    }
   }
 
-  private openFeed(collections: string[], startAfter: ResumeToken | undefined): Promise<void> {
+  /**
+   * Whether the server takes `showExpandedEvents` (MongoDB 6.0+). Servers 6.1 to 8.1 report
+   * `disambiguatedPaths` (field names holding dots) only with it. Asked once.
+   */
+  private async expandedEvents(): Promise<boolean> {
+    if (this.expanded === undefined) {
+      const info = await this.db.command({ buildInfo: 1 });
+      const major = Array.isArray(info.versionArray) ? Number(info.versionArray[0]) : NaN;
+      this.expanded = major >= 6;
+    }
+    return this.expanded;
+  }
+
+  private async openFeed(
+    collections: string[],
+    startAfter: ResumeToken | undefined,
+  ): Promise<void> {
     const options: ChangeStreamOptions = {
-      fullDocument: 'updateLookup',
+      fullDocument: this.options.postImages ? 'whenAvailable' : 'updateLookup',
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
+      readPreference: ReadPreference.primary,
     };
+    try {
+      if (await this.expandedEvents()) options.showExpandedEvents = true;
+    } catch (error) {
+      throw explain(error);
+    }
     if (startAfter !== undefined && startAfter !== null) options.startAfter = startAfter;
     const pipeline = [{ $match: watchFilter(collections) }];
     const stream = this.db.watch<Document>(pipeline, options);
@@ -192,10 +257,13 @@ export class MongoAdapter implements Adapter {
   ): Promise<void> {
     try {
       while (!feed.stopped) {
-        const event = await feed.stream.tryNext();
+        const next = await feed.stream.tryNext();
         if (feed.stopped) return;
         opened();
-        if (event) this.handle(feed, event as unknown as ChangeEvent);
+        if (!next) continue;
+        const event = await this.lookUp(next as unknown as ChangeEvent);
+        if (feed.stopped) return;
+        this.handle(feed, event);
       }
     } catch (caught) {
       if (feed.stopped) return;
@@ -214,6 +282,29 @@ export class MongoAdapter implements Adapter {
     }
   }
 
+  /**
+   * An update whose lookup found nothing is not proof of a delete (on a sharded cluster a
+   * shard-key update that keeps the document on its shard looks up `null`; a post-image may be
+   * missing or expired): read the document again by its key, on the primary. Still nothing
+   * means it is gone.
+   */
+  private async lookUp(event: ChangeEvent): Promise<ChangeEvent> {
+    const coll = event.ns?.coll;
+    const key = event.documentKey;
+    if (event.operationType !== 'update' || event.fullDocument || !coll || !key) {
+      return event;
+    }
+    try {
+      const doc = await this.db
+        .collection<Doc>(coll)
+        .findOne(key as Filter<Doc>, { readPreference: ReadPreference.primary });
+      return { ...event, fullDocument: doc as Doc | null };
+    } catch (error) {
+      this.debug('re-reading a document whose lookup was null failed', error);
+      return event;
+    }
+  }
+
   private handle(feed: Feed, event: ChangeEvent): void {
     if (event.operationType === 'invalidate') {
       feed.stopped = true;
@@ -221,7 +312,7 @@ export class MongoAdapter implements Adapter {
       return;
     }
     const changes = mapChangeEvent(event, feed.collections);
-    if (changes.length === 0 && !['drop', 'rename', 'dropDatabase'].includes(event.operationType)) {
+    if (changes.length === 0 && !QUIET.has(event.operationType)) {
       this.debug(`ignored change event of type ${event.operationType}`, event);
     }
     for (const change of changes) this.dispatch(change);
@@ -250,21 +341,33 @@ export class MongoAdapter implements Adapter {
     return this.serial(async () => {
       if (this.closed || this.feed !== feed) return;
       await this.stopFeed();
-      let from = startAfter;
-      let delay = this.options.reopenDelayMs;
-      while (!this.closed && this.watchers.size > 0) {
-        try {
-          await this.openFeed(this.watched(), from);
-          for (const collection of this.watched()) this.dispatch({ type: 'reset', collection });
-          return;
-        } catch (error) {
-          from = undefined;
-          this.report(explain(error));
-          await this.sleep(delay);
-          delay = Math.min(delay * 2, this.options.maxReopenDelayMs);
-        }
-      }
+      await this.reopen(startAfter, true);
     });
+  }
+
+  /**
+   * Opens the stream for every watched collection, retrying with a growing delay until it
+   * succeeds or the adapter closes; then resets every watched collection when `reset`, or when
+   * the stream could not continue from `startAfter`. Runs inside `serial`.
+   */
+  private async reopen(startAfter: ResumeToken | undefined, reset: boolean): Promise<void> {
+    let from = startAfter;
+    let resync = reset;
+    let delay = this.options.reopenDelayMs;
+    while (!this.closed && this.watchers.size > 0) {
+      try {
+        await this.openFeed(this.watched(), from);
+        if (resync)
+          for (const collection of this.watched()) this.dispatch({ type: 'reset', collection });
+        return;
+      } catch (error) {
+        from = undefined;
+        resync = true;
+        this.report(explain(error));
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.options.maxReopenDelayMs);
+      }
+    }
   }
 
   private async stopFeed(): Promise<void> {
@@ -311,12 +414,49 @@ export function watchFilter(collections: string[]): Document {
   };
 }
 
-/** Turns a driver error into the error Particle reports (a clear one for a standalone). */
+/** Event types that carry nothing for clients, and are not worth a debug message. */
+const QUIET = new Set([
+  'drop',
+  'rename',
+  'dropDatabase',
+  // expanded events (showExpandedEvents)
+  'create',
+  'createIndexes',
+  'dropIndexes',
+  'modify',
+  'shardCollection',
+  'reshardCollection',
+  'refineCollectionShardKey',
+]);
+
+/**
+ * Server errors that retrying cannot cure (the deployment or the user's rights must change),
+ * with what to do about each.
+ */
+const PERMANENT: Record<number, string> = {
+  2: 'the server rejected an option of the change stream (BadValue)',
+  13: 'the user lacks the `find` and `changeStream` actions on the database (grant `read`)',
+  18: 'authentication failed: check the credentials in the connection string',
+  59: 'the server does not know a command the adapter needs',
+  115: 'the server does not support change streams here (CommandNotSupported)',
+  40324: 'the server does not know the $changeStream stage (MongoDB 3.6 or later is needed)',
+  40415: 'the server rejected an option of the $changeStream stage',
+};
+
+/** Turns a driver error into the error Particle reports (a config error when retrying is useless). */
 function explain(error: unknown): Error {
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (code === 40573 || /only supported on replica sets/i.test(message)) {
     return new ParticleError('config', REPLICA_SET_REQUIRED, { cause: error });
+  }
+  const advice = typeof code === 'number' ? PERMANENT[code] : undefined;
+  if (advice !== undefined) {
+    return new ParticleError(
+      'config',
+      `MongoAdapter cannot open its change stream (error ${code}: ${message}): ${advice}.`,
+      { cause: error },
+    );
   }
   return error instanceof Error ? error : new Error(message, { cause: error });
 }

@@ -6,10 +6,8 @@ export type WireValue =
 
 /**
  * Converts a stored value to what a client receives, the one documented place for it.
- * Particle sends documents as JSON, and `JSON.stringify` already turns an ObjectId into its
- * hex string and a Date into its ISO string (through their `toJSON`), so most callers never need
- * this. It exists for the BSON types whose `toJSON` is not what a client wants, and for code
- * that wants the wire form before serializing:
+ * Particle applies it to the BSON values of every projected document ({@link wireBson}), so
+ * payloads and ops already carry these forms; call it for the same form in your own code:
  *
  * | stored | on the wire |
  * |---|---|
@@ -47,6 +45,36 @@ export function toWire(value: unknown): WireValue {
     return out;
   }
   return bsonToWire(value as BsonLike);
+}
+
+/**
+ * The form in which a projected document travels: every BSON value (anything with a
+ * `_bsontype`: ObjectId, Decimal128, Long, Binary, UUID, Timestamp, ...) and every bigint,
+ * at any depth, converted as {@link toWire} converts it; everything else (Dates included,
+ * which JSON already turns into ISO strings) is left as it is. Returns `value` itself when
+ * nothing needed converting. Applied once, when a document is projected for a group, so ids
+ * and data of payloads and ops share one conversion.
+ */
+export function wireBson(value: unknown): unknown {
+  if (typeof value === 'bigint') return toWire(value);
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    value.forEach((element: unknown, i) => {
+      const converted = wireBson(element);
+      if (converted !== element) (out ??= value.slice())[i] = converted;
+    });
+    return out ?? value;
+  }
+  if (isPlainObject(value)) {
+    let out: Record<string, unknown> | undefined;
+    for (const [key, v] of Object.entries(value)) {
+      const converted = wireBson(v);
+      if (converted !== v) (out ??= { ...value })[key] = converted;
+    }
+    return out ?? value;
+  }
+  return typeof (value as BsonLike)._bsontype === 'string' ? bsonToWire(value as BsonLike) : value;
 }
 
 interface BsonLike {
