@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { acquireFileLock } from './fileLock.js';
+import { withFileLock } from './fileLock.js';
 import { assertScopeName, scopeFileStem } from './names.js';
 import { CommitNotices } from './notices.js';
 import type { ScopeCommitListener, ScopeData, ScopeRecord, ScopeStore } from './types.js';
@@ -88,32 +88,35 @@ export class FileScopeStore implements ScopeStore {
     assertScopeName(name);
     await this.#ensureDir();
     const json = JSON.stringify({ name, version: expectedVersion + 1, data });
-    const release = await acquireFileLock(this.#path(name, '.lock'), this.#staleLockMs);
-    try {
+    const written = await withFileLock(this.#path(name, '.lock'), this.#staleLockMs, async () => {
       const version = (await this.#read(name))?.version ?? 0;
       if (version !== expectedVersion) return false;
-      const target = this.#path(name);
-      const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-      try {
-        const handle = await open(temp, 'wx');
-        try {
-          await handle.writeFile(json);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        await rename(temp, target);
-      } catch (error) {
-        await unlink(temp).catch(() => {});
-        throw error;
-      }
-      await this.#syncDir();
-    } finally {
-      await release();
-    }
+      await this.#replace(this.#path(name), json);
+      return true;
+    });
+    if (!written) return false;
     const commit = { name, version: expectedVersion + 1, data: JSON.parse(json).data as ScopeData };
     queueMicrotask(() => this.#notices.deliver(commit));
     return true;
+  }
+
+  /** Writes a temp file beside `target`, fsyncs it and renames it over `target`. */
+  async #replace(target: string, json: string): Promise<void> {
+    const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      const handle = await open(temp, 'wx');
+      try {
+        await handle.writeFile(json);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, target);
+    } catch (error) {
+      await unlink(temp).catch(() => {});
+      throw error;
+    }
+    await this.#syncDir();
   }
 
   /** Makes the rename durable; some platforms cannot fsync a directory, which is tolerated. */

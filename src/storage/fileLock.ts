@@ -48,6 +48,37 @@ async function recoverStale(path: string, staleMs: number): Promise<void> {
   await unlink(aside).catch(() => {});
 }
 
+// Holders in this process queue here, so the lock file is only contended between processes.
+const localQueues = new Map<string, Promise<void>>();
+
+/**
+ * Runs `task` under the lock file `path`: one holder at a time in this process (a queue), and
+ * across processes through {@link acquireFileLock}.
+ */
+export async function withFileLock<T>(
+  path: string,
+  staleMs: number,
+  task: () => Promise<T>,
+): Promise<T> {
+  const previous = localQueues.get(path) ?? Promise.resolve();
+  let done!: () => void;
+  const mine = new Promise<void>((resolve) => (done = resolve));
+  const tail = previous.then(() => mine);
+  localQueues.set(path, tail);
+  await previous;
+  try {
+    const release = await acquireFileLock(path, staleMs);
+    try {
+      return await task();
+    } finally {
+      await release();
+    }
+  } finally {
+    done();
+    if (localQueues.get(path) === tail) localQueues.delete(path);
+  }
+}
+
 /**
  * An exclusive lock file (`open` with `wx`), held for one compare-and-set. Waits with short
  * jittered sleeps while another holder has it; recovers a lock older than `staleMs`.
