@@ -172,6 +172,7 @@ export class FileScopeStore implements ScopeStore {
             if (name !== undefined) this.#refresh(name);
           });
           this.#watcher.on('error', () => {});
+          for (const name of this.#notices.names()) this.#refresh(name);
         } catch {
           // No fs.watch here: polling alone carries the notices.
         }

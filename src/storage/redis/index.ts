@@ -56,7 +56,8 @@ const COMMIT_SHA = createHash('sha1').update(COMMIT_SCRIPT).digest('hex');
  * Scopes in Redis: one hash per scope (`version`, `data`) under `prefix + name`. A commit is
  * one Lua compare-and-set (no WATCH), which also publishes the new record on the channel
  * `prefix + name`; watching subscribes there on a duplicated connection, so commits from
- * every process arrive, in order.
+ * every process arrive, in order. Once a subscription is in place the store loads the scope
+ * once, so a commit made while subscribing is not missed.
  */
 export class RedisScopeStore implements ScopeStore {
   readonly #client: RedisScopeClient;
@@ -140,6 +141,11 @@ export class RedisScopeStore implements ScopeStore {
             this.#onMessage(name, message),
           );
           this.#subscribed.add(name);
+          // A commit made before the subscription took effect would be missed: catch up once.
+          void this.load(name).then(
+            (record) => record !== null && this.#notices.deliver({ name, ...record }),
+            () => {},
+          );
         }
       })
       .catch(() => {
