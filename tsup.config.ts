@@ -11,6 +11,9 @@ export default defineConfig({
     'server/mongo/index': 'src/server/mongo/index.ts',
     'client/index': 'src/client/index.ts',
     'react/index': 'src/react/index.ts',
+    'storage/index': 'src/storage/index.ts',
+    'storage/redis/index': 'src/storage/redis/index.ts',
+    'storage/mysql/index': 'src/storage/mysql/index.ts',
   },
   format: ['esm'],
   dts: true,
@@ -19,7 +22,16 @@ export default defineConfig({
   target: 'es2022',
   platform: 'neutral',
   outDir: 'dist',
-  external: ['mongodb', 'ws', 'react', 'react-dom', 'use-sync-external-store', /^node:/],
+  external: [
+    'mongodb',
+    'redis',
+    'mysql2',
+    'ws',
+    'react',
+    'react-dom',
+    'use-sync-external-store',
+    /^node:/,
+  ],
   // React Server Components need the directive on the react entry only (never on the server's).
   async onSuccess() {
     const file = 'dist/react/index.js';

@@ -2,7 +2,12 @@ import type { WireErrorCode } from './messages.js';
 
 /** Every code a {@link ParticleError} can carry: the wire codes plus client-side ones. */
 export type ParticleErrorCode =
-  WireErrorCode | 'connection_failed' | 'frame_too_large' | 'disconnected' | 'config';
+  | WireErrorCode
+  | 'connection_failed'
+  | 'frame_too_large'
+  | 'disconnected'
+  | 'config'
+  | 'scope_contended';
 
 /** An error with a stable machine-readable `code`. */
 export class ParticleError extends Error {
