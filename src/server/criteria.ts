@@ -175,6 +175,12 @@ export function identityValues(identity: Doc, field: string): unknown[] {
         `identity field "${field}" must be a scalar or an array of scalars, not an object`,
       );
     }
+    if (typeof v === 'number' && !Number.isFinite(v)) {
+      throw new ParticleError(
+        'bad_identity',
+        `identity field "${field}" must be a finite number, not ${String(v)}`,
+      );
+    }
   }
   return list.filter((v) => v !== undefined);
 }

@@ -234,8 +234,10 @@ export class Views {
   }
 
   private resolutionKey(source: SourceState, identity: Record<string, unknown>): string {
+    // A missing field and an explicit null resolve differently (missing matches nothing), so
+    // they must never share a key: a missing field is written as an empty entry.
     return canonicalKey(
-      source.compiled.identityFields.map((f) => (Object.hasOwn(identity, f) ? identity[f] : null)),
+      source.compiled.identityFields.map((f) => (Object.hasOwn(identity, f) ? [identity[f]] : [])),
     );
   }
 

@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryAdapter, Stream, type DataSource } from '../../src/server/index.js';
+import { seedCacheConfig, seedCollections, seedDataSources } from '../support/seed.js';
+import { RawClient, startServer, type TestServer } from '../support/server.js';
+
+let server: TestServer | undefined;
+const clients: RawClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await server?.close();
+  server = undefined;
+});
+
+async function client(identity: Record<string, unknown>): Promise<RawClient> {
+  const c = await RawClient.register((server as TestServer).url, identity);
+  clients.push(c);
+  return c;
+}
+
+async function ready(identity: Record<string, unknown>): Promise<RawClient> {
+  const c = await client(identity);
+  await c.ready();
+  return c;
+}
+
+const ids = (docs: unknown[]): unknown[] => docs.map((d) => (d as { _id: unknown })._id);
+
+describe('identity values keep their own views', () => {
+  it('a missing identity field never shares the view of an explicit null', async () => {
+    server = await startServer();
+    server.adapter.insert('users', { _id: 5, name: 'Nobody', accountId: null });
+    const withNull = await ready({ userId: 5, accountId: null });
+    expect(ids(withNull.payload('visibleUsers'))).toEqual([5]);
+    const guest = await ready({ userId: 6 });
+    expect(guest.payload('visibleUsers')).toEqual([]);
+  });
+
+  it('refuses a non-finite number as an identity value (bad_identity)', async () => {
+    // JSON has no Infinity, so such a value can only come from identityLookup.
+    const stream = new Stream({
+      adapter: new MemoryAdapter({ collections: seedCollections() }),
+      dataSources: seedDataSources,
+      cacheConfig: seedCacheConfig,
+      identityLookup: () => ({ userId: 1, accountId: Infinity }),
+    });
+    await expect(stream.snapshot({})).rejects.toMatchObject({ code: 'bad_identity' });
+    await stream.disconnect();
+  });
+});
