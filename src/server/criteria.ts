@@ -160,6 +160,11 @@ export function compileCriteria(
   return { source: criteria, references, identityFields: [...identityFields], dependencies };
 }
 
+/** A query no document matches (deny by default). */
+export function matchNothing(): Doc {
+  return { _id: { $in: [] } };
+}
+
 /** Reads documents for pipe resolution. */
 export type Lookup = (collection: string, query: Doc) => Promise<Doc[]>;
 
@@ -223,16 +228,20 @@ export async function resolveCriteria(
   if (compiled.source === undefined) return {};
   const resolved = new Map<string, unknown>();
   for (const [path, ref] of compiled.references) {
+    let values: unknown[];
     if (ref.kind === 'identity') {
-      const values = identityValues(identity, ref.field);
+      values = identityValues(identity, ref.field);
       const raw = identity[ref.field];
       resolved.set(
         path,
         values.length === 1 && !Array.isArray(raw) ? values[0] : { $in: uniqueSorted(values) },
       );
     } else {
-      resolved.set(path, { $in: await resolvePipe(ref, identity, lookup) });
+      values = await resolvePipe(ref, identity, lookup);
+      resolved.set(path, { $in: values });
     }
+    // Under a negation an empty set would match every document: deny by default instead.
+    if (values.length === 0 && path.includes('$nor\u0000')) return matchNothing();
   }
   const rebuild = (query: Doc, prefix: string): Doc => {
     const out: Doc = {};

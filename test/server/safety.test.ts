@@ -48,3 +48,27 @@ describe('identity values keep their own views', () => {
     await stream.disconnect();
   });
 });
+
+describe('deny by default under negation', () => {
+  const everyoneElse: Record<string, DataSource> = {
+    ...seedDataSources,
+    others: { collection: 'users', criteria: { $nor: [{ _id: '@userId' }] }, manifest: true },
+    othersInAccount: {
+      collection: 'users',
+      criteria: { $and: [{ accountId: 1 }, { $nor: [{ _id: '@userId' }, { name: 'Cid' }] }] },
+      manifest: true,
+    },
+  };
+
+  it('a missing identity field under $nor matches nothing, not every document', async () => {
+    server = await startServer({ dataSources: everyoneElse });
+    const guest = await ready({ accountId: 1 });
+    expect(guest.payload('others')).toEqual([]);
+    expect(guest.payload('othersInAccount')).toEqual([]);
+    server.adapter.insert('users', { _id: 9, name: 'Eve', accountId: 1 });
+    const ann = await ready({ userId: 1, accountId: 1 });
+    expect(ids(ann.payload('others'))).toEqual([2, 3, 9]);
+    expect(ids(ann.payload('othersInAccount'))).toEqual([2, 9]);
+    expect(guest.ops('others')).toEqual([]);
+  });
+});
