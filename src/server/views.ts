@@ -362,7 +362,7 @@ function manifestShows(manifest: Manifest, path: string): boolean {
   let m: Manifest = manifest;
   for (const seg of path.split('.')) {
     if (m === true) return true;
-    const next: Manifest | undefined = m[seg];
+    const next: Manifest | undefined = Object.hasOwn(m, seg) ? m[seg] : undefined;
     if (next === undefined) return false;
     m = next;
   }

@@ -72,3 +72,53 @@ describe('deny by default under negation', () => {
     expect(guest.ops('others')).toEqual([]);
   });
 });
+
+describe('fields named like Object.prototype members', () => {
+  const named: Record<string, DataSource> = {
+    names: { collection: 'users', criteria: undefined, manifest: { name: true } },
+    nested: { collection: 'users', criteria: undefined, manifest: { address: { state: true } } },
+  };
+
+  it('hidden fields named constructor, valueOf or toString never leave the server', async () => {
+    server = await startServer({ dataSources: named });
+    const c = await ready({});
+    server.adapter.update(
+      'users',
+      { _id: 1 },
+      {
+        $set: {
+          constructor: { secret: 1 },
+          valueOf: 'hidden',
+          toString: 2,
+          'address.constructor': 'hidden',
+          'address.hasOwnProperty': 'hidden',
+        },
+      },
+    );
+    server.adapter.update('users', { _id: 1 }, { $unset: { valueOf: '' } });
+    server.adapter.update('users', { _id: 1 }, { $set: { name: 'Ann 2', 'address.state': 'WA' } });
+    await c.until((x) => x.ops('nested').length > 0 && x.ops('names').length > 0);
+    expect(c.ops('names')).toEqual([{ operation: 'set', id: 1, path: 'name', data: 'Ann 2' }]);
+    expect(c.ops('nested')).toEqual([
+      { operation: 'set', id: 1, path: 'address.state', data: 'WA' },
+    ]);
+  });
+
+  it('a sort on a hidden valueOf is a configuration error', () => {
+    for (const field of ['valueOf', 'constructor', 'toString', 'address.valueOf']) {
+      expect(
+        () =>
+          new Stream({
+            adapter: new MemoryAdapter({ collections: seedCollections() }),
+            dataSources: {
+              names: {
+                collection: 'users',
+                manifest: { name: true, address: { state: true } },
+                sort: { [field]: 1 },
+              },
+            },
+          }),
+      ).toThrow(expect.objectContaining({ code: 'config' }) as Error);
+    }
+  });
+});
