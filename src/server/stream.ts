@@ -112,6 +112,7 @@ export class Stream {
       },
       close: () => {
         cancelled = true;
+        if (session) this.detach(session, false, sink);
       },
     };
     this.attach({ type: 'register', protocol: PROTOCOL_VERSION, identity }, sink, request).then(

@@ -122,3 +122,38 @@ describe('fields named like Object.prototype members', () => {
     }
   });
 });
+
+describe('one member, one failure', () => {
+  it('a consumer whose receive throws is detached alone; the rest of its group still gets the delta', async () => {
+    const adapter = new MemoryAdapter({ collections: seedCollections() });
+    const stream = new Stream({
+      adapter,
+      dataSources: seedDataSources,
+      cacheConfig: seedCacheConfig,
+    });
+    const got: string[][] = [[], [], []];
+    const registered = got.map(
+      (seen, i) =>
+        new Promise<void>((resolve, reject) => {
+          stream.register(
+            { userId: 1, accountId: 1 },
+            (type, message) => {
+              if (type !== 'delta') return;
+              if (i === 0) throw new Error('this consumer is broken');
+              seen.push((message as { root: string }).root);
+            },
+            (error) => (error ? reject(error) : resolve()),
+          );
+        }),
+    );
+    await Promise.all(registered);
+    expect(stream.stats().clients).toBe(3);
+    adapter.update('users', { _id: 1 }, { $set: { name: 'Ann 2' } });
+    await expect.poll(() => got[2]).toContain('myProfile');
+    expect(got[1]).toContain('myProfile');
+    expect(stream.stats().clients).toBe(2);
+    adapter.update('users', { _id: 1 }, { $set: { name: 'Ann 3' } });
+    await expect.poll(() => got[2].filter((r) => r === 'myProfile').length).toBe(2);
+    await stream.disconnect();
+  });
+});
