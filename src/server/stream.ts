@@ -87,7 +87,16 @@ export class Stream {
     this.debugLog = options.onDebug;
     this.graceMs = options.sessionGraceMs ?? 30_000;
     this.limits = { deltas: 1000, bytes: 1024 * 1024, ...options.backlog };
-    this.views = new Views(options.adapter, options.dataSources, options.cacheConfig ?? {});
+    this.views = new Views(options.adapter, options.dataSources, options.cacheConfig ?? {}, {
+      debug: (message, details) => this.debug(message, details),
+      defer: (job, delayMs) => {
+        const timer = setTimeout(
+          () => this.queue.push(() => (this.closed ? undefined : job())),
+          delayMs,
+        );
+        timer.unref?.();
+      },
+    });
     this.queue = new JobQueue((error) => this.debug('job failed', error));
     // `new Collector({ register: stream.register })` passes the method on its own.
     this.register = this.register.bind(this);

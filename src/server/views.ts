@@ -61,6 +61,14 @@ export interface Resolution {
   readonly members: Set<ViewMember>;
 }
 
+/** How the views report and schedule. */
+export interface ViewsOptions {
+  /** Receives what went wrong where no client can be told. */
+  debug?: ((message: string, details?: unknown) => void) | undefined;
+  /** Runs `job` after `delayMs`, in turn with the change feed (a resync after a failure). */
+  defer?: ((job: () => Promise<void>, delayMs: number) => void) | undefined;
+}
+
 /**
  * Every data source's live views: resolutions of criteria per identity, the subscription groups
  * they share, and the routing of each change to the groups it may concern.
@@ -76,11 +84,13 @@ export class Views {
   private readonly dependents = new Map<string, { source: SourceState; fields: Set<string> }[]>();
   private readonly groups = new Map<string, Group>();
   private readonly collections = new Map<string, CollectionGroups>();
+  private closed = false;
 
   constructor(
     private readonly adapter: Adapter,
     dataSources: Record<string, DataSource>,
     cacheConfig: CacheConfig,
+    private readonly options: ViewsOptions = {},
   ) {
     const manifests: Record<string, Manifest> = {};
     const rootOptions: Record<string, RootOptions> = {};
@@ -162,7 +172,12 @@ export class Views {
       [...source.resolutions.values()].filter((r) => traceTouches(r.trace, change)),
     );
     if (stale.length === 0) return this.route(change);
-    return this.reresolve(stale).then(() => this.route(change));
+    // A failed lookup must not drop the change for everyone: route it whatever happened, and
+    // resync the views whose lookups failed.
+    return this.reresolve(stale).then((failed) => {
+      this.route(change);
+      this.retry(failed, 0);
+    });
   }
 
   /** History of `collection` was lost: re-resolve criteria reading it and re-query its groups. */
@@ -170,7 +185,7 @@ export class Views {
     const dependents = (this.dependents.get(collection) ?? []).flatMap((d) => [
       ...d.source.resolutions.values(),
     ]);
-    if (dependents.length) await this.reresolve(dependents);
+    if (dependents.length) this.retry(await this.reresolve(dependents), 0);
     for (const group of [...this.groups.values()]) {
       if (group.source.collection !== collection || this.groups.get(group.key) !== group) continue;
       const source = this.sources.get(group.source.name) as SourceState;
@@ -185,6 +200,7 @@ export class Views {
 
   /** Forgets every group (the stream is shutting down). */
   clear(): void {
+    this.closed = true;
     for (const group of this.groups.values()) group.clear();
     this.groups.clear();
     for (const source of this.sources.values()) source.resolutions.clear();
@@ -198,29 +214,62 @@ export class Views {
     for (const group of index.candidates(key, doc)) group.emit(group.process(change, key));
   }
 
-  /** Re-runs the criteria of these resolutions; moves clients whose criteria changed. */
-  private async reresolve(resolutions: Resolution[]): Promise<void> {
+  /**
+   * Re-runs the criteria of these resolutions; moves clients whose criteria changed. Resolves
+   * with the resolutions whose lookups failed (they keep their current view until a retry).
+   */
+  private async reresolve(resolutions: Resolution[]): Promise<Resolution[]> {
+    const failed: Resolution[] = [];
     for (const resolution of new Set(resolutions)) {
-      const { source } = resolution;
-      if (source.resolutions.get(resolution.key) !== resolution) continue;
-      const { query, trace } = await this.resolve(source, resolution.identity);
-      resolution.trace = trace;
-      if (canonicalKey(query) === canonicalKey(resolution.query)) continue;
-      const from = resolution.group;
-      const to = await this.groupFor(source, query);
-      resolution.query = query;
-      resolution.group = to;
-      const ops = from.opsTowards(to);
-      const entry: DeltaEntry = {
-        opsJson: JSON.stringify(ops),
-        timestamp: new Date().toISOString(),
-      };
-      for (const member of resolution.members) {
-        to.members.add(member);
-        member.group = to;
-        if (ops.length > 0) member.deliver(entry);
-        this.leaveGroup(member, from);
+      if (resolution.source.resolutions.get(resolution.key) !== resolution) continue;
+      try {
+        await this.reresolveOne(resolution);
+      } catch (error) {
+        failed.push(resolution);
+        this.options.debug?.(
+          `dataSources.${resolution.source.name}: re-resolving criteria failed; the view will resync`,
+          error,
+        );
       }
+    }
+    return failed;
+  }
+
+  /** Resyncs resolutions whose re-resolution failed, later, with a growing delay. */
+  private retry(failed: Resolution[], attempt: number): void {
+    const defer = this.options.defer;
+    if (failed.length === 0 || !defer || this.closed) return;
+    defer(
+      async () => {
+        if (this.closed) return;
+        this.retry(await this.reresolve(failed), attempt + 1);
+      },
+      Math.min(10_000, 100 * 2 ** attempt),
+    );
+  }
+
+  private async reresolveOne(resolution: Resolution): Promise<void> {
+    const { source } = resolution;
+    const { query, trace } = await this.resolve(source, resolution.identity);
+    if (canonicalKey(query) === canonicalKey(resolution.query)) {
+      resolution.trace = trace;
+      return;
+    }
+    const from = resolution.group;
+    const to = await this.groupFor(source, query);
+    resolution.trace = trace;
+    resolution.query = query;
+    resolution.group = to;
+    const ops = from.opsTowards(to);
+    const entry: DeltaEntry = {
+      opsJson: JSON.stringify(ops),
+      timestamp: new Date().toISOString(),
+    };
+    for (const member of resolution.members) {
+      to.members.add(member);
+      member.group = to;
+      if (ops.length > 0) member.deliver(entry);
+      this.leaveGroup(member, from);
     }
   }
 

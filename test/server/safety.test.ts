@@ -25,6 +25,7 @@ async function ready(identity: Record<string, unknown>): Promise<RawClient> {
 }
 
 const ids = (docs: unknown[]): unknown[] => docs.map((d) => (d as { _id: unknown })._id);
+const opIds = (ops: unknown[]): unknown[] => ops.map((op) => (op as { id: unknown }).id);
 
 describe('identity values keep their own views', () => {
   it('a missing identity field never shares the view of an explicit null', async () => {
@@ -131,7 +132,7 @@ describe('one member, one failure', () => {
       dataSources: seedDataSources,
       cacheConfig: seedCacheConfig,
     });
-    const got: string[][] = [[], [], []];
+    const got: [string[], string[], string[]] = [[], [], []];
     const registered = got.map(
       (seen, i) =>
         new Promise<void>((resolve, reject) => {
@@ -155,5 +156,35 @@ describe('one member, one failure', () => {
     adapter.update('users', { _id: 1 }, { $set: { name: 'Ann 3' } });
     await expect.poll(() => got[2].filter((r) => r === 'myProfile').length).toBe(2);
     await stream.disconnect();
+  });
+});
+
+describe('a failed lookup during re-resolution', () => {
+  it('still routes the change to every client, and resyncs the view whose lookup failed', async () => {
+    const debug: string[] = [];
+    server = await startServer({ onDebug: (message) => debug.push(message) });
+    const adapter = server.adapter;
+    adapter.insert('userstuffs', { _id: 103, userId: 4, stuffId: 10 });
+    const bystander = await ready({ userId: 1, accountId: 1 });
+    const dan = await ready({ userId: 4, accountId: 1 });
+    expect(dan.payload('myStuff')).toEqual([]);
+
+    // The next lookup fails once, as a database blip would.
+    const find = adapter.find.bind(adapter);
+    let failures = 1;
+    adapter.find = (collection, query, options) =>
+      failures-- > 0
+        ? Promise.reject(new Error('connection reset'))
+        : find(collection, query, options);
+
+    adapter.insert('users', { _id: 4, name: 'Dan', accountId: 1 });
+    await bystander.until((c) => opIds(c.ops('visibleUsers')).includes(4));
+    await dan.until((c) => opIds(c.ops('myProfile')).includes(4));
+    await dan.until((c) => opIds(c.ops('myStuff')).includes(10));
+    expect(failures).toBeLessThan(0);
+    expect(debug.some((m) => m.includes('re-resolving criteria failed'))).toBe(true);
+    expect(await server.stream.snapshot({ userId: 4, accountId: 1 })).toMatchObject({
+      myStuff: [expect.objectContaining({ _id: 10 })],
+    });
   });
 });
