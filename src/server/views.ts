@@ -57,6 +57,8 @@ export interface Resolution {
   query: Doc;
   /** The lookups behind `query`: only a change to what they selected, or could now select, can change it. */
   trace: TracedLookup[];
+  /** A pipe expanded past `maxReferenceValues`: `query` matches nothing (reported once). */
+  exceeded: boolean;
   group: Group;
   readonly members: Set<ViewMember>;
 }
@@ -65,6 +67,8 @@ export interface Resolution {
 export interface ViewsOptions {
   /** Receives what went wrong where no client can be told. */
   debug?: ((message: string, details?: unknown) => void) | undefined;
+  /** How many values a reference may expand to. @default Infinity */
+  maxReferenceValues?: number | undefined;
   /** Runs `job` after `delayMs`, in turn with the change feed (a resync after a failure). */
   defer?: ((job: () => Promise<void>, delayMs: number) => void) | undefined;
 }
@@ -250,7 +254,8 @@ export class Views {
 
   private async reresolveOne(resolution: Resolution): Promise<void> {
     const { source } = resolution;
-    const { query, trace } = await this.resolve(source, resolution.identity);
+    const { query, trace, exceeded } = await this.resolve(source, resolution.identity, resolution);
+    resolution.exceeded = exceeded;
     if (canonicalKey(query) === canonicalKey(resolution.query)) {
       resolution.trace = trace;
       return;
@@ -293,18 +298,30 @@ export class Views {
   private async resolve(
     source: SourceState,
     identity: Record<string, unknown>,
-  ): Promise<{ query: Doc; trace: TracedLookup[] }> {
+    was?: Resolution,
+  ): Promise<{ query: Doc; trace: TracedLookup[]; exceeded: boolean }> {
     const trace: TracedLookup[] = [];
-    const query = await resolveCriteria(source.compiled, identity, async (collection, q) => {
-      const docs = await this.adapter.find(collection, q);
-      trace.push({
-        collection,
-        matcher: compileMatcher(q),
-        ids: new Set(docs.map((d) => idKey(d._id))),
-      });
-      return docs;
-    });
-    return { query, trace };
+    const { query, exceeded } = await resolveCriteria(
+      source.compiled,
+      identity,
+      async (collection, q) => {
+        const docs = await this.adapter.find(collection, q);
+        trace.push({
+          collection,
+          matcher: compileMatcher(q),
+          ids: new Set(docs.map((d) => idKey(d._id))),
+        });
+        return docs;
+      },
+      this.options.maxReferenceValues ?? Infinity,
+    );
+    if (exceeded !== undefined && !was?.exceeded) {
+      this.options.debug?.(
+        `dataSources.${source.name}: criteria.${exceeded} expands past maxReferenceValues ` +
+          `(${this.options.maxReferenceValues}); the view matches nothing until it shrinks`,
+      );
+    }
+    return { query, trace, exceeded: exceeded !== undefined };
   }
 
   private async resolutionFor(
@@ -314,14 +331,15 @@ export class Views {
     const key = this.resolutionKey(source, identity);
     const existing = source.resolutions.get(key);
     if (existing) return existing;
-    const { query, trace } = await this.resolve(source, identity);
+    const { query, trace, exceeded } = await this.resolve(source, identity);
     const group = await this.groupFor(source, query);
     const resolution: Resolution = {
       key,
       source,
-      identity,
+      identity: pick(identity, source.compiled.identityFields),
       query,
       trace,
+      exceeded,
       group,
       members: new Set(),
     };
@@ -367,6 +385,13 @@ export class Views {
     if (!index) this.collections.set(collection, (index = new CollectionGroups()));
     return index;
   }
+}
+
+/** The identity fields a resolution reads, and nothing else of the identity. */
+function pick(identity: Record<string, unknown>, fields: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (Object.hasOwn(identity, f)) out[f] = identity[f];
+  return Object.freeze(out);
 }
 
 function compileSource(name: string, ds: DataSource, cacheConfig: CacheConfig): SourceState {

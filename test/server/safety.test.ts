@@ -188,3 +188,89 @@ describe('a failed lookup during re-resolution', () => {
     });
   });
 });
+
+describe('bounds', () => {
+  it('refuses an identity array longer than maxReferenceValues (bad_identity, 4401)', async () => {
+    server = await startServer({ maxReferenceValues: 5 });
+    const c = await client({ userId: [1, 2, 3, 4, 5, 6], accountId: 1 });
+    expect(await c.closedWith()).toMatchObject({ code: 4401 });
+    expect(c.of('error')[0]).toMatchObject({
+      code: 'bad_identity',
+      message: expect.stringContaining('userId') as string,
+    });
+    await ready({ userId: [1, 2, 3, 4, 5], accountId: 1 });
+  });
+
+  it('maxReferenceValues defaults to 1000', async () => {
+    server = await startServer();
+    const many = Array.from({ length: 1001 }, (_, i) => i);
+    const c = await client({ userId: many, accountId: 1 });
+    expect(await c.closedWith()).toMatchObject({ code: 4401 });
+    await ready({ userId: many.slice(0, 1000), accountId: 1 });
+  });
+
+  it('refuses a claimed identity over maxIdentityBytes of UTF-8 JSON (bad_identity)', async () => {
+    server = await startServer();
+    // 9,000 characters, 18,000 bytes: over the 16 KiB default by bytes, not by characters.
+    const c = await client({ userId: 1, accountId: 1, name: 'é'.repeat(9000) });
+    expect(await c.closedWith()).toMatchObject({ code: 4401 });
+    expect(c.of('error')[0]).toMatchObject({ code: 'bad_identity' });
+    await ready({ userId: 1, accountId: 1, name: 'é'.repeat(8000) });
+  });
+
+  it('refuses an identity from identityLookup over maxIdentityBytes (bad_identity)', async () => {
+    server = await startServer({
+      maxIdentityBytes: 1024,
+      identityLookup: (identity) => ({ ...identity, roles: 'r'.repeat(2000) }),
+    });
+    const c = await client({ userId: 1, accountId: 1 });
+    expect(await c.closedWith()).toMatchObject({ code: 4401 });
+    expect(c.of('error')[0]).toMatchObject({
+      code: 'bad_identity',
+      message: expect.stringContaining('identityLookup') as string,
+    });
+  });
+
+  it('a pipe that grows past maxReferenceValues matches nothing, and says so once', async () => {
+    const debug: string[] = [];
+    server = await startServer({
+      maxReferenceValues: 2,
+      onDebug: (message) => debug.push(message),
+    });
+    const ann = await ready({ userId: 1, accountId: 1 });
+    expect(ids(ann.payload('myStuff'))).toEqual([10, 11]);
+    server.adapter.insert('userstuffs', { _id: 103, userId: 1, stuffId: 12 });
+    await ann.until((c) => c.ops('myStuff').length === 2);
+    expect(ann.ops('myStuff')).toEqual([
+      { operation: 'remove', id: 10 },
+      { operation: 'remove', id: 11 },
+    ]);
+    server.adapter.insert('stuffs', { _id: 13, name: 'vase', price: 5 });
+    server.adapter.insert('userstuffs', { _id: 104, userId: 1, stuffId: 13 });
+    server.adapter.remove('userstuffs', { _id: { $in: [103, 104] } });
+    await ann.until((c) => c.ops('myStuff').length === 4);
+    expect(opIds(ann.ops('myStuff').slice(2))).toEqual([10, 11]);
+    expect(debug.filter((m) => m.includes('maxReferenceValues'))).toHaveLength(1);
+  });
+
+  it('keeps the resolved identity frozen: changing what identityLookup returned changes nothing', async () => {
+    const returned: Record<string, unknown>[] = [];
+    server = await startServer({
+      identityLookup: () => {
+        const identity = { userId: 1, accountId: 1 };
+        returned.push(identity);
+        return identity;
+      },
+    });
+    const ann = await ready({ token: 'x'.repeat(1000) });
+    (returned[0] as Record<string, unknown>).userId = 2;
+    // a join row that re-runs Ann's pipe, then a change to sync on
+    server.adapter.insert('userstuffs', { _id: 103, userId: 1, stuffId: 10 });
+    server.adapter.update('users', { _id: 1 }, { $set: { name: 'Ann 2' } });
+    await ann.until((c) => c.ops('myProfile').length > 0);
+    expect(ann.ops('myStuff')).toEqual([]);
+    expect(await server.stream.snapshot({})).toMatchObject({
+      myStuff: [{ _id: 10 }, { _id: 11 }],
+    });
+  });
+});
