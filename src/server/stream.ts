@@ -9,6 +9,7 @@ import {
 import type { Adapter, Doc, StopWatching } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
+import { checkConfigKeys, checkPositiveInteger } from './configCheck.js';
 import type { CacheConfig } from './criteria.js';
 import { identityValues } from './criteria.js';
 import { JobQueue } from './jobQueue.js';
@@ -59,6 +60,18 @@ export interface StreamOptions {
   maxReferenceValues?: number;
 }
 
+const STREAM_OPTION_KEYS = [
+  'adapter',
+  'dataSources',
+  'identityLookup',
+  'cacheConfig',
+  'onDebug',
+  'sessionGraceMs',
+  'backlog',
+  'maxIdentityBytes',
+  'maxReferenceValues',
+] as const satisfies readonly (keyof StreamOptions)[];
+
 /** Server state in numbers, as `GET <path>/health` reports it. */
 export interface StreamStats {
   clients: number;
@@ -96,6 +109,12 @@ export class Stream {
   private closed = false;
 
   constructor(options: StreamOptions) {
+    checkConfigKeys('new Stream', options, STREAM_OPTION_KEYS);
+    if (options.backlog !== undefined) {
+      checkConfigKeys('new Stream: backlog', options.backlog, ['deltas', 'bytes']);
+    }
+    checkPositiveInteger('new Stream: maxIdentityBytes', options.maxIdentityBytes);
+    checkPositiveInteger('new Stream: maxReferenceValues', options.maxReferenceValues);
     this.adapter = options.adapter;
     this.identityLookup = options.identityLookup;
     this.debugLog = options.onDebug;

@@ -3,6 +3,7 @@ import type { Manifest, RootOptions, Sort } from '../protocol/messages.js';
 import type { Adapter, Change, Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
+import { checkConfigKeys } from './configCheck.js';
 import {
   compileCriteria,
   resolveCriteria,
@@ -99,6 +100,9 @@ export class Views {
     const manifests: Record<string, Manifest> = {};
     const rootOptions: Record<string, RootOptions> = {};
     const watched = new Set<string>();
+    if (!isPlainObject(dataSources)) {
+      throw new ParticleError('config', 'dataSources must be an object of named data sources');
+    }
     for (const [name, ds] of Object.entries(dataSources)) {
       const source = compileSource(name, ds, cacheConfig);
       this.sources.set(name, source);
@@ -394,9 +398,24 @@ function pick(identity: Record<string, unknown>, fields: string[]): Record<strin
   return Object.freeze(out);
 }
 
+const DATA_SOURCE_KEYS = [
+  'collection',
+  'criteria',
+  'manifest',
+  'sort',
+  'idField',
+] as const satisfies readonly (keyof DataSource)[];
+
 function compileSource(name: string, ds: DataSource, cacheConfig: CacheConfig): SourceState {
   const where = `dataSources.${name}`;
-  if (!ds || typeof ds.collection !== 'string' || !ds.collection) {
+  if (!isPlainObject(ds)) {
+    throw new ParticleError(
+      'config',
+      `${where} must be an object such as { collection, manifest }`,
+    );
+  }
+  checkConfigKeys(where, ds, DATA_SOURCE_KEYS);
+  if (typeof ds.collection !== 'string' || !ds.collection) {
     throw new ParticleError('config', `${where}.collection must name a collection`);
   }
   if (ds.manifest !== true && !isPlainObject(ds.manifest)) {

@@ -274,3 +274,65 @@ describe('bounds', () => {
     });
   });
 });
+
+describe('configuration is checked', () => {
+  const make = (options: Record<string, unknown>): Stream =>
+    new Stream({
+      adapter: new MemoryAdapter({ collections: seedCollections() }),
+      dataSources: seedDataSources,
+      cacheConfig: seedCacheConfig,
+      ...options,
+    } as ConstructorParameters<typeof Stream>[0]);
+
+  it('a misspelled data source key is a config error naming the closest valid key', () => {
+    expect(() =>
+      make({
+        dataSources: {
+          messages: { collection: 'users', criterias: { _id: '@userId' }, manifest: true },
+        },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'config',
+        message: "dataSources.messages: unknown key 'criterias' (did you mean 'criteria'?)",
+      }) as Error,
+    );
+    expect(() =>
+      make({ dataSources: { m: { collection: 'users', manifest: true, limit: 50 } } }),
+    ).toThrow(/dataSources\.m: unknown key 'limit'/);
+    expect(() =>
+      make({ dataSources: { m: { collection: 'users', manifest: true, idfield: 'id' } } }),
+    ).toThrow("dataSources.m: unknown key 'idfield' (did you mean 'idField'?)");
+  });
+
+  it('a misspelled Stream option is a config error naming the closest valid key', () => {
+    expect(() => make({ sesionGraceMs: 10 })).toThrow(
+      expect.objectContaining({
+        code: 'config',
+        message: "new Stream: unknown key 'sesionGraceMs' (did you mean 'sessionGraceMs'?)",
+      }) as Error,
+    );
+    expect(() => make({ identityLookUp: () => ({}) })).toThrow(/did you mean 'identityLookup'/);
+    expect(() => make({ backlog: { delta: 5 } })).toThrow(
+      "new Stream: backlog: unknown key 'delta' (did you mean 'deltas'?)",
+    );
+    expect(() => make({ maxReferenceValues: 0 })).toThrow(/maxReferenceValues/);
+    expect(() => make({ maxIdentityBytes: 1.5 })).toThrow(/maxIdentityBytes/);
+  });
+
+  it('omitted or undefined criteria still mean every record', async () => {
+    const stream = make({
+      dataSources: {
+        omitted: { collection: 'users', manifest: { name: true } },
+        undefinedCriteria: { collection: 'users', criteria: undefined, manifest: { name: true } },
+      },
+      maxIdentityBytes: 1024,
+      maxReferenceValues: 10,
+      backlog: { deltas: 10, bytes: 1024 },
+    });
+    const view = await stream.snapshot({});
+    expect(ids(view.omitted ?? [])).toEqual([1, 2, 3]);
+    expect(ids(view.undefinedCriteria ?? [])).toEqual([1, 2, 3]);
+    await stream.disconnect();
+  });
+});
