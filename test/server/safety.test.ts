@@ -27,7 +27,7 @@ async function ready(identity: Record<string, unknown>): Promise<RawClient> {
 const ids = (docs: unknown[]): unknown[] => docs.map((d) => (d as { _id: unknown })._id);
 const opIds = (ops: unknown[]): unknown[] => ops.map((op) => (op as { id: unknown }).id);
 
-describe('identity values keep their own views', () => {
+describe('S12: identity values keep their own views', () => {
   it('a missing identity field never shares the view of an explicit null', async () => {
     server = await startServer();
     server.adapter.insert('users', { _id: 5, name: 'Nobody', accountId: null });
@@ -50,7 +50,7 @@ describe('identity values keep their own views', () => {
   });
 });
 
-describe('deny by default under negation', () => {
+describe('S12: deny by default under negation', () => {
   const everyoneElse: Record<string, DataSource> = {
     ...seedDataSources,
     others: { collection: 'users', criteria: { $nor: [{ _id: '@userId' }] }, manifest: true },
@@ -124,7 +124,7 @@ describe('fields named like Object.prototype members', () => {
   });
 });
 
-describe('one member, one failure', () => {
+describe('S11: one member, one failure', () => {
   it('a consumer whose receive throws is detached alone; the rest of its group still gets the delta', async () => {
     const adapter = new MemoryAdapter({ collections: seedCollections() });
     const stream = new Stream({
@@ -159,7 +159,7 @@ describe('one member, one failure', () => {
   });
 });
 
-describe('a failed lookup during re-resolution', () => {
+describe('S11: a failed lookup during re-resolution', () => {
   it('still routes the change to every client, and resyncs the view whose lookup failed', async () => {
     const debug: string[] = [];
     server = await startServer({ onDebug: (message) => debug.push(message) });
