@@ -6,6 +6,8 @@ import { isPlainObject } from './clone.js';
  */
 export function canonicalKey(value: unknown): string {
   if (value === undefined) return 'undefined';
+  // JSON writes non-finite numbers as null: give them their own form so they never collide.
+  if (typeof value === 'number' && !Number.isFinite(value)) return `{"$number":"${value}"}`;
   if (
     value === null ||
     typeof value === 'number' ||

@@ -160,19 +160,37 @@ export function compileCriteria(
   return { source: criteria, references, identityFields: [...identityFields], dependencies };
 }
 
+/** A query no document matches (deny by default). */
+export function matchNothing(): Doc {
+  return { _id: { $in: [] } };
+}
+
 /** Reads documents for pipe resolution. */
 export type Lookup = (collection: string, query: Doc) => Promise<Doc[]>;
 
-/** The values of an identity field as a set, or an error for operator objects. */
-export function identityValues(identity: Doc, field: string): unknown[] {
+/** The values of an identity field as a set, or an error for operator objects and sets larger
+ * than `maxValues`. */
+export function identityValues(identity: Doc, field: string, maxValues = Infinity): unknown[] {
   if (!Object.hasOwn(identity, field)) return [];
   const value = identity[field];
   const list = Array.isArray(value) ? value : [value];
+  if (list.length > maxValues) {
+    throw new ParticleError(
+      'bad_identity',
+      `identity field "${field}" holds ${list.length} values; at most ${maxValues} are allowed`,
+    );
+  }
   for (const v of list) {
     if (isPlainObject(v) || Array.isArray(v)) {
       throw new ParticleError(
         'bad_identity',
         `identity field "${field}" must be a scalar or an array of scalars, not an object`,
+      );
+    }
+    if (typeof v === 'number' && !Number.isFinite(v)) {
+      throw new ParticleError(
+        'bad_identity',
+        `identity field "${field}" must be a finite number, not ${String(v)}`,
       );
     }
   }
@@ -185,48 +203,76 @@ function uniqueSorted(values: unknown[]): unknown[] {
   return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
 }
 
+/** A pipe expanded past `maxValues` (deny by default: the criteria match nothing). */
+class TooManyValues extends Error {}
+
 async function resolvePipe(
   ref: Extract<Reference, { kind: 'pipe' }>,
   identity: Doc,
   lookup: Lookup,
+  maxValues: number,
 ): Promise<unknown[]> {
+  const bounded = (values: unknown[]): unknown[] => {
+    if (values.length > maxValues) throw new TooManyValues();
+    return values;
+  };
   const start =
-    'identity' in ref.start ? identityValues(identity, ref.start.identity) : [ref.start.literal];
+    'identity' in ref.start
+      ? identityValues(identity, ref.start.identity, maxValues)
+      : [ref.start.literal];
   if (start.length === 0) return [];
   let docs = await lookup(ref.first.collection, { [ref.first.field]: { $in: start } });
   for (const hop of ref.hops) {
     if (docs.length === 0) return [];
     const select = hop.select;
     if (select.kind === 'same') continue;
-    const values = uniqueSorted(docs.map((d) => d[select.from]));
+    const values = bounded(uniqueSorted(docs.map((d) => d[select.from])));
     const field = select.field;
     docs = values.length === 0 ? [] : await lookup(hop.collection, { [field]: { $in: values } });
   }
-  return uniqueSorted(docs.map((d) => d[ref.last]));
+  return bounded(uniqueSorted(docs.map((d) => d[ref.last])));
+}
+
+/** Criteria resolved for one identity. */
+export interface ResolvedCriteria {
+  query: Doc;
+  /** Set when a pipe expanded past `maxValues`: `query` then matches nothing. */
+  exceeded?: string;
 }
 
 /**
  * Replaces every reference with literal values for one identity: a scalar identity value stays
- * an equality, a set becomes `$in`, and a missing identity field matches nothing.
+ * an equality, a set becomes `$in`, and a missing identity field matches nothing. A pipe that
+ * expands past `maxValues` makes the whole criteria match nothing (deny by default).
  */
 export async function resolveCriteria(
   compiled: CompiledCriteria,
   identity: Doc,
   lookup: Lookup,
-): Promise<Doc> {
-  if (compiled.source === undefined) return {};
+  maxValues = Infinity,
+): Promise<ResolvedCriteria> {
+  if (compiled.source === undefined) return { query: {} };
   const resolved = new Map<string, unknown>();
   for (const [path, ref] of compiled.references) {
+    let values: unknown[];
     if (ref.kind === 'identity') {
-      const values = identityValues(identity, ref.field);
+      values = identityValues(identity, ref.field, maxValues);
       const raw = identity[ref.field];
       resolved.set(
         path,
         values.length === 1 && !Array.isArray(raw) ? values[0] : { $in: uniqueSorted(values) },
       );
     } else {
-      resolved.set(path, { $in: await resolvePipe(ref, identity, lookup) });
+      try {
+        values = await resolvePipe(ref, identity, lookup, maxValues);
+      } catch (error) {
+        if (!(error instanceof TooManyValues)) throw error;
+        return { query: matchNothing(), exceeded: path.replaceAll('\u0000', '.') };
+      }
+      resolved.set(path, { $in: values });
     }
+    // Under a negation an empty set would match every document: deny by default instead.
+    if (values.length === 0 && path.includes('$nor\u0000')) return { query: matchNothing() };
   }
   const rebuild = (query: Doc, prefix: string): Doc => {
     const out: Doc = {};
@@ -240,5 +286,5 @@ export async function resolveCriteria(
     }
     return out;
   };
-  return rebuild(compiled.source, '');
+  return { query: rebuild(compiled.source, '') };
 }

@@ -109,7 +109,13 @@ export class Group {
     if (ops.length === 0) return;
     this.payloadJson = null;
     const entry: DeltaEntry = { opsJson: JSON.stringify(ops), timestamp: new Date().toISOString() };
-    for (const member of this.members) member.deliver(entry);
+    for (const member of this.members) {
+      try {
+        member.deliver(entry);
+      } catch {
+        // A member must not stop the others from getting the delta (it detaches itself).
+      }
+    }
   }
 
   /** The view as a JSON array, in the source's sort order; cached until the next change. */

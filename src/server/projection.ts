@@ -52,7 +52,8 @@ function visibility(path: string, manifest: Manifest): PathVisibility {
   for (const seg of path.split('.')) {
     if (m === true) return { kind: 'all' };
     if (isIndex(seg)) return { kind: 'field' };
-    const next: Manifest | undefined = m[seg];
+    // Own properties only: `constructor` or `valueOf` must not be found on Object.prototype.
+    const next: Manifest | undefined = Object.hasOwn(m, seg) ? m[seg] : undefined;
     if (next === undefined) return { kind: 'none' };
     m = next;
   }
@@ -76,7 +77,8 @@ export function updateOps(
     const field = path.split('.')[0] as string;
     if (resent.has(field)) return;
     resent.add(field);
-    const top = manifest === true ? true : manifest[field];
+    const top =
+      manifest === true ? true : Object.hasOwn(manifest, field) ? manifest[field] : undefined;
     if (top === undefined) return;
     const value = hasPath(doc, field) ? project(getPath(doc, field), top) : undefined;
     ops.push(

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { CLOSE_CODES } from '../protocol/errors.js';
 import { Backlog, type DeltaEntry } from './backlog.js';
 import type { Group } from './group.js';
 import type { Resolution, ViewMember } from './views.js';
@@ -51,7 +52,19 @@ export class SessionRoot implements ViewMember {
   deliver(entry: DeltaEntry): void {
     this.version++;
     this.backlog.push(entry);
-    this.session.sink?.send(this.frame(this.version, entry), 'delta');
+    const sink = this.session.sink;
+    if (!sink) return;
+    try {
+      sink.send(this.frame(this.version, entry), 'delta');
+    } catch {
+      // One consumer's failure is its own: its link is closed (which detaches it), and the rest
+      // of its group carries on.
+      try {
+        sink.close(CLOSE_CODES.internal, 'the consumer failed to receive a delta');
+      } catch {
+        // nothing more to do for a link that fails even to close
+      }
+    }
   }
 
   /** The delta frame for `version`: a small header around the shared, serialized ops. */

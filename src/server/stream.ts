@@ -8,6 +8,8 @@ import {
 } from '../protocol/messages.js';
 import type { Adapter, Doc, StopWatching } from './adapter.js';
 import { canonicalKey } from './canonical.js';
+import { isPlainObject } from './clone.js';
+import { checkConfigKeys, checkPositiveInteger } from './configCheck.js';
 import type { CacheConfig } from './criteria.js';
 import { identityValues } from './criteria.js';
 import { JobQueue } from './jobQueue.js';
@@ -45,7 +47,30 @@ export interface StreamOptions {
   sessionGraceMs?: number;
   /** What each session root keeps for resume. @default { deltas: 1000, bytes: 1 MiB } */
   backlog?: Partial<BacklogLimits>;
+  /**
+   * The largest identity, as UTF-8 JSON, that a client may claim and that `identityLookup` may
+   * return; a larger one is refused with `bad_identity`. @default 16384 (16 KiB)
+   */
+  maxIdentityBytes?: number;
+  /**
+   * How many values a reference may expand to. An identity array holding more is refused with
+   * `bad_identity`; a pipe that expands past it makes that view match nothing, and says so once
+   * to `onDebug`. @default 1000
+   */
+  maxReferenceValues?: number;
 }
+
+const STREAM_OPTION_KEYS = [
+  'adapter',
+  'dataSources',
+  'identityLookup',
+  'cacheConfig',
+  'onDebug',
+  'sessionGraceMs',
+  'backlog',
+  'maxIdentityBytes',
+  'maxReferenceValues',
+] as const satisfies readonly (keyof StreamOptions)[];
 
 /** Server state in numbers, as `GET <path>/health` reports it. */
 export interface StreamStats {
@@ -75,6 +100,8 @@ export class Stream {
   private readonly debugLog: ((message: string, details?: unknown) => void) | undefined;
   private readonly graceMs: number;
   private readonly limits: BacklogLimits;
+  private readonly maxIdentityBytes: number;
+  private readonly maxReferenceValues: number;
   private readonly views: Views;
   private readonly queue: JobQueue;
   private readonly sessions = new Map<string, Session>();
@@ -84,12 +111,30 @@ export class Stream {
   private closed = false;
 
   constructor(options: StreamOptions) {
+    checkConfigKeys('new Stream', options, STREAM_OPTION_KEYS);
+    if (options.backlog !== undefined) {
+      checkConfigKeys('new Stream: backlog', options.backlog, ['deltas', 'bytes']);
+    }
+    checkPositiveInteger('new Stream: maxIdentityBytes', options.maxIdentityBytes);
+    checkPositiveInteger('new Stream: maxReferenceValues', options.maxReferenceValues);
     this.adapter = options.adapter;
     this.identityLookup = options.identityLookup;
     this.debugLog = options.onDebug;
     this.graceMs = options.sessionGraceMs ?? 30_000;
     this.limits = { deltas: 1000, bytes: 1024 * 1024, ...options.backlog };
-    this.views = new Views(options.adapter, options.dataSources, options.cacheConfig ?? {});
+    this.maxIdentityBytes = options.maxIdentityBytes ?? 16 * 1024;
+    this.maxReferenceValues = options.maxReferenceValues ?? 1000;
+    this.views = new Views(options.adapter, options.dataSources, options.cacheConfig ?? {}, {
+      debug: (message, details) => this.debug(message, details),
+      maxReferenceValues: this.maxReferenceValues,
+      defer: (job, delayMs) => {
+        const timer = setTimeout(
+          () => this.queue.push(() => (this.closed ? undefined : job())),
+          delayMs,
+        );
+        timer.unref?.();
+      },
+    });
     this.queue = new JobQueue((error) => this.debug('job failed', error));
     // `new Collector({ register: stream.register })` passes the method on its own.
     this.register = this.register.bind(this);
@@ -114,6 +159,7 @@ export class Stream {
       },
       close: () => {
         cancelled = true;
+        if (session) this.detach(session, false, sink);
       },
     };
     this.attach({ type: 'register', protocol: PROTOCOL_VERSION, identity }, sink, request).then(
@@ -274,6 +320,8 @@ export class Stream {
     claimed: Record<string, unknown>,
     request: IdentityRequest,
   ): Promise<Checked> {
+    const tooLarge = this.oversized(claimed, 'the claimed identity');
+    if (tooLarge) return tooLarge;
     let identity = claimed;
     if (this.identityLookup) {
       try {
@@ -286,13 +334,40 @@ export class Stream {
         const message = error instanceof Error ? error.message : String(error);
         return { ok: false, code: 'identity_rejected', message };
       }
+      const resolvedTooLarge = this.oversized(identity, 'the identity identityLookup returned');
+      if (resolvedTooLarge) return resolvedTooLarge;
     }
     try {
-      for (const field of this.views.identityFields) identityValues(identity, field);
+      for (const field of this.views.identityFields) {
+        identityValues(identity, field, this.maxReferenceValues);
+      }
     } catch (error) {
       return { ok: false, code: 'bad_identity', message: (error as Error).message };
     }
-    return { ok: true, identity };
+    // The session keeps this copy, frozen, for its life; the claimed identity is not kept.
+    return { ok: true, identity: freezeCopy(identity) };
+  }
+
+  /** A `bad_identity` answer when `identity`'s JSON is over `maxIdentityBytes` (UTF-8). */
+  private oversized(
+    identity: Record<string, unknown>,
+    what: string,
+  ): Extract<Checked, { ok: false }> | undefined {
+    let bytes: number;
+    try {
+      const json = JSON.stringify(identity, (_key, value: unknown) =>
+        typeof value === 'bigint' ? value.toString() : value,
+      );
+      bytes = Buffer.byteLength(json ?? '', 'utf8');
+    } catch {
+      return { ok: false, code: 'bad_identity', message: `${what} cannot be written as JSON` };
+    }
+    if (bytes <= this.maxIdentityBytes) return undefined;
+    return {
+      ok: false,
+      code: 'bad_identity',
+      message: `${what} is ${bytes} bytes of JSON; at most ${this.maxIdentityBytes} are allowed`,
+    };
   }
 
   /** What a resume must present again: the values of every identity field a reference reads. */
@@ -375,4 +450,18 @@ export class Stream {
   report(message: string, details?: unknown): void {
     this.debug(message, details);
   }
+}
+
+/** A deep copy of plain objects and arrays, frozen; other values (ObjectId, Date) are shared. */
+function freezeCopy<T>(value: T): T {
+  if (Array.isArray(value)) return Object.freeze(value.map(freezeCopy)) as T;
+  if (isPlainObject(value)) {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      // defineProperty: an own `__proto__` key stays a plain key.
+      Object.defineProperty(out, key, { value: freezeCopy(value[key]), enumerable: true });
+    }
+    return Object.freeze(out) as T;
+  }
+  return value;
 }

@@ -3,6 +3,7 @@ import type { Manifest, RootOptions, Sort } from '../protocol/messages.js';
 import type { Adapter, Change, Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
+import { checkConfigKeys } from './configCheck.js';
 import {
   compileCriteria,
   resolveCriteria,
@@ -57,8 +58,20 @@ export interface Resolution {
   query: Doc;
   /** The lookups behind `query`: only a change to what they selected, or could now select, can change it. */
   trace: TracedLookup[];
+  /** A pipe expanded past `maxReferenceValues`: `query` matches nothing (reported once). */
+  exceeded: boolean;
   group: Group;
   readonly members: Set<ViewMember>;
+}
+
+/** How the views report and schedule. */
+export interface ViewsOptions {
+  /** Receives what went wrong where no client can be told. */
+  debug?: ((message: string, details?: unknown) => void) | undefined;
+  /** How many values a reference may expand to. @default Infinity */
+  maxReferenceValues?: number | undefined;
+  /** Runs `job` after `delayMs`, in turn with the change feed (a resync after a failure). */
+  defer?: ((job: () => Promise<void>, delayMs: number) => void) | undefined;
 }
 
 /**
@@ -76,15 +89,20 @@ export class Views {
   private readonly dependents = new Map<string, { source: SourceState; fields: Set<string> }[]>();
   private readonly groups = new Map<string, Group>();
   private readonly collections = new Map<string, CollectionGroups>();
+  private closed = false;
 
   constructor(
     private readonly adapter: Adapter,
     dataSources: Record<string, DataSource>,
     cacheConfig: CacheConfig,
+    private readonly options: ViewsOptions = {},
   ) {
     const manifests: Record<string, Manifest> = {};
     const rootOptions: Record<string, RootOptions> = {};
     const watched = new Set<string>();
+    if (!isPlainObject(dataSources)) {
+      throw new ParticleError('config', 'dataSources must be an object of named data sources');
+    }
     for (const [name, ds] of Object.entries(dataSources)) {
       const source = compileSource(name, ds, cacheConfig);
       this.sources.set(name, source);
@@ -162,7 +180,12 @@ export class Views {
       [...source.resolutions.values()].filter((r) => traceTouches(r.trace, change)),
     );
     if (stale.length === 0) return this.route(change);
-    return this.reresolve(stale).then(() => this.route(change));
+    // A failed lookup must not drop the change for everyone: route it whatever happened, and
+    // resync the views whose lookups failed.
+    return this.reresolve(stale).then((failed) => {
+      this.route(change);
+      this.retry(failed, 0);
+    });
   }
 
   /** History of `collection` was lost: re-resolve criteria reading it and re-query its groups. */
@@ -170,7 +193,7 @@ export class Views {
     const dependents = (this.dependents.get(collection) ?? []).flatMap((d) => [
       ...d.source.resolutions.values(),
     ]);
-    if (dependents.length) await this.reresolve(dependents);
+    if (dependents.length) this.retry(await this.reresolve(dependents), 0);
     for (const group of [...this.groups.values()]) {
       if (group.source.collection !== collection || this.groups.get(group.key) !== group) continue;
       const source = this.sources.get(group.source.name) as SourceState;
@@ -185,6 +208,7 @@ export class Views {
 
   /** Forgets every group (the stream is shutting down). */
   clear(): void {
+    this.closed = true;
     for (const group of this.groups.values()) group.clear();
     this.groups.clear();
     for (const source of this.sources.values()) source.resolutions.clear();
@@ -198,29 +222,63 @@ export class Views {
     for (const group of index.candidates(key, doc)) group.emit(group.process(change, key));
   }
 
-  /** Re-runs the criteria of these resolutions; moves clients whose criteria changed. */
-  private async reresolve(resolutions: Resolution[]): Promise<void> {
+  /**
+   * Re-runs the criteria of these resolutions; moves clients whose criteria changed. Resolves
+   * with the resolutions whose lookups failed (they keep their current view until a retry).
+   */
+  private async reresolve(resolutions: Resolution[]): Promise<Resolution[]> {
+    const failed: Resolution[] = [];
     for (const resolution of new Set(resolutions)) {
-      const { source } = resolution;
-      if (source.resolutions.get(resolution.key) !== resolution) continue;
-      const { query, trace } = await this.resolve(source, resolution.identity);
-      resolution.trace = trace;
-      if (canonicalKey(query) === canonicalKey(resolution.query)) continue;
-      const from = resolution.group;
-      const to = await this.groupFor(source, query);
-      resolution.query = query;
-      resolution.group = to;
-      const ops = from.opsTowards(to);
-      const entry: DeltaEntry = {
-        opsJson: JSON.stringify(ops),
-        timestamp: new Date().toISOString(),
-      };
-      for (const member of resolution.members) {
-        to.members.add(member);
-        member.group = to;
-        if (ops.length > 0) member.deliver(entry);
-        this.leaveGroup(member, from);
+      if (resolution.source.resolutions.get(resolution.key) !== resolution) continue;
+      try {
+        await this.reresolveOne(resolution);
+      } catch (error) {
+        failed.push(resolution);
+        this.options.debug?.(
+          `dataSources.${resolution.source.name}: re-resolving criteria failed; the view will resync`,
+          error,
+        );
       }
+    }
+    return failed;
+  }
+
+  /** Resyncs resolutions whose re-resolution failed, later, with a growing delay. */
+  private retry(failed: Resolution[], attempt: number): void {
+    const defer = this.options.defer;
+    if (failed.length === 0 || !defer || this.closed) return;
+    defer(
+      async () => {
+        if (this.closed) return;
+        this.retry(await this.reresolve(failed), attempt + 1);
+      },
+      Math.min(10_000, 100 * 2 ** attempt),
+    );
+  }
+
+  private async reresolveOne(resolution: Resolution): Promise<void> {
+    const { source } = resolution;
+    const { query, trace, exceeded } = await this.resolve(source, resolution.identity, resolution);
+    resolution.exceeded = exceeded;
+    if (canonicalKey(query) === canonicalKey(resolution.query)) {
+      resolution.trace = trace;
+      return;
+    }
+    const from = resolution.group;
+    const to = await this.groupFor(source, query);
+    resolution.trace = trace;
+    resolution.query = query;
+    resolution.group = to;
+    const ops = from.opsTowards(to);
+    const entry: DeltaEntry = {
+      opsJson: JSON.stringify(ops),
+      timestamp: new Date().toISOString(),
+    };
+    for (const member of resolution.members) {
+      to.members.add(member);
+      member.group = to;
+      if (ops.length > 0) member.deliver(entry);
+      this.leaveGroup(member, from);
     }
   }
 
@@ -234,26 +292,40 @@ export class Views {
   }
 
   private resolutionKey(source: SourceState, identity: Record<string, unknown>): string {
+    // A missing field and an explicit null resolve differently (missing matches nothing), so
+    // they must never share a key: a missing field is written as an empty entry.
     return canonicalKey(
-      source.compiled.identityFields.map((f) => (Object.hasOwn(identity, f) ? identity[f] : null)),
+      source.compiled.identityFields.map((f) => (Object.hasOwn(identity, f) ? [identity[f]] : [])),
     );
   }
 
   private async resolve(
     source: SourceState,
     identity: Record<string, unknown>,
-  ): Promise<{ query: Doc; trace: TracedLookup[] }> {
+    was?: Resolution,
+  ): Promise<{ query: Doc; trace: TracedLookup[]; exceeded: boolean }> {
     const trace: TracedLookup[] = [];
-    const query = await resolveCriteria(source.compiled, identity, async (collection, q) => {
-      const docs = await this.adapter.find(collection, q);
-      trace.push({
-        collection,
-        matcher: compileMatcher(q),
-        ids: new Set(docs.map((d) => idKey(d._id))),
-      });
-      return docs;
-    });
-    return { query, trace };
+    const { query, exceeded } = await resolveCriteria(
+      source.compiled,
+      identity,
+      async (collection, q) => {
+        const docs = await this.adapter.find(collection, q);
+        trace.push({
+          collection,
+          matcher: compileMatcher(q),
+          ids: new Set(docs.map((d) => idKey(d._id))),
+        });
+        return docs;
+      },
+      this.options.maxReferenceValues ?? Infinity,
+    );
+    if (exceeded !== undefined && !was?.exceeded) {
+      this.options.debug?.(
+        `dataSources.${source.name}: criteria.${exceeded} expands past maxReferenceValues ` +
+          `(${this.options.maxReferenceValues}); the view matches nothing until it shrinks`,
+      );
+    }
+    return { query, trace, exceeded: exceeded !== undefined };
   }
 
   private async resolutionFor(
@@ -263,14 +335,15 @@ export class Views {
     const key = this.resolutionKey(source, identity);
     const existing = source.resolutions.get(key);
     if (existing) return existing;
-    const { query, trace } = await this.resolve(source, identity);
+    const { query, trace, exceeded } = await this.resolve(source, identity);
     const group = await this.groupFor(source, query);
     const resolution: Resolution = {
       key,
       source,
-      identity,
+      identity: pick(identity, source.compiled.identityFields),
       query,
       trace,
+      exceeded,
       group,
       members: new Set(),
     };
@@ -318,9 +391,31 @@ export class Views {
   }
 }
 
+/** The identity fields a resolution reads, and nothing else of the identity. */
+function pick(identity: Record<string, unknown>, fields: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (Object.hasOwn(identity, f)) out[f] = identity[f];
+  return Object.freeze(out);
+}
+
+const DATA_SOURCE_KEYS = [
+  'collection',
+  'criteria',
+  'manifest',
+  'sort',
+  'idField',
+] as const satisfies readonly (keyof DataSource)[];
+
 function compileSource(name: string, ds: DataSource, cacheConfig: CacheConfig): SourceState {
   const where = `dataSources.${name}`;
-  if (!ds || typeof ds.collection !== 'string' || !ds.collection) {
+  if (!isPlainObject(ds)) {
+    throw new ParticleError(
+      'config',
+      `${where} must be an object such as { collection, manifest }`,
+    );
+  }
+  checkConfigKeys(where, ds, DATA_SOURCE_KEYS);
+  if (typeof ds.collection !== 'string' || !ds.collection) {
     throw new ParticleError('config', `${where}.collection must name a collection`);
   }
   if (ds.manifest !== true && !isPlainObject(ds.manifest)) {
@@ -360,7 +455,7 @@ function manifestShows(manifest: Manifest, path: string): boolean {
   let m: Manifest = manifest;
   for (const seg of path.split('.')) {
     if (m === true) return true;
-    const next: Manifest | undefined = m[seg];
+    const next: Manifest | undefined = Object.hasOwn(m, seg) ? m[seg] : undefined;
     if (next === undefined) return false;
     m = next;
   }
