@@ -55,3 +55,11 @@ export function checkKeys(where: string, given: object, allowed: readonly string
     throw new ParticleError('config', `${where}: unknown key '${key}'${hint}`);
   }
 }
+
+/** Throws `ParticleError('config')` unless `value` is undefined or a positive integer. */
+export function checkPositiveInteger(where: string, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ParticleError('config', `${where} must be a positive integer, not ${String(value)}`);
+  }
+}

@@ -9,7 +9,7 @@ import {
 import type { Adapter, Doc, StopWatching } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
-import { checkConfigKeys, checkPositiveInteger } from './configCheck.js';
+import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
 import type { CacheConfig } from './criteria.js';
 import { identityValues } from './criteria.js';
 import { JobQueue } from './jobQueue.js';
@@ -111,9 +111,9 @@ export class Stream {
   private closed = false;
 
   constructor(options: StreamOptions) {
-    checkConfigKeys('new Stream', options, STREAM_OPTION_KEYS);
+    checkKeys('new Stream', options, STREAM_OPTION_KEYS);
     if (options.backlog !== undefined) {
-      checkConfigKeys('new Stream: backlog', options.backlog, ['deltas', 'bytes']);
+      checkKeys('new Stream: backlog', options.backlog, ['deltas', 'bytes']);
     }
     checkPositiveInteger('new Stream: maxIdentityBytes', options.maxIdentityBytes);
     checkPositiveInteger('new Stream: maxReferenceValues', options.maxReferenceValues);

@@ -4,6 +4,7 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { CLOSE_CODES, ParticleError, closeCodeFor } from '../protocol/errors.js';
 import type { WireErrorCode } from '../protocol/messages.js';
 import { parseClientMessage } from '../protocol/parse.js';
+import { truncateUtf8 } from '../protocol/closeReason.js';
 import type { Session, Sink } from './session.js';
 import type { Stream } from './stream.js';
 
@@ -117,7 +118,7 @@ export function particleMiddleware(
       state = 'closed';
       try {
         send(link, JSON.stringify({ type: 'error', code, message }));
-        ws.close(closeCode, closeReason(message));
+        ws.close(closeCode, truncateUtf8(message));
       } catch {
         ws.terminate();
       }
@@ -278,22 +279,6 @@ export function particleMiddleware(
     close();
   };
   return middleware;
-}
-
-const CLOSE_REASON_BYTES = 123;
-
-/** Cuts a close reason to the 123 UTF-8 bytes a close frame allows, on a character boundary. */
-export function closeReason(text: string): string {
-  if (Buffer.byteLength(text) <= CLOSE_REASON_BYTES) return text;
-  let out = '';
-  let bytes = 0;
-  for (const char of text) {
-    const size = Buffer.byteLength(char);
-    if (bytes + size > CLOSE_REASON_BYTES) break;
-    out += char;
-    bytes += size;
-  }
-  return out;
 }
 
 function refuseUpgrade(socket: Duplex, status: number, text: string): void {

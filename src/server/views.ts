@@ -3,7 +3,7 @@ import type { Manifest, RootOptions, Sort } from '../protocol/messages.js';
 import type { Adapter, Change, Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
-import { checkConfigKeys } from './configCheck.js';
+import { checkKeys } from '../protocol/config.js';
 import {
   compileCriteria,
   resolveCriteria,
@@ -414,7 +414,7 @@ function compileSource(name: string, ds: DataSource, cacheConfig: CacheConfig): 
       `${where} must be an object such as { collection, manifest }`,
     );
   }
-  checkConfigKeys(where, ds, DATA_SOURCE_KEYS);
+  checkKeys(where, ds, DATA_SOURCE_KEYS);
   if (typeof ds.collection !== 'string' || !ds.collection) {
     throw new ParticleError('config', `${where}.collection must name a collection`);
   }
