@@ -1,10 +1,10 @@
 import {
   PROTOCOL_VERSION,
   ParticleError,
-  checkKeys,
   type RegisterMessage,
   type ServerMessage,
 } from '../protocol/index.js';
+import { checkKeys } from '../protocol/config.js';
 import { Connection, type LinkDown } from './connection.js';
 import {
   errorFromClose,

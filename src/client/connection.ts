@@ -1,9 +1,5 @@
-import {
-  parseServerMessage,
-  truncateUtf8,
-  type RegisterMessage,
-  type ServerMessage,
-} from '../protocol/index.js';
+import { parseServerMessage, type RegisterMessage, type ServerMessage } from '../protocol/index.js';
+import { truncateUtf8 } from '../protocol/closeReason.js';
 import type { ReconnectOptions, WebSocketClass, WebSocketLike } from './types.js';
 
 /** Close code the client uses when it drops a link itself to start over (gap, bad frame, silence). */

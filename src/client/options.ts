@@ -1,4 +1,4 @@
-import { checkKeys } from '../protocol/index.js';
+import { checkKeys } from '../protocol/config.js';
 import type { FrameLimits } from './apply.js';
 import type {
   CollectorOptions,

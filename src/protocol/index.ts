@@ -2,5 +2,3 @@ export * from './messages.js';
 export * from './errors.js';
 export * from './path.js';
 export * from './parse.js';
-export * from './closeReason.js';
-export * from './config.js';

@@ -5,7 +5,6 @@ export type {
   IdentityRequest,
   StreamOptions,
   StreamStats,
-  AttachResult,
 } from './stream.js';
 export { MemoryAdapter } from './memoryAdapter.js';
 export type { MemoryAdapterOptions, UpdateDocument } from './memoryAdapter.js';
@@ -13,7 +12,4 @@ export { particleMiddleware } from './transport.js';
 export type { ParticleMiddleware, ParticleMiddlewareOptions } from './transport.js';
 export type { Adapter, Change, Doc, FindOptions, StopWatching } from './adapter.js';
 export type { CacheConfig } from './criteria.js';
-export type { Sink } from './session.js';
-export { compileMatcher } from './matcher.js';
-export type { Matcher } from './matcher.js';
 export { ParticleError } from '../protocol/errors.js';

@@ -182,6 +182,7 @@ export class Stream {
   }
 
   /**
+   * @internal
    * Registers a client whose frames go to `sink`; a transport's entry point. Resolves with the
    * session, or with the wire error to answer (the caller sends it and closes the link).
    */
@@ -240,6 +241,7 @@ export class Stream {
   }
 
   /**
+   * @internal
    * The link `sink` of a session closed; with `hold`, the session waits `sessionGraceMs` for a
    * resume. A link that was already replaced by a resume changes nothing.
    */
@@ -308,7 +310,7 @@ export class Stream {
     await this.adapter.close();
   }
 
-  /** Lets a transport be closed with the stream. */
+  /** @internal Lets a transport be closed with the stream. */
   addTransport(transport: { close(): void }): () => void {
     this.transports.add(transport);
     return () => this.transports.delete(transport);

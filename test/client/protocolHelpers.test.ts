@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { ParticleError, checkKeys, closestKey, truncateUtf8 } from '../../src/protocol/index.js';
+import { ParticleError } from '../../src/protocol/index.js';
+import { truncateUtf8 } from '../../src/protocol/closeReason.js';
+import { checkKeys, closestKey } from '../../src/protocol/config.js';
 
 const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
 

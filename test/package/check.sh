@@ -22,6 +22,7 @@ console.log("no install-time scripts; LICENSE present");
 npx publint run "$tarball" --strict
 npx attw "$tarball" --profile esm-only --format table-flipped
 node test/package/size.mjs dist
+node test/package/exports.mjs
 
 app="$scratch/app"
 mkdir -p "$app"
@@ -30,7 +31,7 @@ node -e '
 const v = (n) => require(process.argv[1] + "/node_modules/" + n + "/package.json").version;
 const pkg = { name: "scratch", private: true, type: "module", dependencies: {
   "particle-sync": "file:" + process.argv[2], "particle-alias": "file:" + process.argv[2],
-  react: v("react"), "react-dom": v("react-dom"), mongodb: v("mongodb"), ws: v("ws"), "happy-dom": v("happy-dom") } };
+  react: v("react"), "react-dom": v("react-dom"), mongodb: v("mongodb"), ws: v("ws"), redis: v("redis"), mysql2: v("mysql2"), "happy-dom": v("happy-dom") } };
 require("fs").writeFileSync(process.argv[3] + "/package.json", JSON.stringify(pkg, null, 2));
 ' "$root" "$tarball" "$app"
 (cd "$app" && npm install --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null)

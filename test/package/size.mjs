@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 const dist = resolve(process.argv[2] ?? 'dist');
-const budgets = { 'client/index.js': 15 * 1024, 'react/index.js': 18 * 1024 };
+const budgets = { 'client/index.js': 18 * 1024, 'react/index.js': 21 * 1024 };
 
 function reach(file, seen = new Set()) {
   if (seen.has(file)) return seen;

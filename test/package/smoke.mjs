@@ -13,6 +13,13 @@ for (const name of names) {
   const { Collector } = await import(`${name}/client`);
   assert.equal(typeof protocol.schemas, 'object', `${name}/protocol exports schemas`);
   assert.equal(typeof MongoAdapter, 'function', `${name}/server/mongo exports MongoAdapter`);
+  const { Scopes, MemoryScopeStore } = await import(`${name}/storage`);
+  const scopes = new Scopes({ store: new MemoryScopeStore() });
+  assert.equal(await scopes.scoped('global', (s) => (s.count = (s.count ?? 0) + 1)), 1);
+  const { RedisScopeStore } = await import(`${name}/storage/redis`);
+  const { MySqlScopeStore } = await import(`${name}/storage/mysql`);
+  assert.equal(typeof RedisScopeStore, 'function', `${name}/storage/redis exports RedisScopeStore`);
+  assert.equal(typeof MySqlScopeStore, 'function', `${name}/storage/mysql exports MySqlScopeStore`);
 
   const adapter = new MemoryAdapter({ collections: { users: [{ _id: 1, name: 'Ann' }] } });
   const stream = new Stream({
@@ -57,7 +64,9 @@ for (const name of names) {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   await window.happyDOM.close();
-  console.log(`${name}: protocol, server, server/mongo, client over a socket, react render: ok`);
+  console.log(
+    `${name}: protocol, server, server/mongo, storage (+redis, mysql), client over a socket, react render: ok`,
+  );
 }
 
 async function waitFor(predicate, describe) {
