@@ -27,7 +27,7 @@ function bad(message: string): ParticleError {
 export function applyUpdate(doc: Doc, update: UpdateDocument): string[] {
   if (delegates(update)) return mingoUpdate(doc, update);
   const ops = Object.keys(update);
-  const claimed = new Set<string>();
+  const claimed = new Map<string, string[]>();
   for (const op of ops) {
     const fields = update[op];
     if (!isPlainObject(fields)) throw bad(`${op} needs a document of fields`);
@@ -56,7 +56,8 @@ export function applyUpdate(doc: Doc, update: UpdateDocument): string[] {
       }
       const field = FIELD_OPERATORS[op];
       if (!field) continue;
-      const slot = slotOf(doc, path, splitPath(path), field.creates);
+      const segs = claimed.get(path) ?? splitPath(path);
+      const slot = slotOf(doc, path, segs, field.creates);
       if (slot && field.apply(slot, arg, path, ctx)) changed.push(path);
     }
   }
@@ -75,7 +76,7 @@ function delegates(update: UpdateDocument): boolean {
 }
 
 /** Records that one operator writes `path`; two writes to the same or nested paths conflict. */
-function claim(claimed: Set<string>, path: string): void {
+function claim(claimed: Map<string, string[]>, path: string): void {
   const segs = splitPath(path);
   if (segs[0] === '_id') throw bad(`an update may not change _id ('${path}')`);
   let prefix = '';
@@ -84,8 +85,10 @@ function claim(claimed: Set<string>, path: string): void {
     if (claimed.has(prefix)) throw conflict(path, prefix);
   }
   if (claimed.has(path)) throw conflict(path, path);
-  for (const other of claimed) if (other.startsWith(`${path}.`)) throw conflict(path, other);
-  claimed.add(path);
+  for (const other of claimed.keys()) {
+    if (other.startsWith(`${path}.`)) throw conflict(path, other);
+  }
+  claimed.set(path, segs);
 }
 
 function conflict(path: string, other: string): ParticleError {
