@@ -331,7 +331,7 @@ for (const clients of p1Sizes) {
   const p = measure('p8', 'p8', {
     docs: quick ? 5000 : 20_000,
     writes: quick ? 20_000 : 100_000,
-    inIds: quick ? 10_000 : 50_000,
+    inIds: quick ? 5_000 : 10_000,
   });
   plan.push({
     id: 'P8',

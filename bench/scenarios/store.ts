@@ -4,7 +4,8 @@
  * `find` with a large `$in` identity list beside mingo's `Query` over the same documents.
  */
 import { Query, update as mingoUpdate } from 'mingo';
-import { MemoryAdapter, type Doc, type UpdateDocument } from '../../src/server/index.js';
+import type { Doc } from '../../src/server/adapter.js';
+import { MemoryAdapter, type UpdateDocument } from '../../src/server/memoryAdapter.js';
 import { cloneDeep, deepEqual, getPath, hasPath } from '../../src/server/clone.js';
 import { settleMemory } from '../lib/stats.js';
 import type { Figures } from './fanout.js';
