@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { update as mingoUpdate } from 'mingo';
 import { describe, expect, test } from 'vitest';
 import type { Doc } from '../../src/server/adapter.js';
-import { cloneDeep, getPath, hasPath, isPlainObject } from '../../src/server/clone.js';
+import { cloneDeep, deepEqual, getPath, hasPath, isPlainObject } from '../../src/server/clone.js';
 import { applyUpdate, type UpdateDocument } from '../../src/server/memory/update.js';
 import { ParticleError } from '../../src/protocol/errors.js';
 
@@ -155,6 +155,9 @@ describe('applyUpdate against mingo', () => {
         }
         compared++;
         expect(a.doc).toEqual(b.doc);
+        // The adapter emits nothing for a document that did not change, whatever paths mingo
+        // reported (it reports some $push/$slice no-ops as changes).
+        if (deepEqual(a.doc, normalize(doc))) return;
         expect(a.paths).toEqual(b.paths);
         expect(change(a.doc, a.paths)).toEqual(change(b.doc, b.paths));
       }),
