@@ -156,10 +156,15 @@ describe('applyUpdate against mingo', () => {
         compared++;
         expect(a.doc).toEqual(b.doc);
         // The adapter emits nothing for a document that did not change, whatever paths mingo
-        // reported (it reports some $push/$slice no-ops as changes).
-        if (deepEqual(a.doc, normalize(doc))) return;
-        expect(a.paths).toEqual(b.paths);
-        expect(change(a.doc, a.paths)).toEqual(change(b.doc, b.paths));
+        // reported. mingo also reports some $push/$slice no-ops as changed (an array that ends
+        // up as it was); the store does not, so those paths are left out of mingo's list.
+        const before = normalize(doc);
+        if (deepEqual(a.doc, before)) return;
+        const real = (p: string): boolean =>
+          hasPath(before, p) !== hasPath(b.doc, p) ||
+          !deepEqual(getPath(before, p), getPath(b.doc, p));
+        expect(a.paths).toEqual(b.paths.filter(real));
+        expect(change(a.doc, a.paths)).toEqual(change(b.doc, b.paths.filter(real)));
       }),
       { numRuns: 4000 },
     );
