@@ -327,6 +327,49 @@ for (const clients of p1Sizes) {
   });
 }
 
+{
+  const p = measure('p8', 'p8', {
+    docs: quick ? 5000 : 20_000,
+    writes: quick ? 20_000 : 100_000,
+    inIds: quick ? 5_000 : 10_000,
+  });
+  plan.push({
+    id: 'P8',
+    keys: [p.key],
+    rows: () => {
+      const inc = ratioRow(
+        'P8 MemoryAdapter.update by _id, one $inc (baseline: mingo update())',
+        fig(p.key, 'incUs'),
+        fig(p.key, 'mingoIncUs'),
+        'µs',
+        '<= 5 µs (200k/s)',
+        null,
+      );
+      inc.met = inc.particle <= 5;
+      const kb = Math.round(fig(p.key, 'inListBytes') / 1024);
+      return [
+        inc,
+        ratioRow(
+          'P8 MemoryAdapter.update by _id, two $set + $push with $each/$slice (baseline: mingo)',
+          fig(p.key, 'mixedUs'),
+          fig(p.key, 'mingoMixedUs'),
+          'µs',
+          'info',
+          null,
+        ),
+        ratioRow(
+          `P8 find with a ${kb} KB $in identity list (baseline: mingo Query)`,
+          fig(p.key, 'inMs'),
+          fig(p.key, 'mingoInMs'),
+          'ms',
+          'info',
+          null,
+        ),
+      ];
+    },
+  });
+}
+
 // ---- running -----------------------------------------------------------------------------
 
 function format(value: number, unit: string): string {

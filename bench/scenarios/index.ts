@@ -3,6 +3,7 @@ import { p1, p2 } from './fanout.js';
 import { p3 } from './matching.js';
 import { p6, p7 } from './memory.js';
 import { p5 } from './payload.js';
+import { p8 } from './store.js';
 
 /** Every measurement a benchmark process can run, by name. */
-export const jobs = { p1, p2, p3, p4, p4react, p5, p6, p7 };
+export const jobs = { p1, p2, p3, p4, p4react, p5, p6, p7, p8 };

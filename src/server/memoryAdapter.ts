@@ -1,18 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { Query, update as applyUpdate } from 'mingo';
+import { Query } from 'mingo';
 import type { Adapter, Change, Doc, FindOptions, StopWatching } from './adapter.js';
 import { cloneDeep, deepEqual, getPath, hasPath } from './clone.js';
 import { idKey } from './ids.js';
+import { compileFilter } from './memory/match.js';
+import { applyUpdate, type UpdateDocument } from './memory/update.js';
 import { ParticleError } from '../protocol/errors.js';
+
+export type { UpdateDocument } from './memory/update.js';
 
 /** Options of {@link MemoryAdapter}. */
 export interface MemoryAdapterOptions {
   /** Initial documents per collection. Each needs an `_id` (one is generated when missing). */
   collections?: Record<string, Doc[]>;
 }
-
-/** A MongoDB update document: `$set`, `$unset`, `$inc`, `$push`, `$pull`, ... */
-export type UpdateDocument = Record<string, Record<string, unknown>>;
 
 interface Watcher {
   collections: Set<string>;
@@ -114,7 +115,7 @@ export class MemoryAdapter implements Adapter {
   /** The synchronous form of {@link find}. */
   findNow(collection: string, query: Doc = {}, options: FindOptions = {}): Doc[] {
     const docs = [...this.collection(collection).values()];
-    const matched = Object.keys(query).length === 0 ? docs : docs.filter(compile(query));
+    const matched = Object.keys(query).length === 0 ? docs : docs.filter(compileFilter(query));
     if (!options.sort && !options.projection) return matched;
     const cursor = new Query({}).find(matched, options.projection);
     return (options.sort ? cursor.sort(options.sort) : cursor).all() as Doc[];
@@ -161,7 +162,7 @@ export class MemoryAdapter implements Adapter {
       const doc = this.collection(collection).get(idKey(id));
       return doc && doc._id === id ? [[idKey(id), doc]] : [];
     }
-    const test = compile(filter);
+    const test = compileFilter(filter);
     return [...this.collection(collection)].filter(([, doc]) => test(doc));
   }
 
@@ -170,11 +171,6 @@ export class MemoryAdapter implements Adapter {
       if (w.collections.has(change.collection)) w.onChange(change);
     }
   }
-}
-
-function compile(query: Doc): (doc: Doc) => boolean {
-  const q = new Query(query);
-  return (doc) => q.test(doc);
 }
 
 function withId(doc: Doc): Doc {
