@@ -29,7 +29,7 @@ function bad(message: string): ParticleError {
 
 const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
 
-function numeric(op: string): FieldOperator['check'] {
+function numeric(op: string): NonNullable<FieldOperator['check']> {
   return (arg, path) => {
     if (!isNumber(arg)) throw bad(`${op} needs a number for '${path}'`);
   };
