@@ -25,7 +25,7 @@ describe('heartbeats', () => {
     clients.push(c);
     await c.ready();
     // a half-open link: the peer reads nothing and answers no ping
-    (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    c.stopReading();
     await expect.poll(() => server.stream.stats().clients, { timeout: 3000 }).toBe(0);
     expect(server.stream.stats().sessions).toBe(1);
   });

@@ -119,7 +119,7 @@ export class RawClient {
   }
 
   /** Waits for a payload (or a `resumed`) of every root in the manifest. */
-  async ready(): Promise<void> {
+  async ready(timeoutMs = 5000): Promise<void> {
     await this.until((c) => {
       const manifest = c.of('manifest')[0] as { sources: Record<string, unknown> } | undefined;
       return (
@@ -128,7 +128,7 @@ export class RawClient {
           (root) => c.of('payload', root).length > 0 || c.of('resumed', root).length > 0,
         )
       );
-    });
+    }, timeoutMs);
   }
 
   /** The session named by `registered`. */
@@ -145,9 +145,18 @@ export class RawClient {
     return this.of('delta', root).flatMap((d) => d.ops as unknown[]);
   }
 
-  async closedWith(): Promise<{ code: number; reason: string }> {
-    await this.until((c) => c.closed !== undefined);
+  async closedWith(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
+    await this.until((c) => c.closed !== undefined, timeoutMs);
     return this.closed as { code: number; reason: string };
+  }
+
+  /** Stops reading from the socket, as a client that stalls does (the server's sends pile up). */
+  stopReading(): void {
+    this.ws.pause();
+  }
+
+  resumeReading(): void {
+    this.ws.resume();
   }
 
   close(): void {
