@@ -7,13 +7,11 @@ import {
   type WireErrorCode,
 } from '../protocol/messages.js';
 import type { Adapter, Doc, StopWatching } from './adapter.js';
-import { canonicalKey } from './canonical.js';
-import { isPlainObject } from './clone.js';
 import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
 import type { CacheConfig } from './criteria.js';
-import { identityValues } from './criteria.js';
 import { JobQueue } from './jobQueue.js';
 import { Session, SessionRoot, type BacklogLimits, type Sink } from './session.js';
+import { IdentityCheck } from './identity.js';
 import { Views, type DataSource } from './views.js';
 
 export type { DataSource } from './views.js';
@@ -86,22 +84,16 @@ export interface StreamStats {
 export type AttachResult =
   { ok: true; session: Session } | { ok: false; code: WireErrorCode; message: string };
 
-type Checked =
-  | { ok: true; identity: Record<string, unknown> }
-  | { ok: false; code: WireErrorCode; message: string };
-
 /**
  * The server side of Particle: decides per identity which records and fields each client may
  * see, sends them once and then every change to them.
  */
 export class Stream {
   private readonly adapter: Adapter;
-  private readonly identityLookup: IdentityLookup | undefined;
   private readonly debugLog: ((message: string, details?: unknown) => void) | undefined;
   private readonly graceMs: number;
   private readonly limits: BacklogLimits;
-  private readonly maxIdentityBytes: number;
-  private readonly maxReferenceValues: number;
+  private readonly identities: IdentityCheck;
   private readonly views: Views;
   private readonly queue: JobQueue;
   private readonly sessions = new Map<string, Session>();
@@ -118,15 +110,13 @@ export class Stream {
     checkPositiveInteger('new Stream: maxIdentityBytes', options.maxIdentityBytes);
     checkPositiveInteger('new Stream: maxReferenceValues', options.maxReferenceValues);
     this.adapter = options.adapter;
-    this.identityLookup = options.identityLookup;
     this.debugLog = options.onDebug;
     this.graceMs = options.sessionGraceMs ?? 30_000;
     this.limits = { deltas: 1000, bytes: 1024 * 1024, ...options.backlog };
-    this.maxIdentityBytes = options.maxIdentityBytes ?? 16 * 1024;
-    this.maxReferenceValues = options.maxReferenceValues ?? 1000;
+    const maxReferenceValues = options.maxReferenceValues ?? 1000;
     this.views = new Views(options.adapter, options.dataSources, options.cacheConfig ?? {}, {
       debug: (message, details) => this.debug(message, details),
-      maxReferenceValues: this.maxReferenceValues,
+      maxReferenceValues,
       defer: (job, delayMs) => {
         const timer = setTimeout(
           () => this.queue.push(() => (this.closed ? undefined : job())),
@@ -135,6 +125,11 @@ export class Stream {
         timer.unref?.();
       },
     });
+    this.identities = new IdentityCheck(
+      options.identityLookup,
+      { maxIdentityBytes: options.maxIdentityBytes ?? 16 * 1024, maxReferenceValues },
+      () => this.views.identityFields,
+    );
     this.queue = new JobQueue((error) => this.debug('job failed', error));
     // `new Collector({ register: stream.register })` passes the method on its own.
     this.register = this.register.bind(this);
@@ -199,10 +194,10 @@ export class Stream {
         message: `this server speaks protocol ${PROTOCOL_VERSION}, the client sent ${String(message.protocol)}`,
       };
     }
-    const checked = await this.lookupIdentity(message.identity, request);
+    const checked = await this.identities.check(message.identity, request);
     if (!checked.ok) return checked;
     const { identity } = checked;
-    const identityKey = this.identityKey(identity);
+    const identityKey = this.identities.key(identity);
     return this.queue.run(async (): Promise<AttachResult> => {
       if (this.closed) return { ok: false, code: 'internal', message: 'the stream is shut down' };
       await this.ensureFeed();
@@ -266,7 +261,7 @@ export class Stream {
     identity: Record<string, unknown>,
     request?: IdentityRequest,
   ): Promise<Record<string, Doc[]>> {
-    const checked = await this.lookupIdentity(identity, request);
+    const checked = await this.identities.check(identity, request);
     if (!checked.ok) throw new ParticleError(checked.code, checked.message);
     const out: Record<string, Doc[]> = {};
     await this.queue.run(async () => {
@@ -314,69 +309,6 @@ export class Stream {
   addTransport(transport: { close(): void }): () => void {
     this.transports.add(transport);
     return () => this.transports.delete(transport);
-  }
-
-  // ---- identity ------------------------------------------------------------------------------
-
-  private async lookupIdentity(
-    claimed: Record<string, unknown>,
-    request: IdentityRequest,
-  ): Promise<Checked> {
-    const tooLarge = this.oversized(claimed, 'the claimed identity');
-    if (tooLarge) return tooLarge;
-    let identity = claimed;
-    if (this.identityLookup) {
-      try {
-        const result = await this.identityLookup(claimed, request);
-        if (typeof result !== 'object' || result === null) {
-          throw new Error('identityLookup must return an object');
-        }
-        identity = result;
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        return { ok: false, code: 'identity_rejected', message };
-      }
-      const resolvedTooLarge = this.oversized(identity, 'the identity identityLookup returned');
-      if (resolvedTooLarge) return resolvedTooLarge;
-    }
-    try {
-      for (const field of this.views.identityFields) {
-        identityValues(identity, field, this.maxReferenceValues);
-      }
-    } catch (error) {
-      return { ok: false, code: 'bad_identity', message: (error as Error).message };
-    }
-    // The session keeps this copy, frozen, for its life; the claimed identity is not kept.
-    return { ok: true, identity: freezeCopy(identity) };
-  }
-
-  /** A `bad_identity` answer when `identity`'s JSON is over `maxIdentityBytes` (UTF-8). */
-  private oversized(
-    identity: Record<string, unknown>,
-    what: string,
-  ): Extract<Checked, { ok: false }> | undefined {
-    let bytes: number;
-    try {
-      const json = JSON.stringify(identity, (_key, value: unknown) =>
-        typeof value === 'bigint' ? value.toString() : value,
-      );
-      bytes = Buffer.byteLength(json ?? '', 'utf8');
-    } catch {
-      return { ok: false, code: 'bad_identity', message: `${what} cannot be written as JSON` };
-    }
-    if (bytes <= this.maxIdentityBytes) return undefined;
-    return {
-      ok: false,
-      code: 'bad_identity',
-      message: `${what} is ${bytes} bytes of JSON; at most ${this.maxIdentityBytes} are allowed`,
-    };
-  }
-
-  /** What a resume must present again: the values of every identity field a reference reads. */
-  private identityKey(identity: Record<string, unknown>): string {
-    return canonicalKey(
-      this.views.identityFields.map((f) => (Object.hasOwn(identity, f) ? [f, identity[f]] : [f])),
-    );
   }
 
   // ---- sessions ------------------------------------------------------------------------------
@@ -452,18 +384,4 @@ export class Stream {
   report(message: string, details?: unknown): void {
     this.debug(message, details);
   }
-}
-
-/** A deep copy of plain objects and arrays, frozen; other values (ObjectId, Date) are shared. */
-function freezeCopy<T>(value: T): T {
-  if (Array.isArray(value)) return Object.freeze(value.map(freezeCopy)) as T;
-  if (isPlainObject(value)) {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) {
-      // defineProperty: an own `__proto__` key stays a plain key.
-      Object.defineProperty(out, key, { value: freezeCopy(value[key]), enumerable: true });
-    }
-    return Object.freeze(out) as T;
-  }
-  return value;
 }
