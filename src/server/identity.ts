@@ -82,7 +82,7 @@ export class IdentityCheck {
 }
 
 /** A deep copy of plain objects and arrays, frozen; other values (ObjectId, Date) are shared. */
-function freezeCopy<T>(value: T): T {
+export function freezeCopy<T>(value: T): T {
   if (Array.isArray(value)) return Object.freeze(value.map(freezeCopy)) as T;
   if (isPlainObject(value)) {
     const out: Record<string, unknown> = {};

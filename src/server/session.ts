@@ -89,9 +89,23 @@ export class Session {
   graceTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    /** The identity references read (after `identityLookup`). */
-    readonly identity: Record<string, unknown>,
+    /** The identity references read (after `identityLookup`); `reauthorize` may replace it. */
+    public identity: Record<string, unknown>,
     /** A canonical form of `identity`: a resume must present the same identity. */
-    readonly identityKey: string,
+    public identityKey: string,
+    /** What `reauthorize` hands `identityLookup` again: the claim and its request's snapshot. */
+    public credentials: Credentials,
   ) {}
+}
+
+/** The claimed identity (frozen, size-bounded) and a snapshot of the request it came with. */
+export interface Credentials {
+  readonly claimed: Record<string, unknown>;
+  readonly request:
+    | {
+        headers: Record<string, string | string[] | undefined>;
+        url?: string | undefined;
+        remoteAddress?: string | undefined;
+      }
+    | undefined;
 }

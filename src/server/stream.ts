@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { ParticleError, CLOSE_CODES } from '../protocol/errors.js';
+import { ParticleError, CLOSE_CODES, closeCodeFor } from '../protocol/errors.js';
+import { truncateUtf8 } from '../protocol/closeReason.js';
 import {
   PROTOCOL_VERSION,
   type RegisterMessage,
@@ -10,8 +11,14 @@ import type { Adapter, Doc, StopWatching } from './adapter.js';
 import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
 import type { CacheConfig } from './criteria.js';
 import { JobQueue } from './jobQueue.js';
-import { Session, SessionRoot, type BacklogLimits, type Sink } from './session.js';
-import { IdentityCheck } from './identity.js';
+import {
+  Session,
+  SessionRoot,
+  type BacklogLimits,
+  type Credentials,
+  type Sink,
+} from './session.js';
+import { IdentityCheck, freezeCopy } from './identity.js';
 import { Views, type DataSource } from './views.js';
 
 export type { DataSource } from './views.js';
@@ -94,6 +101,7 @@ export class Stream {
   private readonly graceMs: number;
   private readonly limits: BacklogLimits;
   private readonly identities: IdentityCheck;
+  private readonly hasLookup: boolean;
   private readonly views: Views;
   private readonly queue: JobQueue;
   private readonly sessions = new Map<string, Session>();
@@ -125,6 +133,7 @@ export class Stream {
         timer.unref?.();
       },
     });
+    this.hasLookup = options.identityLookup !== undefined;
     this.identities = new IdentityCheck(
       options.identityLookup,
       { maxIdentityBytes: options.maxIdentityBytes ?? 16 * 1024, maxReferenceValues },
@@ -198,13 +207,17 @@ export class Stream {
     if (!checked.ok) return checked;
     const { identity } = checked;
     const identityKey = this.identities.key(identity);
+    const credentials = this.credentialsOf(message.identity, request);
     return this.queue.run(async (): Promise<AttachResult> => {
       if (this.closed) return { ok: false, code: 'internal', message: 'the stream is shut down' };
       await this.ensureFeed();
       const held = message.resume ? this.sessions.get(message.resume.session) : undefined;
       const resumable = held !== undefined && held.identityKey === identityKey;
-      const session = resumable ? held : await this.createSession(identity, identityKey);
+      const session = resumable
+        ? held
+        : await this.createSession(identity, identityKey, credentials);
       if (resumable) {
+        session.credentials = credentials;
         clearTimeout(session.graceTimer);
         // The old link may not have noticed it is dead yet; the resume takes the session over.
         session.sink?.close(CLOSE_CODES.goingAway, 'session resumed on another link');
@@ -273,6 +286,38 @@ export class Stream {
     return JSON.parse(JSON.stringify(out)) as Record<string, Doc[]>;
   }
 
+  /**
+   * Runs `identityLookup` again for every session (live, or held for resume) whose resolved
+   * identity matches `predicate` (all when omitted), with the claimed identity and the request
+   * snapshot it registered with. A throw ends that session (`identity_rejected`, close 4403);
+   * a changed identity re-resolves its views and sends fresh payloads. Call it after a
+   * sign-out, a role change or a membership change that criteria cannot see. Resolves with the
+   * number of sessions re-checked.
+   */
+  async reauthorize(
+    predicate?: (identity: Readonly<Record<string, unknown>>) => boolean,
+  ): Promise<number> {
+    if (predicate !== undefined && typeof predicate !== 'function') {
+      throw new TypeError('stream.reauthorize: predicate must be a function (identity) => boolean');
+    }
+    if (!this.hasLookup) return 0;
+    const targets = [...this.sessions.values()].filter((s) => !predicate || predicate(s.identity));
+    await Promise.all(
+      targets.map(async (session) => {
+        const { claimed, request } = session.credentials;
+        const checked = await this.identities.check(claimed, request);
+        await this.queue.run(async () => {
+          if (this.sessions.get(session.id) !== session) return;
+          if (!checked.ok) this.endSession(session, checked.code, checked.message);
+          else if (this.identities.key(checked.identity) !== session.identityKey) {
+            await this.reresolveSession(session, checked.identity);
+          } else session.identity = checked.identity;
+        });
+      }),
+    );
+    return targets.length;
+  }
+
   /** Counts for health checks. */
   stats(): StreamStats {
     let clients = 0;
@@ -316,8 +361,9 @@ export class Stream {
   private async createSession(
     identity: Record<string, unknown>,
     identityKey: string,
+    credentials: Credentials,
   ): Promise<Session> {
-    const session = new Session(identity, identityKey);
+    const session = new Session(identity, identityKey, credentials);
     for (const source of this.views.sources.values()) {
       const root = new SessionRoot(session, source.name, this.limits);
       await this.views.join(root, source, identity);
@@ -325,6 +371,56 @@ export class Stream {
     }
     this.sessions.set(session.id, session);
     return session;
+  }
+
+  /**
+   * What `reauthorize` needs to run `identityLookup` again. Without a lookup nothing can change,
+   * so nothing is kept; with one, the claim (already bounded by `maxIdentityBytes`) and the
+   * request's headers, url and address, not the request object.
+   */
+  private credentialsOf(claimed: Record<string, unknown>, request: IdentityRequest): Credentials {
+    if (!this.hasLookup) return { claimed: {}, request: undefined };
+    const snapshot = request && {
+      headers: { ...request.headers },
+      url: request.url,
+      remoteAddress: 'socket' in request ? request.socket.remoteAddress : undefined,
+    };
+    return { claimed: freezeCopy(claimed), request: snapshot };
+  }
+
+  /** Ends a session at once (a refused re-check): error, close, views released. */
+  private endSession(session: Session, code: WireErrorCode, message: string): void {
+    const sink = session.sink;
+    session.sink = null;
+    clearTimeout(session.graceTimer);
+    this.sessions.delete(session.id);
+    for (const root of session.roots.values()) this.views.leave(root);
+    if (sink) {
+      try {
+        sink.send(JSON.stringify({ type: 'error', code, message }), 'control');
+        sink.close(closeCodeFor(code), truncateUtf8(message));
+      } catch {
+        // a link that fails to take its last words is closed by its transport anyway
+      }
+    }
+    this.debug('session ended', { session: session.id, code });
+  }
+
+  /** A changed identity: every root follows the views of the new one, from a fresh payload. */
+  private async reresolveSession(
+    session: Session,
+    identity: Record<string, unknown>,
+  ): Promise<void> {
+    session.identity = identity;
+    session.identityKey = this.identities.key(identity);
+    for (const root of session.roots.values()) {
+      const source = this.views.sources.get(root.name);
+      if (!source) continue;
+      this.views.leave(root);
+      root.restart();
+      await this.views.join(root, source, identity);
+      session.sink?.send(root.payloadFrame(root.group?.payload() ?? '[]'), 'control');
+    }
   }
 
   private dropSession(session: Session): void {
