@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { deltaPrefix, encodeDelta, encodePayload } from '../protocol/encode.js';
 import { CLOSE_CODES } from '../protocol/errors.js';
 import { Backlog, type DeltaEntry } from './backlog.js';
 import type { Group } from './group.js';
@@ -69,15 +70,15 @@ export class SessionRoot implements ViewMember {
 
   /** The delta frame for `version`: a small header around the shared, serialized ops. */
   frame(version: number, entry: DeltaEntry): string {
-    return `${this.prefix}${version},"timestamp":"${entry.timestamp}","ops":${entry.opsJson}}`;
+    return encodeDelta(this.prefix, version, entry.timestamp, entry.opsJson);
   }
 
   payloadFrame(dataJson: string): string {
-    return `{"type":"payload","root":${JSON.stringify(this.name)},"epoch":"${this.epoch}","version":${this.version},"data":${dataJson}}`;
+    return encodePayload(this.name, this.epoch, this.version, dataJson);
   }
 
   private makePrefix(): string {
-    return `{"type":"delta","root":${JSON.stringify(this.name)},"epoch":"${this.epoch}","version":`;
+    return deltaPrefix(this.name, this.epoch);
   }
 }
 

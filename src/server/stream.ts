@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { encodeError, encodeRegistered, encodeResumed } from '../protocol/encode.js';
 import { ParticleError, CLOSE_CODES, closeCodeFor } from '../protocol/errors.js';
 import { truncateUtf8 } from '../protocol/closeReason.js';
 import {
@@ -223,7 +224,7 @@ export class Stream {
         session.sink?.close(CLOSE_CODES.goingAway, 'session resumed on another link');
       }
       session.sink = sink;
-      sink.send(JSON.stringify({ type: 'registered', session: session.id }), 'control');
+      sink.send(encodeRegistered(session.id), 'control');
       sink.send(this.views.manifestFrame, 'control');
       for (const root of session.roots.values()) {
         const position = resumable ? message.resume?.roots[root.name] : undefined;
@@ -233,8 +234,7 @@ export class Stream {
             : undefined;
         if (position && missed) {
           const { epoch, version } = position;
-          const resumed = { type: 'resumed', root: root.name, epoch, version };
-          sink.send(JSON.stringify(resumed), 'control');
+          sink.send(encodeResumed(root.name, epoch, version), 'control');
           missed.forEach((entry, i) =>
             sink.send(root.frame(position.version + i + 1, entry), 'control'),
           );
@@ -397,7 +397,7 @@ export class Stream {
     for (const root of session.roots.values()) this.views.leave(root);
     if (sink) {
       try {
-        sink.send(JSON.stringify({ type: 'error', code, message }), 'control');
+        sink.send(encodeError(code, message), 'control');
         sink.close(closeCodeFor(code), truncateUtf8(message));
       } catch {
         // a link that fails to take its last words is closed by its transport anyway

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { HEARTBEAT_FRAME, encodeError } from '../protocol/encode.js';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { CLOSE_CODES, ParticleError, closeCodeFor } from '../protocol/errors.js';
@@ -87,7 +88,7 @@ export function particleMiddleware(
       }
       link.alive = false;
       link.ws.ping();
-      if (now - link.lastSent >= config.heartbeatMs) send(link, '{"type":"heartbeat"}');
+      if (now - link.lastSent >= config.heartbeatMs) send(link, HEARTBEAT_FRAME);
     }
   };
 
@@ -117,7 +118,7 @@ export function particleMiddleware(
       session = null;
       state = 'closed';
       try {
-        send(link, JSON.stringify({ type: 'error', code, message }));
+        send(link, encodeError(code, message));
         ws.close(closeCode, truncateUtf8(message));
       } catch {
         ws.terminate();

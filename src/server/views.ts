@@ -1,4 +1,5 @@
 import { ParticleError } from '../protocol/errors.js';
+import { encodeManifest } from '../protocol/encode.js';
 import type { Manifest, RootOptions } from '../protocol/messages.js';
 import type { Adapter, Change, Doc } from './adapter.js';
 import type { DeltaEntry } from './backlog.js';
@@ -101,8 +102,7 @@ export class Views {
     this.identityFields = [
       ...new Set([...this.sources.values()].flatMap((s) => s.compiled.identityFields)),
     ].sort();
-    this.manifestFrame = JSON.stringify({
-      type: 'manifest',
+    this.manifestFrame = encodeManifest({
       sources: manifests,
       ...(Object.keys(rootOptions).length ? { options: rootOptions } : {}),
     });

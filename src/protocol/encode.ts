@@ -1,0 +1,63 @@
+import type {
+  DeltaMessage,
+  ErrorMessage,
+  HeartbeatMessage,
+  ManifestMessage,
+  PayloadMessage,
+  RegisteredMessage,
+  ResumedMessage,
+  WireErrorCode,
+} from './messages.js';
+
+/**
+ * Every frame the server sends is built here, next to the message types it must match. The
+ * payload and delta frames take pre-serialized data and ops: a group serializes a change's ops
+ * once, and each member's frame adds only its own small header.
+ */
+
+const json = <T>(message: T): string => JSON.stringify(message);
+
+export const encodeRegistered = (session: string): string =>
+  json<RegisteredMessage>({ type: 'registered', session });
+
+export const encodeError = (code: WireErrorCode, message: string): string =>
+  json<ErrorMessage>({ type: 'error', code, message });
+
+export const encodeManifest = (message: Omit<ManifestMessage, 'type'>): string =>
+  json<ManifestMessage>({ type: 'manifest', ...message });
+
+export const encodeResumed = (root: string, epoch: string, version: number): string =>
+  json<ResumedMessage>({ type: 'resumed', root, epoch, version });
+
+export const HEARTBEAT_FRAME: string = json<HeartbeatMessage>({ type: 'heartbeat' });
+
+/** A `payload` frame around `dataJson`, the JSON of the root's documents. */
+export function encodePayload(
+  root: string,
+  epoch: string,
+  version: number,
+  dataJson: string,
+): string {
+  const head = json<Omit<PayloadMessage, 'data'>>({ type: 'payload', root, epoch, version });
+  return `${head.slice(0, -1)},"data":${dataJson}}`;
+}
+
+/** The fixed start of one root's delta frames in one epoch; see {@link encodeDelta}. */
+export function deltaPrefix(root: string, epoch: string): string {
+  const head = json<Pick<DeltaMessage, 'type' | 'root' | 'epoch'>>({ type: 'delta', root, epoch });
+  return `${head.slice(0, -1)},"version":`;
+}
+
+/**
+ * A `delta` frame: `prefix` from {@link deltaPrefix}, `opsJson` serialized once per group.
+ * `timestamp` is the server's own ISO time (no character needs escaping), written as is: this
+ * runs once per member per change.
+ */
+export function encodeDelta(
+  prefix: string,
+  version: number,
+  timestamp: string,
+  opsJson: string,
+): string {
+  return `${prefix}${version},"timestamp":"${timestamp}","ops":${opsJson}}`;
+}
