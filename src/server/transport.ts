@@ -6,6 +6,7 @@ import { CLOSE_CODES, ParticleError, closeCodeFor } from '../protocol/errors.js'
 import type { WireErrorCode } from '../protocol/messages.js';
 import { parseClientMessage } from '../protocol/parse.js';
 import { truncateUtf8 } from '../protocol/closeReason.js';
+import { checkKeys } from '../protocol/config.js';
 import type { Session, Sink } from './session.js';
 import type { Stream } from './stream.js';
 
@@ -42,6 +43,16 @@ export interface ParticleMiddleware {
   close(): void;
 }
 
+const MIDDLEWARE_OPTION_KEYS = [
+  'path',
+  'maxFrameBytes',
+  'registerTimeoutMs',
+  'heartbeatMs',
+  'maxBufferedBytes',
+  'allowedOrigins',
+  'trustProxy',
+] as const satisfies readonly (keyof ParticleMiddlewareOptions)[];
+
 const defaults = {
   maxFrameBytes: 1024 * 1024,
   registerTimeoutMs: 10_000,
@@ -66,6 +77,7 @@ export function particleMiddleware(
       'particleMiddleware: options.path is required and must start with "/", e.g. { path: "/particle" }',
     );
   }
+  checkKeys('particleMiddleware', options, MIDDLEWARE_OPTION_KEYS);
   const path = options.path.replace(/\/+$/, '') || '/';
   const config: typeof defaults & Pick<ParticleMiddlewareOptions, 'allowedOrigins'> = {
     ...defaults,

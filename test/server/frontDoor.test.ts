@@ -164,6 +164,22 @@ describe('an upgrade for another path', () => {
   });
 });
 
+describe('particleMiddleware options', () => {
+  it('a misspelled option is a config error naming the closest valid one', () => {
+    const stream = new Stream({
+      adapter: new MemoryAdapter({ collections: seedCollections() }),
+      dataSources: seedDataSources,
+      cacheConfig: seedCacheConfig,
+    });
+    expect(() =>
+      particleMiddleware(stream, {
+        path: '/particle',
+        allowedOrigin: ['https://a.example'],
+      } as never),
+    ).toThrow("particleMiddleware: unknown key 'allowedOrigin' (did you mean 'allowedOrigins'?)");
+  });
+});
+
 describe('health', () => {
   it('says closed (503) after stream.disconnect()', async () => {
     server = await startServer();
