@@ -6,6 +6,10 @@ import type {
   PayloadMessage,
   RegisteredMessage,
   ResumedMessage,
+  SubscribedMessage,
+  SubscriptionErrorCode,
+  SubscriptionErrorMessage,
+  UnsubscribedMessage,
   WireErrorCode,
 } from './messages.js';
 
@@ -29,16 +33,35 @@ export const encodeManifest = (message: Omit<ManifestMessage, 'type'>): string =
 export const encodeResumed = (root: string, epoch: string, version: number): string =>
   json<ResumedMessage>({ type: 'resumed', root, epoch, version });
 
+export const encodeSubscribed = (message: Omit<SubscribedMessage, 'type'>): string =>
+  json<SubscribedMessage>({ type: 'subscribed', ...message });
+
+export const encodeUnsubscribed = (sub: string): string =>
+  json<UnsubscribedMessage>({ type: 'unsubscribed', sub });
+
+export const encodeSubscriptionError = (
+  sub: string,
+  code: SubscriptionErrorCode,
+  message: string,
+): string => json<SubscriptionErrorMessage>({ type: 'subscription_error', sub, code, message });
+
 export const HEARTBEAT_FRAME: string = json<HeartbeatMessage>({ type: 'heartbeat' });
 
-/** A `payload` frame around `dataJson`, the JSON of the root's documents. */
+/** A `payload` frame around `dataJson`, the JSON of the root's documents (`more`: windows). */
 export function encodePayload(
   root: string,
   epoch: string,
   version: number,
   dataJson: string,
+  more?: boolean,
 ): string {
-  const head = json<Omit<PayloadMessage, 'data'>>({ type: 'payload', root, epoch, version });
+  const head = json<Omit<PayloadMessage, 'data'>>({
+    type: 'payload',
+    root,
+    epoch,
+    version,
+    ...(more === undefined ? {} : { more }),
+  });
   return `${head.slice(0, -1)},"data":${dataJson}}`;
 }
 
@@ -58,6 +81,8 @@ export function encodeDelta(
   version: number,
   timestamp: string,
   opsJson: string,
+  more?: boolean,
 ): string {
-  return `${prefix}${version},"timestamp":"${timestamp}","ops":${opsJson}}`;
+  const tail = more === undefined ? '}' : `,"more":${more}}`;
+  return `${prefix}${version},"timestamp":"${timestamp}","ops":${opsJson}${tail}`;
 }

@@ -1,8 +1,9 @@
-import type { WireErrorCode } from './messages.js';
+import type { SubscriptionErrorCode, WireErrorCode } from './messages.js';
 
 /** Every code a {@link ParticleError} can carry: the wire codes plus client-side ones. */
 export type ParticleErrorCode =
   | WireErrorCode
+  | SubscriptionErrorCode
   | 'connection_failed'
   | 'frame_too_large'
   | 'disconnected'
@@ -32,6 +33,7 @@ export const CLOSE_CODES = {
   registerTimeout: 4408,
   protocolMismatch: 4426,
   slowConsumer: 4429,
+  rateLimited: 4430,
 } as const;
 
 /** Close codes after which a client gives up instead of reconnecting. */
@@ -54,6 +56,8 @@ export function closeCodeFor(code: WireErrorCode): number {
       return CLOSE_CODES.badIdentity;
     case 'identity_rejected':
       return CLOSE_CODES.identityRejected;
+    case 'rate_limited':
+      return CLOSE_CODES.rateLimited;
     case 'internal':
       return CLOSE_CODES.internal;
   }

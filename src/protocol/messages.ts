@@ -54,7 +54,37 @@ export type RegisterMessage = {
   identity: Record<string, unknown>;
   resume?: { session: string; roots: Record<string, RootPosition> };
 };
-export type ClientMessage = RegisterMessage;
+
+/** A subscription id: chosen by the client, unique among its live subscriptions. */
+export const SubIdSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+
+/**
+ * Subscribes to a source with params (or changes the limit of subscription `sub`); the server
+ * answers `subscribed` then a `payload` for root `sub`, or `subscription_error`.
+ */
+export const SubscribeMessageSchema = Type.Object({
+  type: Type.Literal('subscribe'),
+  sub: SubIdSchema,
+  source: Type.String({ minLength: 1, maxLength: 200 }),
+  params: Type.Optional(Type.Unknown()),
+  limit: Type.Optional(Type.Integer()),
+});
+export type SubscribeMessage = {
+  type: 'subscribe';
+  sub: string;
+  source: string;
+  params?: unknown;
+  limit?: number;
+};
+
+/** Ends subscription `sub`; the server answers `unsubscribed`. */
+export const UnsubscribeMessageSchema = Type.Object({
+  type: Type.Literal('unsubscribe'),
+  sub: SubIdSchema,
+});
+export type UnsubscribeMessage = { type: 'unsubscribe'; sub: string };
+
+export type ClientMessage = RegisterMessage | SubscribeMessage | UnsubscribeMessage;
 
 // ---- ops --------------------------------------------------------------------------------
 
@@ -103,13 +133,14 @@ export const ERROR_CODES = [
   'protocol_mismatch',
   'bad_identity',
   'identity_rejected',
+  'rate_limited',
   'internal',
 ] as const;
 export type WireErrorCode = (typeof ERROR_CODES)[number];
 
 export const ErrorMessageSchema = Type.Object({
   type: Type.Literal('error'),
-  code: Type.String(),
+  code: Type.Union(ERROR_CODES.map((c) => Type.Literal(c))),
   message: Type.String(),
 });
 export type ErrorMessage = { type: 'error'; code: WireErrorCode; message: string };
@@ -118,8 +149,10 @@ export type ErrorMessage = { type: 'error'; code: WireErrorCode; message: string
 export const RootOptionsSchema = Type.Object({
   idField: Type.Optional(Type.String()),
   sort: Type.Optional(SortSchema),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
 });
-export type RootOptions = { idField?: string; sort?: Sort };
+/** `limit` is set for a live window: the first `limit` documents in `sort` order. */
+export type RootOptions = { idField?: string; sort?: Sort; limit?: number };
 
 /** The roots this client will receive, with their manifests. */
 export const ManifestMessageSchema = Type.Object({
@@ -140,13 +173,16 @@ export const PayloadMessageSchema = Type.Object({
   epoch: Type.String(),
   version: Type.Integer({ minimum: 0 }),
   data: Type.Array(DocSchema),
+  more: Type.Optional(Type.Boolean()),
 });
+/** `more` (windowed roots only): whether matching documents exist beyond the window. */
 export type PayloadMessage = {
   type: 'payload';
   root: string;
   epoch: string;
   version: number;
   data: Doc[];
+  more?: boolean;
 };
 
 /** The client's resume point was accepted; the missed deltas follow. */
@@ -166,7 +202,9 @@ export const DeltaMessageSchema = Type.Object({
   version: Type.Integer({ minimum: 1 }),
   timestamp: Type.String(),
   ops: Type.Array(OpSchema),
+  more: Type.Optional(Type.Boolean()),
 });
+/** `more` is present when a windowed root's "documents beyond the window" changed. */
 export type DeltaMessage = {
   type: 'delta';
   root: string;
@@ -174,13 +212,65 @@ export type DeltaMessage = {
   version: number;
   timestamp: string;
   ops: Op[];
+  more?: boolean;
 };
 
 /** Sent after a stretch of silence so the client knows the link is alive. */
 export const HeartbeatMessageSchema = Type.Object({ type: Type.Literal('heartbeat') });
 export type HeartbeatMessage = { type: 'heartbeat' };
 
+/** Codes that end one subscription (the socket and other roots carry on). */
+export const SUBSCRIPTION_ERROR_CODES = [
+  'bad_message',
+  'unknown_source',
+  'bad_params',
+  'forbidden',
+  'too_many_subscriptions',
+  'produce_failed',
+] as const;
+export type SubscriptionErrorCode = (typeof SUBSCRIPTION_ERROR_CODES)[number];
+
+/** Subscription `sub` is live: its root's manifest and options; its `payload` follows. */
+export const SubscribedMessageSchema = Type.Object({
+  type: Type.Literal('subscribed'),
+  sub: Type.String(),
+  manifest: ManifestSchema,
+  options: Type.Optional(RootOptionsSchema),
+});
+export type SubscribedMessage = {
+  type: 'subscribed';
+  sub: string;
+  manifest: Manifest;
+  options?: RootOptions;
+};
+
+/** Subscription `sub` ended (asked for, or not held any more at a resume). */
+export const UnsubscribedMessageSchema = Type.Object({
+  type: Type.Literal('unsubscribed'),
+  sub: Type.String(),
+});
+export type UnsubscribedMessage = { type: 'unsubscribed'; sub: string };
+
+/** Subscription `sub` failed and ended, unless `retrying` (it then stays live with its data). */
+export const SubscriptionErrorMessageSchema = Type.Object({
+  type: Type.Literal('subscription_error'),
+  sub: Type.String(),
+  code: Type.Union(SUBSCRIPTION_ERROR_CODES.map((c) => Type.Literal(c))),
+  message: Type.String(),
+  retrying: Type.Optional(Type.Boolean()),
+});
+export type SubscriptionErrorMessage = {
+  type: 'subscription_error';
+  sub: string;
+  code: SubscriptionErrorCode;
+  message: string;
+  retrying?: boolean;
+};
+
 export type ServerMessage =
+  | SubscribedMessage
+  | UnsubscribedMessage
+  | SubscriptionErrorMessage
   | RegisteredMessage
   | ErrorMessage
   | ManifestMessage
@@ -192,6 +282,11 @@ export type ServerMessage =
 /** JSON Schemas of every wire message, by message type. */
 export const schemas = {
   register: RegisterMessageSchema,
+  subscribe: SubscribeMessageSchema,
+  unsubscribe: UnsubscribeMessageSchema,
+  subscribed: SubscribedMessageSchema,
+  unsubscribed: UnsubscribedMessageSchema,
+  subscription_error: SubscriptionErrorMessageSchema,
   registered: RegisteredMessageSchema,
   error: ErrorMessageSchema,
   manifest: ManifestMessageSchema,

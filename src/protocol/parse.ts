@@ -9,6 +9,11 @@ import {
   RegisterMessageSchema,
   RegisteredMessageSchema,
   ResumedMessageSchema,
+  SubscribeMessageSchema,
+  SubscribedMessageSchema,
+  SubscriptionErrorMessageSchema,
+  UnsubscribeMessageSchema,
+  UnsubscribedMessageSchema,
   type ClientMessage,
   type ServerMessage,
 } from './messages.js';
@@ -16,7 +21,11 @@ import {
 /** The result of parsing a frame: a typed message, or why it was refused. */
 export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
 
-const register = Compile(RegisterMessageSchema);
+const clientValidators = {
+  register: Compile(RegisterMessageSchema),
+  subscribe: Compile(SubscribeMessageSchema),
+  unsubscribe: Compile(UnsubscribeMessageSchema),
+} as const;
 // A payload can hold 100k documents: its envelope goes through the schema validator and each
 // document is checked to be an object, which is all DocSchema asks; the published schema is the
 // same contract.
@@ -31,6 +40,9 @@ const serverValidators = {
   resumed: Compile(ResumedMessageSchema),
   delta: Compile(DeltaMessageSchema),
   heartbeat: Compile(HeartbeatMessageSchema),
+  subscribed: Compile(SubscribedMessageSchema),
+  unsubscribed: Compile(UnsubscribedMessageSchema),
+  subscription_error: Compile(SubscriptionErrorMessageSchema),
 } as const;
 
 function decode(raw: unknown): ParseResult<Record<string, unknown>> {
@@ -61,10 +73,12 @@ export function parseClientMessage(raw: unknown): ParseResult<ClientMessage> {
   const decoded = decode(raw);
   if (!decoded.ok) return decoded;
   const value = decoded.message;
-  if (value.type !== 'register') {
-    return { ok: false, error: `unknown message type ${JSON.stringify(value.type)}` };
+  const type = value.type;
+  if (typeof type !== 'string' || !Object.hasOwn(clientValidators, type)) {
+    return { ok: false, error: `unknown message type ${JSON.stringify(type)}` };
   }
-  if (!register.Check(value)) return { ok: false, error: describe(register, value) };
+  const validator = clientValidators[type as keyof typeof clientValidators];
+  if (!validator.Check(value)) return { ok: false, error: describe(validator, value) };
   return { ok: true, message: value as ClientMessage };
 }
 

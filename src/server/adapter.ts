@@ -26,6 +26,8 @@ export interface FindOptions {
   projection?: Doc;
   /** A MongoDB sort specification. */
   sort?: Record<string, 1 | -1>;
+  /** At most this many documents (after `sort`). */
+  limit?: number;
 }
 
 /** Stops a change feed opened by {@link Adapter.watch}. */

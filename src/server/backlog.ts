@@ -2,6 +2,8 @@
 export interface DeltaEntry {
   readonly opsJson: string;
   readonly timestamp: string;
+  /** A windowed root's new "documents beyond the window" flag, when it changed. */
+  readonly more?: boolean;
 }
 
 /**

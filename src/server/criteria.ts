@@ -21,9 +21,10 @@ interface Hop {
 /** A reference found in criteria. */
 export type Reference =
   | { kind: 'identity'; field: string }
+  | { kind: 'param'; field: string }
   | {
       kind: 'pipe';
-      start: { identity: string } | { literal: string };
+      start: { identity: string } | { param: string } | { literal: string };
       first: { collection: string; field: string };
       hops: Hop[];
       last: string;
@@ -37,14 +38,26 @@ export interface CompiledCriteria {
   references: Map<string, Reference>;
   /** Identity fields the references read. */
   identityFields: string[];
+  /** Params the references read. */
+  paramFields: string[];
   /** Collections the pipes read, with the fields read in each: only a change to one of these
    * fields (or an insert, replace or delete) can change the resolved criteria. */
   dependencies: Map<string, Set<string>>;
 }
 
 function isReference(value: unknown): value is string {
-  return typeof value === 'string' && (value.startsWith('@') || value.includes('|'));
+  return (
+    typeof value === 'string' &&
+    (value.startsWith('@') || value.startsWith('$') || value.includes('|'))
+  );
 }
+
+/** Operators whose operand may be a reference (it must resolve to exactly one value). */
+const OPERAND_OPERATORS = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte']);
+/** Operators whose array elements may be references (each adds the values it resolves to). */
+const SET_OPERATORS = new Set(['$in', '$nin']);
+/** Separates an operator, and an element index, from the field in a reference's location. */
+const OP = '\u0001';
 
 function parseNode(text: string, where: string): { collection: string; field: string } {
   const dot = text.indexOf('.');
@@ -71,15 +84,35 @@ function findLink(cacheConfig: CacheConfig, from: string, to: string): Hop['sele
   return undefined;
 }
 
-function parseReference(text: string, cacheConfig: CacheConfig, where: string): Reference {
+function parseReference(
+  text: string,
+  cacheConfig: CacheConfig,
+  where: string,
+  params: boolean,
+): Reference {
   const bar = text.indexOf('|');
+  const head = bar < 0 ? text : text.slice(0, bar);
+  if (head.startsWith('$') && !params) {
+    throw new ParticleError(
+      'config',
+      `${where}: "${head}" reads a param, but this source declares no params`,
+    );
+  }
   if (bar < 0) {
     const field = text.slice(1);
-    if (!field) throw new ParticleError('config', `${where}: "@" must name an identity field`);
-    return { kind: 'identity', field };
+    if (!field) {
+      throw new ParticleError(
+        'config',
+        `${where}: "${text}" must name ${text === '$' ? 'a param' : 'an identity field'}`,
+      );
+    }
+    return text.startsWith('$') ? { kind: 'param', field } : { kind: 'identity', field };
   }
-  const head = text.slice(0, bar);
-  const start = head.startsWith('@') ? { identity: head.slice(1) } : { literal: head };
+  const start = head.startsWith('@')
+    ? { identity: head.slice(1) }
+    : head.startsWith('$')
+      ? { param: head.slice(1) }
+      : { literal: head };
   const nodes = text
     .slice(bar + 1)
     .split('>')
@@ -117,8 +150,12 @@ export function compileCriteria(
   criteria: Doc | undefined,
   cacheConfig: CacheConfig,
   where: string,
+  params = false,
 ): CompiledCriteria {
   const references = new Map<string, Reference>();
+  const add = (path: string, text: string, at: string): void => {
+    references.set(path, parseReference(text, cacheConfig, `${where} criteria.${at}`, params));
+  };
   const walk = (query: Doc, prefix: string): void => {
     for (const [key, value] of Object.entries(query)) {
       if ((key === '$and' || key === '$or' || key === '$nor') && Array.isArray(value)) {
@@ -126,15 +163,25 @@ export function compileCriteria(
           if (isPlainObject(sub)) walk(sub, `${prefix}${key}\u0000${i}\u0000`);
         });
       } else if (isReference(value)) {
-        references.set(
-          prefix + key,
-          parseReference(value, cacheConfig, `${where} criteria.${key}`),
-        );
+        add(prefix + key, value, key);
+      } else if (isPlainObject(value)) {
+        for (const [op, operand] of Object.entries(value)) {
+          if (OPERAND_OPERATORS.has(op) && isReference(operand)) {
+            add(`${prefix}${key}${OP}${op}`, operand, `${key}.${op}`);
+          } else if (SET_OPERATORS.has(op) && Array.isArray(operand)) {
+            operand.forEach((element, i) => {
+              if (isReference(element)) {
+                add(`${prefix}${key}${OP}${op}${OP}${i}`, element, `${key}.${op}.${i}`);
+              }
+            });
+          }
+        }
       }
     }
   };
   if (criteria !== undefined) walk(criteria, '');
   const identityFields = new Set<string>();
+  const paramFields = new Set<string>();
   const dependencies = new Map<string, Set<string>>();
   const reads = (collection: string, field: string): void => {
     let fields = dependencies.get(collection);
@@ -143,8 +190,10 @@ export function compileCriteria(
   };
   for (const ref of references.values()) {
     if (ref.kind === 'identity') identityFields.add(ref.field);
+    else if (ref.kind === 'param') paramFields.add(ref.field);
     else {
       if ('identity' in ref.start) identityFields.add(ref.start.identity);
+      if ('param' in ref.start) paramFields.add(ref.start.param);
       reads(ref.first.collection, ref.first.field);
       let prev = ref.first.collection;
       for (const hop of ref.hops) {
@@ -157,7 +206,13 @@ export function compileCriteria(
       reads(prev, ref.last);
     }
   }
-  return { source: criteria, references, identityFields: [...identityFields], dependencies };
+  return {
+    source: criteria,
+    references,
+    identityFields: [...identityFields],
+    paramFields: [...paramFields],
+    dependencies,
+  };
 }
 
 /** A query no document matches (deny by default). */
@@ -171,27 +226,36 @@ export type Lookup = (collection: string, query: Doc) => Promise<Doc[]>;
 /** The values of an identity field as a set, or an error for operator objects and sets larger
  * than `maxValues`. */
 export function identityValues(identity: Doc, field: string, maxValues = Infinity): unknown[] {
-  if (!Object.hasOwn(identity, field)) return [];
-  const value = identity[field];
+  return referenceValues(identity, field, maxValues, 'identity');
+}
+
+/** The values of one identity field or param as a set; `bad_identity` / `bad_params` else. */
+export function referenceValues(
+  values: Doc,
+  field: string,
+  maxValues: number,
+  from: 'identity' | 'params',
+): unknown[] {
+  if (!Object.hasOwn(values, field)) return [];
+  const value = values[field];
   const list = Array.isArray(value) ? value : [value];
+  const code = from === 'identity' ? 'bad_identity' : 'bad_params';
+  const name = from === 'identity' ? `identity field "${field}"` : `params.${field}`;
   if (list.length > maxValues) {
     throw new ParticleError(
-      'bad_identity',
-      `identity field "${field}" holds ${list.length} values; at most ${maxValues} are allowed`,
+      code,
+      `${name} holds ${list.length} values; at most ${maxValues} are allowed`,
     );
   }
   for (const v of list) {
     if (isPlainObject(v) || Array.isArray(v)) {
       throw new ParticleError(
-        'bad_identity',
-        `identity field "${field}" must be a scalar or an array of scalars, not an object`,
+        code,
+        `${name} must be a scalar or an array of scalars, not an object`,
       );
     }
     if (typeof v === 'number' && !Number.isFinite(v)) {
-      throw new ParticleError(
-        'bad_identity',
-        `identity field "${field}" must be a finite number, not ${String(v)}`,
-      );
+      throw new ParticleError(code, `${name} must be a finite number, not ${String(v)}`);
     }
   }
   return list.filter((v) => v !== undefined);
@@ -209,6 +273,7 @@ class TooManyValues extends Error {}
 async function resolvePipe(
   ref: Extract<Reference, { kind: 'pipe' }>,
   identity: Doc,
+  params: Doc,
   lookup: Lookup,
   maxValues: number,
 ): Promise<unknown[]> {
@@ -219,7 +284,9 @@ async function resolvePipe(
   const start =
     'identity' in ref.start
       ? identityValues(identity, ref.start.identity, maxValues)
-      : [ref.start.literal];
+      : 'param' in ref.start
+        ? referenceValues(params, ref.start.param, maxValues, 'params')
+        : [ref.start.literal];
   if (start.length === 0) return [];
   let docs = await lookup(ref.first.collection, { [ref.first.field]: { $in: start } });
   for (const hop of ref.hops) {
@@ -250,38 +317,64 @@ export async function resolveCriteria(
   identity: Doc,
   lookup: Lookup,
   maxValues = Infinity,
+  params: Doc = {},
 ): Promise<ResolvedCriteria> {
   if (compiled.source === undefined) return { query: {} };
-  const resolved = new Map<string, unknown>();
+  /** Per location: the values a reference stands for, and whether it was a single scalar. */
+  const resolved = new Map<string, { values: unknown[]; scalar: boolean }>();
   for (const [path, ref] of compiled.references) {
     let values: unknown[];
-    if (ref.kind === 'identity') {
-      values = identityValues(identity, ref.field, maxValues);
-      const raw = identity[ref.field];
-      resolved.set(
-        path,
-        values.length === 1 && !Array.isArray(raw) ? values[0] : { $in: uniqueSorted(values) },
-      );
-    } else {
+    let scalar = false;
+    if (ref.kind === 'pipe') {
       try {
-        values = await resolvePipe(ref, identity, lookup, maxValues);
+        values = await resolvePipe(ref, identity, params, lookup, maxValues);
       } catch (error) {
         if (!(error instanceof TooManyValues)) throw error;
         return { query: matchNothing(), exceeded: path.replaceAll('\u0000', '.') };
       }
-      resolved.set(path, { $in: values });
+    } else {
+      const from = ref.kind === 'identity' ? identity : params;
+      values = referenceValues(
+        from,
+        ref.field,
+        maxValues,
+        ref.kind === 'identity' ? 'identity' : 'params',
+      );
+      scalar = values.length === 1 && !Array.isArray(from[ref.field]);
+      values = scalar ? values : uniqueSorted(values);
     }
-    // Under a negation an empty set would match every document: deny by default instead.
-    if (values.length === 0 && path.includes('$nor\u0000')) return { query: matchNothing() };
+    // Under a negation an empty set would match every document, and a comparison needs exactly
+    // one value: deny by default instead.
+    const negated = path.includes('$nor\u0000') || /\u0001\$n(e|in)(\u0001|$)/.test(path);
+    const operand = /\u0001\$(eq|ne|gt|gte|lt|lte)$/.test(path);
+    if (values.length === 0 && negated) return { query: matchNothing() };
+    if (operand && values.length !== 1) return { query: matchNothing() };
+    resolved.set(path, { values, scalar });
   }
+  const rebuildOperators = (ops: Doc, at: string): Doc => {
+    const out: Doc = {};
+    for (const [op, operand] of Object.entries(ops)) {
+      const slot = resolved.get(`${at}${OP}${op}`);
+      if (slot) out[op] = slot.values[0];
+      else if (SET_OPERATORS.has(op) && Array.isArray(operand)) {
+        out[op] = operand.flatMap((element, i) => {
+          const el = resolved.get(`${at}${OP}${op}${OP}${i}`);
+          return el ? el.values : [element];
+        });
+      } else out[op] = operand;
+    }
+    return out;
+  };
   const rebuild = (query: Doc, prefix: string): Doc => {
     const out: Doc = {};
     for (const [key, value] of Object.entries(query)) {
+      const slot = resolved.get(prefix + key);
       if ((key === '$and' || key === '$or' || key === '$nor') && Array.isArray(value)) {
         out[key] = value.map((sub, i) =>
           isPlainObject(sub) ? rebuild(sub, `${prefix}${key}\u0000${i}\u0000`) : sub,
         );
-      } else if (resolved.has(prefix + key)) out[key] = resolved.get(prefix + key);
+      } else if (slot) out[key] = slot.scalar ? slot.values[0] : { $in: slot.values };
+      else if (isPlainObject(value)) out[key] = rebuildOperators(value, prefix + key);
       else out[key] = value;
     }
     return out;

@@ -32,6 +32,8 @@ export class Group {
   /** Projected documents in the view, by {@link idKey} of their `_id`. */
   readonly docs = new Map<string, Doc>();
   readonly members = new Set<GroupMember>();
+  /** A window's "matching documents exist beyond it" (`undefined` without a window). */
+  more: boolean | undefined;
   private payloadJson: string | null = null;
 
   constructor(
@@ -41,6 +43,8 @@ export class Group {
     readonly matcher: Matcher,
     /** Called when the group starts or stops holding an id (keeps the id index right). */
     private readonly onHold: (group: Group, key: string, held: boolean) => void,
+    /** A live window: the first `limit` documents in `sort` order (ties by id). */
+    readonly window?: { readonly limit: number; readonly sort: Sort },
   ) {}
 
   /** Fills the view from a payload query. */
@@ -104,11 +108,17 @@ export class Group {
     return ops;
   }
 
-  /** Serializes `ops` once and hands them to every member. */
-  emit(ops: Op[]): void {
-    if (ops.length === 0) return;
+  /** Serializes `ops` once and hands them to every member (with a window's new `more`). */
+  emit(ops: Op[], more?: boolean): void {
+    const moreChanged = more !== undefined && more !== this.more;
+    if (ops.length === 0 && !moreChanged) return;
     this.payloadJson = null;
-    const entry: DeltaEntry = { opsJson: JSON.stringify(ops), timestamp: new Date().toISOString() };
+    if (moreChanged) this.more = more;
+    const entry: DeltaEntry = {
+      opsJson: JSON.stringify(ops),
+      timestamp: new Date().toISOString(),
+      ...(moreChanged ? { more } : {}),
+    };
     for (const member of this.members) {
       try {
         member.deliver(entry);
@@ -127,7 +137,8 @@ export class Group {
   /** The view as an array, in the source's sort order. */
   list(): Doc[] {
     const docs = [...this.docs.values()];
-    return this.source.sort ? (mingoFind(docs, {}).sort(this.source.sort).all() as Doc[]) : docs;
+    const sort = this.window?.sort ?? this.source.sort;
+    return sort ? (mingoFind(docs, {}).sort(sort).all() as Doc[]) : docs;
   }
 
   /** Forgets the view (the group is being dropped). */

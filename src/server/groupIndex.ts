@@ -76,11 +76,18 @@ export class CollectionGroups {
   private readonly byId = new Map<string, Group | Set<Group>>();
   private readonly byField = new Map<string, { path: string[]; values: Map<string, Set<Group>> }>();
   private readonly scan = new Set<Group>();
+  private readonly windows = new Set<Group>();
   private readonly equalities = new WeakMap<Group, Equality[]>();
   size = 0;
 
+  /** The groups that are live windows. */
+  windowed(): Iterable<Group> {
+    return this.windows;
+  }
+
   add(group: Group): void {
     this.size++;
+    if (group.window) this.windows.add(group);
     const equalities = findEqualities(group.query);
     if (!equalities) {
       this.scan.add(group);
@@ -98,6 +105,7 @@ export class CollectionGroups {
 
   remove(group: Group): void {
     this.size--;
+    this.windows.delete(group);
     const equalities = this.equalities.get(group);
     if (!equalities) {
       this.scan.delete(group);

@@ -116,9 +116,10 @@ export class MemoryAdapter implements Adapter {
   findNow(collection: string, query: Doc = {}, options: FindOptions = {}): Doc[] {
     const docs = [...this.collection(collection).values()];
     const matched = Object.keys(query).length === 0 ? docs : docs.filter(compileFilter(query));
-    if (!options.sort && !options.projection) return matched;
+    if (!options.sort && !options.projection && options.limit === undefined) return matched;
     const cursor = new Query({}).find(matched, options.projection);
-    return (options.sort ? cursor.sort(options.sort) : cursor).all() as Doc[];
+    const sorted = options.sort ? cursor.sort(options.sort) : cursor;
+    return (options.limit === undefined ? sorted : sorted.limit(options.limit)).all() as Doc[];
   }
 
   watch(

@@ -3,7 +3,17 @@ import { deltaPrefix, encodeDelta, encodePayload } from '../protocol/encode.js';
 import { CLOSE_CODES } from '../protocol/errors.js';
 import { Backlog, type DeltaEntry } from './backlog.js';
 import type { Group } from './group.js';
-import type { Resolution, ViewMember } from './views.js';
+import type { Resolution, SourceState, ViewMember } from './views.js';
+
+/** What a subscription's root follows: a source, validated params, a window. */
+export interface SubscriptionSpec {
+  readonly source: SourceState;
+  readonly params: Record<string, unknown>;
+  /** Canonical params: the same `sub` must keep naming the same source and params. */
+  readonly paramsKey: string;
+  /** The window in force (clamped to the source's `max`); `undefined` without one. */
+  readonly limit: number | undefined;
+}
 
 /** Where a session's frames go while its client is connected. */
 export interface Sink {
@@ -37,6 +47,8 @@ export class SessionRoot implements ViewMember {
     readonly session: Session,
     readonly name: string,
     limits: BacklogLimits,
+    /** Set for a subscription (`name` is then the client's `sub` id). */
+    public subscription?: SubscriptionSpec,
   ) {
     this.backlog = new Backlog(limits.deltas, limits.bytes, 0);
     this.prefix = this.makePrefix();
@@ -70,11 +82,19 @@ export class SessionRoot implements ViewMember {
 
   /** The delta frame for `version`: a small header around the shared, serialized ops. */
   frame(version: number, entry: DeltaEntry): string {
-    return encodeDelta(this.prefix, version, entry.timestamp, entry.opsJson);
+    return encodeDelta(this.prefix, version, entry.timestamp, entry.opsJson, entry.more);
   }
 
-  payloadFrame(dataJson: string): string {
-    return encodePayload(this.name, this.epoch, this.version, dataJson);
+  /** The root's current content as a `payload` frame, starting at the current version. */
+  payloadFrame(): string {
+    const group = this.group;
+    return encodePayload(
+      this.name,
+      this.epoch,
+      this.version,
+      group?.payload() ?? '[]',
+      group?.more,
+    );
   }
 
   private makePrefix(): string {
@@ -86,6 +106,8 @@ export class SessionRoot implements ViewMember {
 export class Session {
   readonly id = newToken();
   readonly roots = new Map<string, SessionRoot>();
+  /** Live subscriptions by the client's `sub` id. */
+  readonly subs = new Map<string, SessionRoot>();
   sink: Sink | null = null;
   graceTimer: ReturnType<typeof setTimeout> | undefined;
 

@@ -7,6 +7,19 @@ import { compileCriteria, type CacheConfig, type CompiledCriteria } from './crit
 import type { GroupSource } from './group.js';
 import { toProjection } from './projection.js';
 import type { Resolution } from './views.js';
+import { isSchema, type Schema } from './params.js';
+
+/** What `authorize` is asked on subscribe: the resolved identity and the validated params. */
+export interface AuthorizeContext {
+  readonly identity: Readonly<Record<string, unknown>>;
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+/** A live window's bounds: `default` when the client names none, never more than `max`. */
+export interface WindowLimit {
+  default: number;
+  max: number;
+}
 
 /** One root of every client's data model. */
 export interface DataSource {
@@ -20,9 +33,26 @@ export interface DataSource {
   sort?: Sort;
   /** The field that identifies a document on the wire. @default '_id' */
   idField?: string;
+  /**
+   * Makes the source subscribed on demand with these params (any Standard Schema, such as zod,
+   * valibot or ArkType, or a TypeBox schema), validated on the server. Criteria read them as
+   * `'$name'`. Params are untrusted: they choose within what the identity may see.
+   */
+  params?: Schema;
+  /** An extra check on subscribe; `false` or a throw refuses with `forbidden`. */
+  authorize?: (context: AuthorizeContext) => boolean | Promise<boolean>;
+  /** A live window of the first documents in `sort` order; `n` means `{ default: n, max: n }`. */
+  limit?: number | WindowLimit;
+  /** `false`: subscribed on demand even without params. @default true without params */
+  eager?: boolean;
 }
 
 export interface SourceState extends GroupSource {
+  readonly params: Schema | undefined;
+  readonly authorize: DataSource['authorize'];
+  readonly limit: WindowLimit | undefined;
+  /** Sent at register (no params, not `eager: false`). */
+  readonly eager: boolean;
   readonly compiled: CompiledCriteria;
   readonly projection: Doc | undefined;
   readonly resolutions: Map<string, Resolution>;
@@ -34,6 +64,10 @@ const DATA_SOURCE_KEYS = [
   'manifest',
   'sort',
   'idField',
+  'params',
+  'authorize',
+  'limit',
+  'eager',
 ] as const satisfies readonly (keyof DataSource)[];
 
 /** Checks one data source's configuration and compiles its criteria and projection. */
@@ -70,13 +104,33 @@ export function compileSource(name: string, ds: DataSource, cacheConfig: CacheCo
       );
     }
   }
+  if (ds.params !== undefined && !isSchema(ds.params)) {
+    throw new ParticleError(
+      'config',
+      `${where}.params must be a Standard Schema (zod, valibot, ArkType) or a TypeBox schema`,
+    );
+  }
+  if (ds.authorize !== undefined && typeof ds.authorize !== 'function') {
+    throw new ParticleError('config', `${where}.authorize must be a function`);
+  }
+  if (ds.eager !== undefined && typeof ds.eager !== 'boolean') {
+    throw new ParticleError('config', `${where}.eager must be true or false`);
+  }
+  if (ds.eager === true && ds.params !== undefined) {
+    throw new ParticleError('config', `${where}: a source with params cannot be eager`);
+  }
+  const limit = windowLimit(where, ds);
   return {
     name,
+    params: ds.params,
+    authorize: ds.authorize,
+    limit,
+    eager: ds.params === undefined && ds.eager !== false,
     collection: ds.collection,
     manifest: ds.manifest,
     idField,
     sort: ds.sort,
-    compiled: compileCriteria(ds.criteria, cacheConfig, where),
+    compiled: compileCriteria(ds.criteria, cacheConfig, where, ds.params !== undefined),
     projection: toProjection(ds.manifest, idField),
     resolutions: new Map(),
   };
@@ -91,4 +145,34 @@ function manifestShows(manifest: Manifest, path: string): boolean {
     m = next;
   }
   return true;
+}
+
+function windowLimit(where: string, ds: DataSource): WindowLimit | undefined {
+  if (ds.limit === undefined) return undefined;
+  const limit = typeof ds.limit === 'number' ? { default: ds.limit, max: ds.limit } : ds.limit;
+  if (!isPlainObject(limit)) {
+    throw new ParticleError('config', `${where}.limit must be a number or { default, max }`);
+  }
+  checkKeys(`${where}.limit`, limit, ['default', 'max']);
+  for (const key of ['default', 'max'] as const) {
+    if (!Number.isInteger(limit[key]) || limit[key] < 1) {
+      throw new ParticleError('config', `${where}.limit.${key} must be a positive integer`);
+    }
+  }
+  if (limit.default > limit.max) {
+    throw new ParticleError('config', `${where}.limit.default must not exceed limit.max`);
+  }
+  if (!ds.sort || Object.keys(ds.sort).length === 0) {
+    throw new ParticleError(
+      'config',
+      `${where}.limit needs a sort: a window is the first documents in some order`,
+    );
+  }
+  if (ds.params === undefined && ds.eager !== false) {
+    throw new ParticleError(
+      'config',
+      `${where}.limit needs params or eager: false (a window is subscribed on demand)`,
+    );
+  }
+  return limit;
 }

@@ -4,10 +4,13 @@ import { ParticleError, CLOSE_CODES, closeCodeFor } from '../protocol/errors.js'
 import { truncateUtf8 } from '../protocol/closeReason.js';
 import {
   PROTOCOL_VERSION,
+  type ClientMessage,
   type RegisterMessage,
   type ServerMessage,
   type WireErrorCode,
 } from '../protocol/messages.js';
+import { ClientConnection } from './connection.js';
+import { Subscriptions } from './subscriptions.js';
 import type { Adapter, Doc, StopWatching } from './adapter.js';
 import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
 import type { CacheConfig } from './criteria.js';
@@ -64,6 +67,17 @@ export interface StreamOptions {
    * to `onDebug`. @default 1000
    */
   maxReferenceValues?: number;
+  /** Live subscriptions per client; one more is refused (`too_many_subscriptions`). @default 100 */
+  maxSubscriptions?: number;
+}
+
+/**
+ * What `stream.register` returns: call it to unregister. `send` takes any client message but
+ * `register` (validated like a frame), so subscriptions work in process too.
+ */
+export interface Unregister {
+  (): void;
+  send(message: Exclude<ClientMessage, RegisterMessage>): void;
 }
 
 const STREAM_OPTION_KEYS = [
@@ -76,6 +90,7 @@ const STREAM_OPTION_KEYS = [
   'backlog',
   'maxIdentityBytes',
   'maxReferenceValues',
+  'maxSubscriptions',
 ] as const satisfies readonly (keyof StreamOptions)[];
 
 /** Server state in numbers, as `GET <path>/health` reports it. */
@@ -104,6 +119,9 @@ export class Stream {
   private readonly identities: IdentityCheck;
   private readonly hasLookup: boolean;
   private readonly views: Views;
+  private readonly subscriptions: Subscriptions;
+  /** @internal Live subscriptions a client may hold. */
+  readonly maxSubscriptions: number;
   private readonly queue: JobQueue;
   private readonly sessions = new Map<string, Session>();
   private readonly transports = new Set<{ close(): void }>();
@@ -118,6 +136,8 @@ export class Stream {
     }
     checkPositiveInteger('new Stream: maxIdentityBytes', options.maxIdentityBytes);
     checkPositiveInteger('new Stream: maxReferenceValues', options.maxReferenceValues);
+    checkPositiveInteger('new Stream: maxSubscriptions', options.maxSubscriptions);
+    this.maxSubscriptions = options.maxSubscriptions ?? 100;
     this.adapter = options.adapter;
     this.debugLog = options.onDebug;
     this.graceMs = options.sessionGraceMs ?? 30_000;
@@ -134,6 +154,7 @@ export class Stream {
         timer.unref?.();
       },
     });
+    this.subscriptions = new Subscriptions(this.views, this.limits, this.maxSubscriptions);
     this.hasLookup = options.identityLookup !== undefined;
     this.identities = new IdentityCheck(
       options.identityLookup,
@@ -147,43 +168,66 @@ export class Stream {
 
   /**
    * Registers a collector without a socket. `receive(type, message)` gets every message;
-   * `done(err)` reports when registration completed or failed. Returns an unregister function.
+   * `done(err)` reports when registration completed or failed. Returns an unregister function
+   * whose `send(message)` takes the client's other messages (`subscribe`, `unsubscribe`).
    */
   register(
     identity: Record<string, unknown>,
     receive: (type: ServerMessage['type'], message: ServerMessage) => void,
     done?: (error: Error | null) => void,
     request?: IdentityRequest,
-  ): () => void {
-    let session: Session | undefined;
-    let cancelled = false;
-    const sink: Sink = {
-      send: (frame) => {
-        const message = JSON.parse(frame) as ServerMessage;
-        receive(message.type, message);
+  ): Unregister {
+    let open = true;
+    const connection = new ClientConnection(
+      this,
+      {
+        send: (frame) => {
+          if (!open) return;
+          const message = JSON.parse(frame) as ServerMessage;
+          receive(message.type, message);
+        },
+        bufferedAmount: () => 0,
+        close: () => {
+          open = false;
+        },
       },
-      close: () => {
-        cancelled = true;
-        if (session) this.detach(session, false, sink);
+      {
+        registerTimeoutMs: 0,
+        maxBufferedBytes: Infinity,
+        maxMessagesPerSecond: Infinity,
+        resumable: false,
       },
-    };
-    this.attach({ type: 'register', protocol: PROTOCOL_VERSION, identity }, sink, request).then(
-      (result) => {
-        if (!result.ok) {
-          receive('error', { type: 'error', code: result.code, message: result.message });
-          done?.(new ParticleError(result.code, result.message));
-          return;
-        }
-        session = result.session;
-        if (cancelled) this.detach(session, false, sink);
-        done?.(null);
-      },
-      (error: unknown) => done?.(error instanceof Error ? error : new Error(String(error))),
+      request,
+      (error) => done?.(error),
     );
-    return () => {
-      cancelled = true;
-      if (session) this.detach(session, false, sink);
+    connection.receive({ type: 'register', protocol: PROTOCOL_VERSION, identity });
+    const unregister = (() => {
+      open = false;
+      connection.linkClosed();
+    }) as Unregister;
+    unregister.send = (message) => {
+      if ((message as { type?: unknown }).type === 'register') {
+        throw new TypeError('unregister.send: register is sent by stream.register itself');
+      }
+      connection.receive(message);
     };
+    return unregister;
+  }
+
+  /**
+   * @internal
+   * A registered client's message other than `register`, from its connection.
+   */
+  receive(
+    session: Session,
+    message: Exclude<ClientMessage, RegisterMessage>,
+    sink: Sink,
+  ): Promise<void> {
+    return this.queue.run(async () => {
+      if (session.sink !== sink || this.sessions.get(session.id) !== session) return;
+      if (message.type === 'subscribe') await this.subscriptions.subscribe(session, message, sink);
+      else this.subscriptions.unsubscribe(session, message.sub, sink);
+    });
   }
 
   /**
@@ -240,9 +284,10 @@ export class Stream {
           );
         } else {
           if (resumable) root.restart();
-          sink.send(root.payloadFrame(root.group?.payload() ?? '[]'), 'control');
+          sink.send(root.payloadFrame(), 'control');
         }
       }
+      if (resumable) await this.subscriptions.resume(session, message.resume?.roots ?? {}, sink);
       this.debug('registered', { session: session.id, resumed: resumable });
       return { ok: true, session };
     });
@@ -279,7 +324,7 @@ export class Stream {
     const out: Record<string, Doc[]> = {};
     await this.queue.run(async () => {
       await this.ensureFeed();
-      for (const source of this.views.sources.values()) {
+      for (const source of this.views.eagerSources) {
         out[source.name] = await this.views.view(source, checked.identity);
       }
     });
@@ -364,7 +409,7 @@ export class Stream {
     credentials: Credentials,
   ): Promise<Session> {
     const session = new Session(identity, identityKey, credentials);
-    for (const source of this.views.sources.values()) {
+    for (const source of this.views.eagerSources) {
       const root = new SessionRoot(session, source.name, this.limits);
       await this.views.join(root, source, identity);
       session.roots.set(source.name, root);
@@ -395,6 +440,7 @@ export class Stream {
     clearTimeout(session.graceTimer);
     this.sessions.delete(session.id);
     for (const root of session.roots.values()) this.views.leave(root);
+    this.subscriptions.release(session);
     if (sink) {
       try {
         sink.send(encodeError(code, message), 'control');
@@ -419,14 +465,16 @@ export class Stream {
       this.views.leave(root);
       root.restart();
       await this.views.join(root, source, identity);
-      session.sink?.send(root.payloadFrame(root.group?.payload() ?? '[]'), 'control');
+      session.sink?.send(root.payloadFrame(), 'control');
     }
+    await this.subscriptions.reresolve(session);
   }
 
   private dropSession(session: Session): void {
     if (this.sessions.get(session.id) !== session || session.sink) return;
     this.sessions.delete(session.id);
     for (const root of session.roots.values()) this.views.leave(root);
+    this.subscriptions.release(session);
     this.debug('session dropped', { session: session.id });
   }
 

@@ -1,13 +1,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { HEARTBEAT_FRAME, encodeError } from '../protocol/encode.js';
+import { HEARTBEAT_FRAME } from '../protocol/encode.js';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { CLOSE_CODES, ParticleError, closeCodeFor } from '../protocol/errors.js';
-import type { WireErrorCode } from '../protocol/messages.js';
-import { parseClientMessage } from '../protocol/parse.js';
-import { truncateUtf8 } from '../protocol/closeReason.js';
-import { checkKeys } from '../protocol/config.js';
-import type { Session, Sink } from './session.js';
+import { CLOSE_CODES } from '../protocol/errors.js';
+import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
+import { ClientConnection } from './connection.js';
 import type { Stream } from './stream.js';
 
 /** Options of {@link particleMiddleware}. */
@@ -30,6 +27,11 @@ export interface ParticleMiddlewareOptions {
   allowedOrigins?: readonly string[] | ((origin: string, request: IncomingMessage) => boolean);
   /** Read `X-Forwarded-Host` instead of `Host` for the same-host Origin check. @default false */
   trustProxy?: boolean;
+  /**
+   * Client frames per socket per second after `register`, with bursts of twice that plus
+   * `maxSubscriptions`; more: `rate_limited`, close 4430. @default 50
+   */
+  maxMessagesPerSecond?: number;
 }
 
 /** An Express-compatible middleware that also serves Particle's WebSocket endpoint. */
@@ -51,6 +53,7 @@ const MIDDLEWARE_OPTION_KEYS = [
   'maxBufferedBytes',
   'allowedOrigins',
   'trustProxy',
+  'maxMessagesPerSecond',
 ] as const satisfies readonly (keyof ParticleMiddlewareOptions)[];
 
 const defaults = {
@@ -59,6 +62,7 @@ const defaults = {
   heartbeatMs: 15_000,
   maxBufferedBytes: 1024 * 1024,
   trustProxy: false,
+  maxMessagesPerSecond: 50,
 };
 
 interface Link {
@@ -78,6 +82,7 @@ export function particleMiddleware(
     );
   }
   checkKeys('particleMiddleware', options, MIDDLEWARE_OPTION_KEYS);
+  checkPositiveInteger('particleMiddleware: maxMessagesPerSecond', options.maxMessagesPerSecond);
   const path = options.path.replace(/\/+$/, '') || '/';
   const config: typeof defaults & Pick<ParticleMiddlewareOptions, 'allowedOrigins'> = {
     ...defaults,
@@ -110,124 +115,48 @@ export function particleMiddleware(
     link.lastSent = Date.now();
   };
 
-  const onConnection = (ws: WebSocket, upgradeRequest: IncomingMessage): void => {
-    // Kept only until the register message: identityLookup reads it once.
-    let req: IncomingMessage | undefined = upgradeRequest;
+  const onConnection = (ws: WebSocket, request: IncomingMessage): void => {
     const link: Link = { ws, alive: true, lastSent: Date.now() };
     links.add(link);
     if (!heartbeat) {
       heartbeat = setInterval(tick, config.heartbeatMs);
       heartbeat.unref?.();
     }
-    let state: 'waiting' | 'registering' | 'registered' | 'closed' = 'waiting';
-    let session: Session | null = null;
-
-    // Never throws: it runs inside ws event handlers and promise callbacks, where a throw would
-    // end the process or go unhandled.
-    const fail = (code: WireErrorCode, message: string, closeCode = closeCodeFor(code)): void => {
-      if (state === 'closed') return;
-      const held = session;
-      session = null;
-      state = 'closed';
-      try {
-        send(link, encodeError(code, message));
-        ws.close(closeCode, truncateUtf8(message));
-      } catch {
-        ws.terminate();
-      }
-      if (held) stream.detach(held, closeCode === CLOSE_CODES.internal, sink);
-    };
-
-    // Payloads and replays are sent whole; while they drain they do not count against the
-    // slow-consumer bound, or a big payload would cut every client at its first delta.
-    let allowance = 0;
-    const sink: Sink = {
-      send: (frame, kind) => {
-        if (kind === 'control') {
-          send(link, frame);
-          allowance = ws.bufferedAmount;
-          return;
-        }
-        allowance = Math.min(allowance, ws.bufferedAmount);
-        if (ws.bufferedAmount - allowance > config.maxBufferedBytes) {
-          // A client that does not read would make the server buffer without bound: drop the
-          // link; its session keeps a backlog and the client catches up by resume.
-          if (session) stream.detach(session, true, sink);
-          session = null;
-          state = 'closed';
-          ws.close(CLOSE_CODES.slowConsumer, 'slow consumer');
+    const connection = new ClientConnection(
+      stream,
+      {
+        send: (frame) => send(link, frame),
+        bufferedAmount: () => ws.bufferedAmount,
+        close: (code, reason) => {
+          try {
+            ws.close(code, reason);
+          } catch {
+            ws.terminate();
+          }
+          // A peer that never answers the close handshake does not keep the socket.
           setTimeout(() => ws.terminate(), 1000).unref?.();
-          return;
-        }
-        send(link, frame);
+        },
       },
-      close: (code, reason) => {
-        session = null;
-        state = 'closed';
-        ws.close(code, reason);
+      {
+        registerTimeoutMs: config.registerTimeoutMs,
+        maxBufferedBytes: config.maxBufferedBytes,
+        maxMessagesPerSecond: config.maxMessagesPerSecond,
+        resumable: true,
       },
-    };
-
-    const timer = setTimeout(
-      () =>
-        fail(
-          'bad_message',
-          `no register message within ${config.registerTimeoutMs} ms`,
-          CLOSE_CODES.registerTimeout,
-        ),
-      config.registerTimeoutMs,
+      request,
     );
-    timer.unref?.();
-
     ws.on('pong', () => {
       link.alive = true;
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       link.alive = true;
-      if (isBinary) {
-        fail('bad_message', 'frames are JSON text; binary frames are refused');
-        return;
-      }
-      if (state !== 'waiting') {
-        fail('bad_message', 'a socket registers once and sends nothing else');
-        return;
-      }
-      clearTimeout(timer);
-      const parsed = parseClientMessage(rawText(data));
-      if (!parsed.ok) {
-        fail('bad_message', parsed.error);
-        return;
-      }
-      state = 'registering';
-      const request = req;
-      req = undefined;
-      stream.attach(parsed.message, sink, request).then(
-        (result) => {
-          if (!result.ok) fail(result.code, result.message);
-          else if (state === 'registering') {
-            session = result.session;
-            state = 'registered';
-          } else stream.detach(result.session, true, sink);
-        },
-        (error: unknown) => {
-          // The cause may name hosts, ports or databases: it goes to onDebug, never to the client.
-          // A ParticleError's text is Particle's own, written for the app's developer.
-          stream.report('registration failed', error);
-          fail(
-            'internal',
-            error instanceof ParticleError
-              ? `registration failed: ${error.message}`
-              : 'registration failed on the server',
-          );
-        },
-      );
+      if (isBinary)
+        connection.fail('bad_message', 'frames are JSON text; binary frames are refused');
+      else connection.receive(rawText(data));
     });
     ws.on('close', () => {
-      clearTimeout(timer);
       links.delete(link);
-      if (session) stream.detach(session, true, sink);
-      session = null;
-      state = 'closed';
+      connection.linkClosed();
     });
     ws.on('error', () => {
       // ws reports protocol violations (e.g. a frame over maxPayload: close 1009) here and

@@ -32,6 +32,10 @@ export interface Resolution {
   readonly key: string;
   readonly source: SourceState;
   readonly identity: Record<string, unknown>;
+  /** The validated params the criteria read (`{}` for an eager root). */
+  readonly params: Record<string, unknown>;
+  /** The window in force, if any. */
+  readonly limit: number | undefined;
   query: Doc;
   /** The lookups behind `query`: only a change to what they selected, or could now select, can change it. */
   trace: TracedLookup[];
@@ -83,12 +87,10 @@ export class Views {
     for (const [name, ds] of Object.entries(dataSources)) {
       const source = compileSource(name, ds, cacheConfig);
       this.sources.set(name, source);
-      manifests[name] = ds.manifest;
-      if (ds.idField !== undefined || ds.sort !== undefined) {
-        rootOptions[name] = {
-          ...(ds.idField ? { idField: ds.idField } : {}),
-          ...(ds.sort ? { sort: ds.sort } : {}),
-        };
+      const options = rootOptionsOf(source);
+      if (source.eager) {
+        manifests[name] = ds.manifest;
+        if (options) rootOptions[name] = options;
       }
       watched.add(ds.collection);
       for (const [collection, fields] of source.compiled.dependencies) {
@@ -112,17 +114,52 @@ export class Views {
     return this.groups.size;
   }
 
-  /** Puts `member` into the view of `source` for this identity (sharing a group when it can). */
+  /** The sources sent at register, in declaration order. */
+  get eagerSources(): SourceState[] {
+    return [...this.sources.values()].filter((s) => s.eager);
+  }
+
+  /**
+   * Puts `member` into the view of `source` for this identity and params (sharing a group when
+   * it can); `limit` makes it a live window.
+   */
   async join(
     member: ViewMember,
     source: SourceState,
     identity: Record<string, unknown>,
+    params: Record<string, unknown> = {},
+    limit?: number,
   ): Promise<void> {
-    const resolution = await this.resolutionFor(source, identity);
+    const resolution = await this.resolutionFor(source, identity, params, limit);
     member.resolution = resolution;
     member.group = resolution.group;
     resolution.members.add(member);
     resolution.group.members.add(member);
+  }
+
+  /** Moves `member` to another params or window of its source; the difference is one delta. */
+  async rejoin(
+    member: ViewMember,
+    source: SourceState,
+    identity: Record<string, unknown>,
+    params: Record<string, unknown>,
+    limit?: number,
+  ): Promise<void> {
+    const old = member.resolution;
+    const from = member.group;
+    const resolution = await this.resolutionFor(source, identity, params, limit);
+    if (old === resolution) return;
+    if (old) {
+      old.members.delete(member);
+      if (old.members.size === 0) old.source.resolutions.delete(old.key);
+    }
+    member.resolution = resolution;
+    resolution.members.add(member);
+    if (from) this.move(member, from, resolution.group);
+    else {
+      member.group = resolution.group;
+      resolution.group.members.add(member);
+    }
   }
 
   /** Takes `member` out of its view; groups and resolutions nobody uses are dropped. */
@@ -138,11 +175,17 @@ export class Views {
   }
 
   /** The documents of `source` this identity sees now, in order. */
-  async view(source: SourceState, identity: Record<string, unknown>): Promise<Doc[]> {
-    const existing = source.resolutions.get(this.resolutionKey(source, identity));
-    const query = existing?.query ?? (await this.resolve(source, identity)).query;
+  async view(
+    source: SourceState,
+    identity: Record<string, unknown>,
+    params: Record<string, unknown> = {},
+    limit?: number,
+  ): Promise<Doc[]> {
+    const existing = source.resolutions.get(this.resolutionKey(source, identity, params, limit));
+    const query = existing?.query ?? (await this.resolve(source, identity, params)).query;
     const group =
-      this.groups.get(this.groupKey(source, query)) ?? (await this.loadGroup(source, query, false));
+      this.groups.get(this.groupKey(source, query, limit)) ??
+      (await this.loadGroup(source, query, false, limit));
     return group.list();
   }
 
@@ -172,6 +215,10 @@ export class Views {
     if (dependents.length) this.retry(await this.reresolve(dependents), 0);
     for (const group of [...this.groups.values()]) {
       if (group.source.collection !== collection || this.groups.get(group.key) !== group) continue;
+      if (group.window) {
+        await this.refreshWindows([group]);
+        continue;
+      }
       const source = this.sources.get(group.source.name) as SourceState;
       const rows = await this.adapter.find(
         collection,
@@ -190,12 +237,43 @@ export class Views {
     for (const source of this.sources.values()) source.resolutions.clear();
   }
 
-  private route(change: Exclude<Change, { type: 'reset' }>): void {
+  private route(change: Exclude<Change, { type: 'reset' }>): void | Promise<void> {
     const index = this.collections.get(change.collection);
     if (!index || index.size === 0) return;
     const key = idKey(change.id);
     const doc = change.type === 'delete' ? null : change.doc;
-    for (const group of index.candidates(key, doc)) group.emit(group.process(change, key));
+    const windows = new Set<Group>();
+    for (const group of index.candidates(key, doc)) {
+      if (group.window) {
+        if (group.docs.has(key) || (doc !== null && group.matcher(doc))) windows.add(group);
+      } else group.emit(group.process(change, key));
+    }
+    // A delete of a document beyond a window can only change its `more`.
+    if (doc === null) {
+      for (const group of index.windowed()) if (group.more) windows.add(group);
+    }
+    if (windows.size > 0) return this.refreshWindows(windows);
+  }
+
+  /**
+   * A window's content after a change is not knowable from the change alone (the document that
+   * slides in is not in it): query the window again and send the difference.
+   */
+  private async refreshWindows(groups: Iterable<Group>): Promise<void> {
+    for (const group of groups) {
+      if (this.groups.get(group.key) !== group) continue;
+      const rows = await this.windowRows(group.source as SourceState, group.query, group.window);
+      const limit = group.window?.limit ?? rows.length;
+      group.emit(group.diff(rows.slice(0, limit)), rows.length > limit);
+    }
+  }
+
+  private windowRows(source: SourceState, query: Doc, window: Group['window']): Promise<Doc[]> {
+    return this.adapter.find(source.collection, query, {
+      ...(source.projection ? { projection: source.projection } : {}),
+      ...(window ? { sort: window.sort, limit: window.limit + 1 } : {}),
+      ...(!window && source.sort ? { sort: source.sort } : {}),
+    });
   }
 
   /**
@@ -234,28 +312,39 @@ export class Views {
 
   private async reresolveOne(resolution: Resolution): Promise<void> {
     const { source } = resolution;
-    const { query, trace, exceeded } = await this.resolve(source, resolution.identity, resolution);
+    const { query, trace, exceeded } = await this.resolve(
+      source,
+      resolution.identity,
+      resolution.params,
+      resolution,
+    );
     resolution.exceeded = exceeded;
     if (canonicalKey(query) === canonicalKey(resolution.query)) {
       resolution.trace = trace;
       return;
     }
     const from = resolution.group;
-    const to = await this.groupFor(source, query);
+    const to = await this.groupFor(source, query, resolution.limit);
     resolution.trace = trace;
     resolution.query = query;
     resolution.group = to;
+    for (const member of resolution.members) this.move(member, from, to);
+  }
+
+  /** Moves `member` from one group to another, sending the difference as one delta. */
+  move(member: ViewMember, from: Group, to: Group): void {
     const ops = from.opsTowards(to);
-    const entry: DeltaEntry = {
-      opsJson: JSON.stringify(ops),
-      timestamp: new Date().toISOString(),
-    };
-    for (const member of resolution.members) {
-      to.members.add(member);
-      member.group = to;
-      if (ops.length > 0) member.deliver(entry);
-      this.leaveGroup(member, from);
+    const moreChanged = to.more !== from.more && to.more !== undefined;
+    to.members.add(member);
+    member.group = to;
+    if (ops.length > 0 || moreChanged) {
+      member.deliver({
+        opsJson: JSON.stringify(ops),
+        timestamp: new Date().toISOString(),
+        ...(moreChanged && to.more !== undefined ? { more: to.more } : {}),
+      });
     }
+    this.leaveGroup(member, from);
   }
 
   private leaveGroup(member: ViewMember, group: Group): void {
@@ -267,17 +356,27 @@ export class Views {
     }
   }
 
-  private resolutionKey(source: SourceState, identity: Record<string, unknown>): string {
+  private resolutionKey(
+    source: SourceState,
+    identity: Record<string, unknown>,
+    params: Record<string, unknown>,
+    limit: number | undefined,
+  ): string {
     // A missing field and an explicit null resolve differently (missing matches nothing), so
     // they must never share a key: a missing field is written as an empty entry.
-    return canonicalKey(
-      source.compiled.identityFields.map((f) => (Object.hasOwn(identity, f) ? [identity[f]] : [])),
-    );
+    const entries = (values: Record<string, unknown>, fields: string[]): unknown[][] =>
+      fields.map((f) => (Object.hasOwn(values, f) ? [values[f]] : []));
+    return canonicalKey([
+      entries(identity, source.compiled.identityFields),
+      entries(params, source.compiled.paramFields),
+      limit ?? null,
+    ]);
   }
 
   private async resolve(
     source: SourceState,
     identity: Record<string, unknown>,
+    params: Record<string, unknown>,
     was?: Resolution,
   ): Promise<{ query: Doc; trace: TracedLookup[]; exceeded: boolean }> {
     const trace: TracedLookup[] = [];
@@ -294,6 +393,7 @@ export class Views {
         return docs;
       },
       this.options.maxReferenceValues ?? Infinity,
+      params,
     );
     if (exceeded !== undefined && !was?.exceeded) {
       this.options.debug?.(
@@ -307,16 +407,20 @@ export class Views {
   private async resolutionFor(
     source: SourceState,
     identity: Record<string, unknown>,
+    params: Record<string, unknown>,
+    limit: number | undefined,
   ): Promise<Resolution> {
-    const key = this.resolutionKey(source, identity);
+    const key = this.resolutionKey(source, identity, params, limit);
     const existing = source.resolutions.get(key);
     if (existing) return existing;
-    const { query, trace, exceeded } = await this.resolve(source, identity);
-    const group = await this.groupFor(source, query);
+    const { query, trace, exceeded } = await this.resolve(source, identity, params);
+    const group = await this.groupFor(source, query, limit);
     const resolution: Resolution = {
       key,
       source,
       identity: pick(identity, source.compiled.identityFields),
+      params: pick(params, source.compiled.paramFields),
+      limit,
       query,
       trace,
       exceeded,
@@ -327,36 +431,57 @@ export class Views {
     return resolution;
   }
 
-  private groupKey(source: SourceState, query: Doc): string {
-    return `${source.name}\u0000${canonicalKey(query)}`;
+  private groupKey(source: SourceState, query: Doc, limit: number | undefined): string {
+    const key = `${source.name}\u0000${canonicalKey(query)}`;
+    return limit === undefined ? key : `${key}\u0000${limit}`;
   }
 
-  private async groupFor(source: SourceState, query: Doc): Promise<Group> {
-    return this.groups.get(this.groupKey(source, query)) ?? this.loadGroup(source, query, true);
+  /** The group for this query (and window), shared with every member that resolves to it. */
+  async groupFor(source: SourceState, query: Doc, limit?: number): Promise<Group> {
+    return (
+      this.groups.get(this.groupKey(source, query, limit)) ??
+      this.loadGroup(source, query, true, limit)
+    );
   }
 
   /** Queries a group's view; with `keep`, the group is indexed and follows changes. */
-  private async loadGroup(source: SourceState, query: Doc, keep: boolean): Promise<Group> {
+  private async loadGroup(
+    source: SourceState,
+    query: Doc,
+    keep: boolean,
+    limit?: number,
+  ): Promise<Group> {
     const collection = source.collection;
     const index = this.collectionGroups(collection);
+    const window =
+      limit === undefined
+        ? undefined
+        : {
+            limit,
+            sort: {
+              ...source.sort,
+              ...(source.sort?.[source.idField] ? {} : { [source.idField]: 1 as const }),
+            },
+          };
     const group = new Group(
-      this.groupKey(source, query),
+      this.groupKey(source, query, limit),
       source,
       query,
       compileMatcher(query),
       (g, key, held) => {
         if (keep) index.hold(g, key, held);
       },
+      window,
     );
-    const rows = await this.adapter.find(collection, query, {
-      ...(source.projection ? { projection: source.projection } : {}),
-      ...(source.sort ? { sort: source.sort } : {}),
-    });
+    const rows = await this.windowRows(source, query, window);
     if (keep) {
       this.groups.set(group.key, group);
       index.add(group);
     }
-    group.load(rows);
+    if (window) {
+      group.more = rows.length > window.limit;
+      group.load(rows.slice(0, window.limit));
+    } else group.load(rows);
     return group;
   }
 
@@ -365,6 +490,16 @@ export class Views {
     if (!index) this.collections.set(collection, (index = new CollectionGroups()));
     return index;
   }
+}
+
+/** The options a client needs for a source's root: only those that differ from the defaults. */
+export function rootOptionsOf(source: SourceState, limit?: number): RootOptions | undefined {
+  const options: RootOptions = {
+    ...(source.idField !== '_id' ? { idField: source.idField } : {}),
+    ...(source.sort ? { sort: source.sort } : {}),
+    ...(limit !== undefined ? { limit } : {}),
+  };
+  return Object.keys(options).length ? options : undefined;
 }
 
 /** The identity fields a resolution reads, and nothing else of the identity. */

@@ -103,6 +103,11 @@ describe('JSON Schemas', () => {
         'register',
         'registered',
         'resumed',
+        'subscribe',
+        'subscribed',
+        'subscription_error',
+        'unsubscribe',
+        'unsubscribed',
       ].sort(),
     );
     for (const message of valid) {

@@ -297,9 +297,14 @@ describe('configuration is checked', () => {
         message: "dataSources.messages: unknown key 'criterias' (did you mean 'criteria'?)",
       }) as Error,
     );
+    // A limit is a live window: without a sort (and on demand) it cannot be honoured, so it is
+    // refused instead of being ignored.
     expect(() =>
       make({ dataSources: { m: { collection: 'users', manifest: true, limit: 50 } } }),
-    ).toThrow(/dataSources\.m: unknown key 'limit'/);
+    ).toThrow(/dataSources\.m\.limit needs a sort/);
+    expect(() =>
+      make({ dataSources: { m: { collection: 'users', manifest: true, limits: 50 } } }),
+    ).toThrow("dataSources.m: unknown key 'limits' (did you mean 'limit'?)");
     expect(() =>
       make({ dataSources: { m: { collection: 'users', manifest: true, idfield: 'id' } } }),
     ).toThrow("dataSources.m: unknown key 'idfield' (did you mean 'idField'?)");

@@ -116,10 +116,12 @@ export class MongoAdapter implements Adapter {
     const findOptions: {
       projection?: Document;
       sort?: Record<string, 1 | -1>;
+      limit?: number;
       readPreference: ReadPreference;
     } = { readPreference: ReadPreference.primary };
     if (options.projection) findOptions.projection = options.projection;
     if (options.sort) findOptions.sort = options.sort;
+    if (options.limit !== undefined) findOptions.limit = options.limit;
     return this.db
       .collection<Doc>(collection)
       .find(query as Filter<Doc>, findOptions)
