@@ -55,8 +55,13 @@ export type RegisterMessage = {
   resume?: { session: string; roots: Record<string, RootPosition> };
 };
 
-/** A subscription id: chosen by the client, unique among its live subscriptions. */
-export const SubIdSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+/**
+ * A subscription id: chosen by the client (`^[A-Za-z0-9_-]{1,64}$`), unique among its live
+ * subscriptions. The frame only bounds its length; an id outside the pattern ends that one
+ * subscription (`subscription_error bad_message`), not the link.
+ */
+export const SUB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const SubIdSchema = Type.String({ minLength: 1, maxLength: 200 });
 
 /**
  * Subscribes to a source with params (or changes the limit of subscription `sub`); the server

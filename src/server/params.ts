@@ -1,4 +1,4 @@
-import { IsSchema, type TSchema } from 'typebox';
+import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 
 /** The result of a Standard Schema validation. */
@@ -34,7 +34,8 @@ export function isSchema(value: unknown): value is Schema {
   if (typeof value !== 'object' && typeof value !== 'function') return false;
   if (value === null) return false;
   const standard = (value as { '~standard'?: { validate?: unknown } })['~standard'];
-  return typeof standard?.validate === 'function' || IsSchema(value);
+  // TypeBox marks its schemas with a non-enumerable `~kind`.
+  return typeof standard?.validate === 'function' || '~kind' in value;
 }
 
 /** Validates `value` against `schema` (async schemas allowed); `what` names it in messages. */

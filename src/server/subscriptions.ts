@@ -5,10 +5,11 @@ import {
   encodeUnsubscribed,
 } from '../protocol/encode.js';
 import { ParticleError } from '../protocol/errors.js';
-import type {
-  RootPosition,
-  SubscribeMessage,
-  SubscriptionErrorCode,
+import {
+  SUB_ID_PATTERN,
+  type RootPosition,
+  type SubscribeMessage,
+  type SubscriptionErrorCode,
 } from '../protocol/messages.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
@@ -42,6 +43,9 @@ export class Subscriptions {
   async subscribe(session: Session, message: SubscribeMessage, sink: Sink): Promise<void> {
     const { sub } = message;
     try {
+      if (!SUB_ID_PATTERN.test(sub)) {
+        throw new Refusal('bad_message', 'sub must match ^[A-Za-z0-9_-]{1,64}$');
+      }
       if (session.roots.has(sub)) {
         throw new Refusal('bad_message', `sub "${sub}" is the name of a root; choose another id`);
       }
