@@ -345,8 +345,9 @@ export async function resolveCriteria(
     }
     // Under a negation an empty set would match every document, and a comparison needs exactly
     // one value: deny by default instead.
-    const negated = path.includes('$nor\u0000') || /\u0001\$n(e|in)(\u0001|$)/.test(path);
-    const operand = /\u0001\$(eq|ne|gt|gte|lt|lte)$/.test(path);
+    const [, op] = path.split(OP);
+    const negated = path.includes('$nor\u0000') || op === '$ne' || op === '$nin';
+    const operand = op !== undefined && OPERAND_OPERATORS.has(op) && path.endsWith(op);
     if (values.length === 0 && negated) return { query: matchNothing() };
     if (operand && values.length !== 1) return { query: matchNothing() };
     resolved.set(path, { values, scalar });

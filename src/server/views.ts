@@ -2,7 +2,6 @@ import { ParticleError } from '../protocol/errors.js';
 import { encodeManifest } from '../protocol/encode.js';
 import type { Manifest, RootOptions } from '../protocol/messages.js';
 import type { Adapter, Change, Doc } from './adapter.js';
-import type { DeltaEntry } from './backlog.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
 import { resolveCriteria, type CacheConfig } from './criteria.js';
