@@ -3,9 +3,13 @@ export type {
   DataSource,
   IdentityLookup,
   IdentityRequest,
+  SnapshotOptions,
   StreamOptions,
   StreamStats,
+  Unregister,
 } from './stream.js';
+export type { AuthorizeContext, WindowLimit } from './sources.js';
+export type { Schema, StandardSchema, StandardResult } from './params.js';
 export { MemoryAdapter } from './memoryAdapter.js';
 export type { MemoryAdapterOptions, UpdateDocument } from './memoryAdapter.js';
 export { particleMiddleware } from './transport.js';

@@ -9,6 +9,7 @@ import {
   type ServerMessage,
   type WireErrorCode,
 } from '../protocol/messages.js';
+import { subscriptionKey } from '../protocol/subscriptionKey.js';
 import { ClientConnection } from './connection.js';
 import { Subscriptions } from './subscriptions.js';
 import type { Adapter, Doc, StopWatching } from './adapter.js';
@@ -69,6 +70,12 @@ export interface StreamOptions {
   maxReferenceValues?: number;
   /** Live subscriptions per client; one more is refused (`too_many_subscriptions`). @default 100 */
   maxSubscriptions?: number;
+}
+
+/** Options of {@link Stream.snapshot}. */
+export interface SnapshotOptions {
+  /** Subscriptions to render too, as `[source, params?, limit?]`. */
+  subscriptions?: readonly (readonly [source: string, params?: unknown, limit?: number])[];
 }
 
 /**
@@ -314,10 +321,15 @@ export class Stream {
     }
   }
 
-  /** Resolves to `{ [source]: Doc[] }` exactly as a collector with this identity holds it once ready. */
+  /**
+   * Resolves to `{ [source]: Doc[] }` exactly as a collector with this identity holds it once
+   * ready. `subscriptions` adds those views under `subscriptionKey(source, params)` (the key
+   * `initialData` is read by); a refused one rejects with its code.
+   */
   async snapshot(
     identity: Record<string, unknown>,
     request?: IdentityRequest,
+    options: SnapshotOptions = {},
   ): Promise<Record<string, Doc[]>> {
     const checked = await this.identities.check(identity, request);
     if (!checked.ok) throw new ParticleError(checked.code, checked.message);
@@ -326,6 +338,10 @@ export class Stream {
       await this.ensureFeed();
       for (const source of this.views.eagerSources) {
         out[source.name] = await this.views.view(source, checked.identity);
+      }
+      for (const [name, params, limit] of options.subscriptions ?? []) {
+        const docs = await this.subscriptions.view(checked.identity, name, params, limit);
+        out[subscriptionKey(name, params)] = docs;
       }
     });
     return JSON.parse(JSON.stringify(out)) as Record<string, Doc[]>;

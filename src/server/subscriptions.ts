@@ -11,6 +11,7 @@ import {
   type SubscribeMessage,
   type SubscriptionErrorCode,
 } from '../protocol/messages.js';
+import type { Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
 import { validate } from './params.js';
@@ -98,6 +99,29 @@ export class Subscriptions {
     } catch (error) {
       const refusal = asRefusal(error);
       sink.send(encodeSubscriptionError(sub, refusal.code, refusal.message), 'control');
+    }
+  }
+
+  /**
+   * The documents one subscription would show this identity now (server rendering); a refusal
+   * throws a `ParticleError` with the code the client would get.
+   */
+  async view(
+    identity: Record<string, unknown>,
+    name: string,
+    rawParams: unknown,
+    requestedLimit?: number,
+  ): Promise<Doc[]> {
+    try {
+      const source = this.views.sources.get(name);
+      if (!source) throw new Refusal('unknown_source', `no data source is named "${name}"`);
+      const params = await this.params(source, rawParams);
+      const limit = windowOf(source, requestedLimit);
+      await this.authorize(source, identity, params);
+      return await this.views.view(source, identity, params, limit);
+    } catch (error) {
+      const refusal = asRefusal(error);
+      throw new ParticleError(refusal.code, refusal.message);
     }
   }
 
