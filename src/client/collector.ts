@@ -1,48 +1,35 @@
 import {
   PROTOCOL_VERSION,
   ParticleError,
+  type Doc,
   type RegisterMessage,
   type ServerMessage,
 } from '../protocol/index.js';
-import { checkKeys } from '../protocol/config.js';
-import { Connection, type LinkDown } from './connection.js';
+import type { LinkDown } from './connection.js';
 import {
   errorFromClose,
   errorFromDone,
+  errorFromLinkDown,
   errorFromMessage,
   isRefusal,
   isTerminalClose,
 } from './errors.js';
 import { Listeners } from './listeners.js';
 import { Model, type Outcome } from './model.js';
-import { resolveOptions, type ResolvedOptions } from './options.js';
-import { RegisterLink, type Link } from './registerLink.js';
+import { readyTimeout, resolveOptions, type ResolvedOptions } from './options.js';
+import { createLink, type Link } from './link.js';
+import type { Subscription } from './subscription.js';
+import { SubscriptionRegistry, warnSubscribeListener } from './subscriptions.js';
 import type {
   CollectorData,
   CollectorListener,
-  CollectorNotice,
   CollectorOptions,
   CollectorStatus,
   NoticeListener,
   ReadyCallback,
   ReadyOptions,
+  SubscribeOptions,
 } from './types.js';
-
-function readyTimeout(options: ReadyOptions | undefined): number | undefined {
-  if (options === undefined) return undefined;
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('collector.ready: options must be an object such as { timeoutMs: 5000 }');
-  }
-  checkKeys('collector.ready', options, ['timeoutMs']);
-  const { timeoutMs } = options;
-  if (timeoutMs === undefined || timeoutMs === Infinity) return undefined;
-  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
-    throw new TypeError(
-      `collector.ready: timeoutMs must be a number >= 0, got ${String(timeoutMs)}`,
-    );
-  }
-  return timeoutMs;
-}
 
 /**
  * The client end of Particle: registers with a Stream under an identity, holds the data it is
@@ -51,9 +38,9 @@ function readyTimeout(options: ReadyOptions | undefined): number | undefined {
  * `disconnect()` or a refusal.
  *
  * Notification order, for every applied server message: the whole message is applied first;
- * then `subscribe` listeners get one `data` notice per root it changed, then `on` listeners get
- * one event per op, then (if the status changed) `subscribe` listeners get a `status` notice
- * and `ready` callbacks run.
+ * then `onNotice` listeners get one `data` notice per root it changed, then `on` listeners get
+ * one event per op, then (if the status changed) `onNotice` listeners get a `status` notice
+ * and `ready` callbacks run. Subscriptions (`subscribe(source, params)`) notify on their handles.
  */
 export class Collector {
   readonly #options: ResolvedOptions;
@@ -66,6 +53,9 @@ export class Collector {
   readonly #model: Model;
   #revision = 0;
   #session: string | null = null;
+  /** The session the register under way asked to resume, if any. */
+  #resuming: string | null = null;
+  readonly #subscriptions: SubscriptionRegistry;
   /** An `error` message on the current link, awaiting the close that follows it. */
   #linkError: ParticleError | null = null;
 
@@ -81,8 +71,14 @@ export class Collector {
     this.#listeners = new Listeners((error, pattern) =>
       this.#report(`a listener on ${JSON.stringify(pattern)} threw`, error),
     );
-    const { transport } = this.#options;
     const debug = this.#options.onDebug;
+    this.#subscriptions = new SubscriptionRegistry({
+      send: (msg) => this.#link.send(msg),
+      isEagerRoot: (name) => this.#model.idField(name) !== undefined,
+      limits: this.#options.limits,
+      debug,
+      report: (text, error) => this.#report(text, error),
+    });
     const invalid = (reason: string, detail: unknown): void => {
       debug(reason, detail);
       if (this.#status !== 'closed' && this.#status !== 'error') this.#restart(reason);
@@ -96,30 +92,15 @@ export class Collector {
         invalid(`handling a ${msg.type} message failed: ${why}`, error);
       }
     };
-    this.#link =
-      transport.kind === 'socket'
-        ? new Connection(
-            {
-              url: transport.url,
-              WebSocket: transport.WebSocket,
-              reconnect: this.#options.reconnect,
-              heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs,
-              connectTimeoutMs: this.#options.connectTimeoutMs,
-            },
-            {
-              registerMessage: () => this.#registerMessage(),
-              message,
-              invalid,
-              down: (info) => this.#linkDown(info),
-              debug,
-            },
-          )
-        : new RegisterLink(transport.register, this.#options.identity, {
-            message,
-            invalid,
-            refused: (error) => this.#fail(errorFromDone(error)),
-            debug,
-          });
+    this.#link = createLink(this.#options, {
+      registerMessage: () => this.#registerMessage(),
+      message,
+      invalid,
+      down: (info) => this.#linkDown(info),
+      refused: (error) => this.#fail(errorFromDone(error)),
+      unsendable: (messages) => this.#subscriptions.unsendable(messages),
+      debug,
+    });
     this.#link.start();
   }
 
@@ -140,6 +121,7 @@ export class Collector {
   /**
    * `{ [root]: Doc[] }`: a frozen snapshot, replaced by a new object on every applied message.
    * Unchanged documents and subtrees stay the same objects. Roots not received yet are absent.
+   * Eager roots only: a subscription's documents are on its handle.
    */
   get data(): CollectorData {
     return this.#model.data;
@@ -154,7 +136,7 @@ export class Collector {
   }
 
   /**
-   * A counter raised with every notice sent to {@link Collector.subscribe} listeners. Read it
+   * A counter raised with every notice sent to {@link Collector.onNotice} listeners. Read it
    * before subscribing and compare after to learn whether something was missed in between.
    */
   get revision(): number {
@@ -183,11 +165,37 @@ export class Collector {
    * It is the primitive bindings such as `particle-sync/react` build on.
    * @returns a function that removes the listener.
    */
-  subscribe(listener: (notice: CollectorNotice) => void): () => void {
+  onNotice(listener: NoticeListener): () => void {
     this.#subscribers.add(listener);
     return () => {
       this.#subscribers.delete(listener);
     };
+  }
+
+  /**
+   * Subscribes on demand to `source` with `params` (checked by the server), optionally a window
+   * of `limit` documents. Handles with the same source, canonical params and limit share one
+   * wire subscription, ended when the last handle calls `unsubscribe()`. Before the collector
+   * is registered the subscribe is queued; after a reconnect it is resumed or sent again.
+   * @throws {TypeError} for an empty source, params that are not JSON, or a bad limit.
+   */
+  subscribe<TDoc extends Doc = Doc>(
+    source: string,
+    params?: unknown,
+    options?: SubscribeOptions,
+  ): Subscription<TDoc>;
+  /** @deprecated Use {@link Collector.onNotice}; a function argument still works for now. */
+  subscribe(listener: NoticeListener): () => void;
+  subscribe(
+    source: string | NoticeListener,
+    params?: unknown,
+    options?: SubscribeOptions,
+  ): Subscription | (() => void) {
+    if (typeof source !== 'function') {
+      return this.#subscriptions.subscribe(source, params, options);
+    }
+    warnSubscribeListener();
+    return this.onNotice(source);
   }
 
   /**
@@ -244,6 +252,7 @@ export class Collector {
   disconnect(): void {
     if (this.#status === 'closed') return;
     this.#link.stop();
+    this.#subscriptions.end(null);
     this.#setStatus('closed');
   }
 
@@ -257,6 +266,7 @@ export class Collector {
         this.#session = message.session;
         this.#error = null;
         this.#link.registered();
+        this.#subscriptions.registered(this.#resuming !== message.session);
         break;
       case 'error':
         this.#serverError(errorFromMessage(message.code, message.message));
@@ -264,11 +274,17 @@ export class Collector {
       case 'manifest':
         this.#model.manifest(message, outcome);
         break;
+      case 'subscribed':
+      case 'unsubscribed':
+      case 'subscription_error':
+        this.#subscriptions.receive(message);
+        return;
       case 'payload':
       case 'resumed':
       case 'delta': {
-        const refused =
-          message.type === 'payload'
+        const refused = this.#subscriptions.owns(message.root)
+          ? this.#subscriptions.apply(message)
+          : message.type === 'payload'
             ? this.#model.payload(message, outcome)
             : message.type === 'resumed'
               ? this.#model.resumed(message)
@@ -295,8 +311,10 @@ export class Collector {
       protocol: PROTOCOL_VERSION,
       identity: this.#options.identity,
     };
+    this.#resuming = this.#session;
     if (this.#session !== null) {
-      message.resume = { session: this.#session, roots: this.#model.positions() };
+      const roots = { ...this.#model.positions(), ...this.#subscriptions.positions() };
+      message.resume = { session: this.#session, roots };
     }
     return message;
   }
@@ -322,26 +340,9 @@ export class Collector {
       return false;
     }
     const url = this.#options.transport.kind === 'socket' ? this.#options.transport.url : '';
-    if (info.cause === 'connect_timeout') {
-      this.#error = new ParticleError(
-        'connection_failed',
-        `No registration accepted by ${url} within ${this.#options.connectTimeoutMs} ms; ` +
-          "retrying. Check the url's path: it must be the path the server's " +
-          'particleMiddleware listens on.',
-      );
-    } else if (info.cause === 'silence') {
-      this.#error = new ParticleError(
-        'connection_failed',
-        `Link to ${url} went silent: ${info.reason}`,
-      );
-    } else if (!info.opened) {
-      this.#error = new ParticleError(
-        'connection_failed',
-        `Could not connect to ${url} (close code ${info.code}); retrying`,
-      );
-    } else if (linkError !== null) {
-      this.#error = linkError;
-    }
+    const error = errorFromLinkDown(info, url, this.#options.connectTimeoutMs);
+    if (error !== null) this.#error = error;
+    else if (linkError !== null) this.#error = linkError;
     this.#options.onDebug(`link down (${info.code}${info.reason ? `: ${info.reason}` : ''})`);
     this.#lost();
     return true;
@@ -355,6 +356,7 @@ export class Collector {
   /** The link is gone but will come back: keep the data, forget this registration's progress. */
   #lost(): void {
     this.#model.restart();
+    this.#subscriptions.lost();
     this.#linkError = null;
     this.#setStatus(this.#session === null ? 'waiting' : 'reconnecting');
   }
@@ -363,6 +365,7 @@ export class Collector {
     if (this.#status === 'closed' || this.#status === 'error') return;
     this.#error = error;
     this.#link.stop();
+    this.#subscriptions.end(error);
     this.#setStatus('error');
   }
 
@@ -404,13 +407,13 @@ export class Collector {
       this.#listeners.emit(name, this.#model.data, event);
   }
 
-  #notify(notice: CollectorNotice): void {
+  #notify(notice: Parameters<NoticeListener>[0]): void {
     this.#revision++;
     for (const subscriber of [...this.#subscribers]) {
       try {
         subscriber(notice);
       } catch (error) {
-        this.#report('a subscribe listener threw', error);
+        this.#report('a notice listener threw', error);
       }
     }
   }

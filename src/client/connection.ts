@@ -1,9 +1,18 @@
-import { parseServerMessage, type RegisterMessage, type ServerMessage } from '../protocol/index.js';
+import {
+  CLOSE_CODES,
+  parseServerMessage,
+  type RegisterMessage,
+  type ServerMessage,
+} from '../protocol/index.js';
 import { truncateUtf8 } from '../protocol/closeReason.js';
+import type { LinkMessage } from './link.js';
 import type { ReconnectOptions, WebSocketClass, WebSocketLike } from './types.js';
 
 /** Close code the client uses when it drops a link itself to start over (gap, bad frame, silence). */
 export const CLIENT_RESTART_CLOSE_CODE = 4000;
+
+/** The shortest wait before reconnecting after close 4430 (`rate_limited`), whatever the backoff. */
+export const RATE_LIMITED_DELAY_MS = 1000;
 
 /**
  * The wait before retry number `attempt` (0-based): a random time in
@@ -135,6 +144,18 @@ export class Connection {
     this.#scheduleRetry();
   }
 
+  /** Sends on the open socket; without one it drops the message (the owner sends again). */
+  send(message: LinkMessage): boolean {
+    const socket = this.#socket;
+    if (socket === null || !this.#opened) return true;
+    try {
+      socket.send(JSON.stringify(message));
+    } catch (error) {
+      this.#handlers.debug(`sending a ${message.type} failed`, error);
+    }
+    return true;
+  }
+
   /** Closes the socket for good and stops every timer. */
   stop(): void {
     this.#stopped = true;
@@ -193,13 +214,14 @@ export class Connection {
 
   #down(info: LinkDown): void {
     if (this.#stopped) return;
-    if (this.#handlers.down(info)) this.#scheduleRetry();
-    else this.#stopped = true;
+    if (!this.#handlers.down(info)) this.#stopped = true;
+    else if (info.code === CLOSE_CODES.rateLimited) this.#scheduleRetry(RATE_LIMITED_DELAY_MS);
+    else this.#scheduleRetry();
   }
 
-  #scheduleRetry(): void {
+  #scheduleRetry(minDelayMs = 0): void {
     if (this.#stopped || this.#retryTimer !== null) return;
-    const delay = backoffDelay(this.#attempt++, this.#options.reconnect);
+    const delay = Math.max(minDelayMs, backoffDelay(this.#attempt++, this.#options.reconnect));
     this.#handlers.debug(`reconnecting in ${Math.round(delay)} ms`);
     this.#retryTimer = setTimeout(() => this.#open(), delay);
   }

@@ -6,6 +6,7 @@ import {
   type ParticleErrorCode,
   type WireErrorCode,
 } from '../protocol/index.js';
+import type { LinkDown } from './connection.js';
 
 const CLIENT_CODES: readonly ParticleErrorCode[] = [
   'connection_failed',
@@ -28,6 +29,7 @@ const RETRY_CLOSE_CODES: ReadonlySet<number> = new Set([
   CLOSE_CODES.internal,
   CLOSE_CODES.registerTimeout,
   CLOSE_CODES.slowConsumer,
+  CLOSE_CODES.rateLimited,
 ]);
 
 const CLOSE_ERRORS: ReadonlyMap<number, ParticleErrorCode> = new Map<number, ParticleErrorCode>([
@@ -61,6 +63,35 @@ export function errorFromMessage(code: string, message: string): ParticleError {
     return new ParticleError(code, `The server refused the request (${code}): ${message}`);
   }
   return new ParticleError('internal', `The server reported an unknown error ${code}: ${message}`);
+}
+
+/**
+ * The `connection_failed` error a dropped link stands for while the collector retries, or
+ * `null` when the link had opened and closed (the server's own `error`, if any, says why).
+ */
+export function errorFromLinkDown(
+  info: LinkDown,
+  url: string,
+  connectTimeoutMs: number,
+): ParticleError | null {
+  if (info.cause === 'connect_timeout') {
+    return new ParticleError(
+      'connection_failed',
+      `No registration accepted by ${url} within ${connectTimeoutMs} ms; ` +
+        "retrying. Check the url's path: it must be the path the server's " +
+        'particleMiddleware listens on.',
+    );
+  }
+  if (info.cause === 'silence') {
+    return new ParticleError('connection_failed', `Link to ${url} went silent: ${info.reason}`);
+  }
+  if (!info.opened) {
+    return new ParticleError(
+      'connection_failed',
+      `Could not connect to ${url} (close code ${info.code}); retrying`,
+    );
+  }
+  return null;
 }
 
 /** The error a terminal close code stands for when no `error` message explained it. */

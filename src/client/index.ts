@@ -1,5 +1,7 @@
 export { Collector } from './collector.js';
 export { COLLECTOR_DEFAULTS } from './options.js';
+/** One caller's hold on an on-demand subscription: `collector.subscribe(source, params)`. */
+export { Subscription } from './subscription.js';
 export type {
   CollectorData,
   CollectorEvent,
@@ -12,8 +14,18 @@ export type {
   ReadyOptions,
   ReconnectOptions,
   RegisterTransport,
+  SubscribeOptions,
+  SubscriptionListener,
+  SubscriptionNotice,
+  SubscriptionStatus,
   WebSocketClass,
   WebSocketLike,
 } from './types.js';
 export { ParticleError } from '../protocol/index.js';
-export type { Doc, Id, ParticleErrorCode } from '../protocol/index.js';
+export type {
+  ClientMessage,
+  Doc,
+  Id,
+  ParticleErrorCode,
+  SubscriptionErrorCode,
+} from '../protocol/index.js';

@@ -31,7 +31,8 @@ type LayoutEntry = { layout: RootLayout; sort: unknown };
 
 const DEFAULT_LAYOUT: RootLayout = { idField: '_id', compare: null };
 
-function eventFor(root: string, timestamp: string, op: Op): CollectorEvent {
+/** The `on` event for one applied op. */
+export function eventFor(root: string, timestamp: string, op: Op): CollectorEvent {
   const base = { root, timestamp, id: op.id };
   switch (op.operation) {
     case 'insert':

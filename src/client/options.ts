@@ -2,6 +2,7 @@ import { checkKeys } from '../protocol/config.js';
 import type { FrameLimits } from './apply.js';
 import type {
   CollectorOptions,
+  ReadyOptions,
   ReconnectOptions,
   RegisterTransport,
   WebSocketClass,
@@ -178,4 +179,21 @@ export function resolveOptions(options: CollectorOptions): ResolvedOptions {
     );
   }
   return { ...common, transport: { kind: 'socket', url: resolveUrl(options.url), WebSocket } };
+}
+
+/** The `timeoutMs` of `collector.ready(...)` options, checked; `undefined` for no limit. */
+export function readyTimeout(options: ReadyOptions | undefined): number | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('collector.ready: options must be an object such as { timeoutMs: 5000 }');
+  }
+  checkKeys('collector.ready', options, ['timeoutMs']);
+  const { timeoutMs } = options;
+  if (timeoutMs === undefined || timeoutMs === Infinity) return undefined;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw new TypeError(
+      `collector.ready: timeoutMs must be a number >= 0, got ${String(timeoutMs)}`,
+    );
+  }
+  return timeoutMs;
 }

@@ -1,15 +1,8 @@
 import { parseServerMessage, type ServerMessage } from '../protocol/index.js';
+import type { Link, LinkMessage } from './link.js';
 import type { RegisterTransport } from './types.js';
 
-/** The part of a link the collector drives; `Connection` is the socket one. */
-export interface Link {
-  start(): void;
-  /** Drop the current registration and register again. */
-  restart(reason: string): void;
-  /** The server accepted the registration. */
-  registered(): void;
-  stop(): void;
-}
+type Unregister = Exclude<ReturnType<RegisterTransport>, void>;
 
 export interface RegisterLinkHandlers {
   message(message: ServerMessage): void;
@@ -17,6 +10,8 @@ export interface RegisterLinkHandlers {
   invalid(reason: string, detail: unknown): void;
   /** `done(error)` reported a failed registration. */
   refused(error: unknown): void;
+  /** Messages sent before the transport returned, which it turned out cannot carry them. */
+  unsendable(messages: readonly LinkMessage[]): void;
   debug(message: string, detail?: unknown): void;
 }
 
@@ -31,7 +26,9 @@ export class RegisterLink implements Link {
   readonly #identity: Record<string, unknown>;
   readonly #handlers: RegisterLinkHandlers;
   #generation = 0;
-  #unregister: (() => void) | null = null;
+  #unregister: Unregister | null = null;
+  /** Sent while `register` had not returned yet (it may deliver `registered` synchronously). */
+  #early: LinkMessage[] | null = null;
   #stopped = false;
 
   constructor(
@@ -67,17 +64,44 @@ export class RegisterLink implements Link {
     const done = (error?: unknown): void => {
       if (current() && error !== undefined && error !== null) this.#handlers.refused(error);
     };
-    let unregister: (() => void) | void;
+    let unregister: Unregister | undefined;
+    this.#early = [];
     try {
-      unregister = this.#register(this.#identity, receive, done);
+      unregister = this.#register(this.#identity, receive, done) ?? undefined;
     } catch (error) {
+      this.#early = null;
       done(error ?? new Error('register threw'));
       return;
     }
-    if (typeof unregister === 'function') {
-      if (current()) this.#unregister = unregister;
-      else unregister();
+    const early = this.#early;
+    this.#early = null;
+    if (typeof unregister !== 'function') unregister = undefined;
+    if (!current()) {
+      unregister?.();
+      return;
     }
+    this.#unregister = unregister ?? null;
+    if (early.length === 0) return;
+    if (typeof unregister?.send === 'function') for (const message of early) this.send(message);
+    else this.#handlers.unsendable(early);
+  }
+
+  send(message: LinkMessage): boolean {
+    if (this.#stopped) return true;
+    if (this.#early !== null) {
+      this.#early.push(message);
+      return true;
+    }
+    const unregister = this.#unregister;
+    if (unregister === null) return true;
+    if (typeof unregister.send !== 'function') return false;
+    try {
+      // A copy: the transport may keep or change what it is given.
+      unregister.send({ ...message });
+    } catch (error) {
+      this.#handlers.debug(`the transport's send threw on a ${message.type}`, error);
+    }
+    return true;
   }
 
   restart(reason: string): void {

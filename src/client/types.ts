@@ -1,4 +1,4 @@
-import type { Doc, Id, ParticleError } from '../protocol/index.js';
+import type { ClientMessage, Doc, Id, ParticleError } from '../protocol/index.js';
 
 /**
  * Where a collector stands.
@@ -14,7 +14,7 @@ export type CollectorStatus = 'waiting' | 'ready' | 'reconnecting' | 'error' | '
 export type CollectorData = { readonly [root: string]: readonly Doc[] };
 
 /**
- * What {@link Collector.subscribe} listeners are told, once per applied server message (after the
+ * What {@link Collector.onNotice} listeners are told, once per applied server message (after the
  * whole message is applied) and once per status change.
  * - `{ type: 'data', root, ids }`: documents of `root` changed; `ids` lists the ids the message
  *   touched (inserted, removed or updated), or is `null` when the whole root was replaced
@@ -55,8 +55,46 @@ export type CollectorEvent =
 /** A `collector.on` listener: `data` is the whole new `collector.data`. */
 export type CollectorListener = (data: CollectorData, event: CollectorEvent) => void;
 
-/** A listener for {@link Collector.subscribe}. */
+/** A listener for {@link Collector.onNotice}. */
 export type NoticeListener = (notice: CollectorNotice) => void;
+
+/**
+ * Where a subscription stands.
+ * - `waiting`: subscribed (or queued until the collector is registered); no data yet.
+ * - `ready`: its documents arrived; they stay current, and are kept while the link is down.
+ * - `error`: the server ended it (`subscription.error.code` says why); nothing more arrives.
+ * - `closed`: `unsubscribe()` or `collector.disconnect()` was called. Data is kept.
+ */
+export type SubscriptionStatus = 'waiting' | 'ready' | 'error' | 'closed';
+
+/**
+ * What `subscription.onNotice` listeners are told, once per applied server message (after the
+ * whole message is applied) and once per change of status or error.
+ * - `{ type: 'data', ids }`: the documents (or `more`) changed; `ids` lists the ids touched, or
+ *   is `null` when the whole window was replaced (a payload).
+ * - `{ type: 'status', status }`: `status` or `error` changed.
+ */
+export type SubscriptionNotice =
+  { type: 'data'; ids: readonly Id[] | null } | { type: 'status'; status: SubscriptionStatus };
+
+/**
+ * A `subscription.on` listener: `docs` is the subscription's whole new array. Event names and
+ * `event.root` use the source name (`'messages'`, `'messages.text'`).
+ */
+export type SubscriptionListener<TDoc extends Doc = Doc> = (
+  docs: readonly TDoc[],
+  event: CollectorEvent,
+) => void;
+
+/** Options of `collector.subscribe(source, params, options)`. */
+export interface SubscribeOptions {
+  /**
+   * The window size of a windowed source (one with `sort` and `limit`): the first `limit`
+   * documents in sort order. The server clamps it to the source's `max`.
+   * @default the source's default limit
+   */
+  limit?: number | undefined;
+}
 
 /** The few members of a WebSocket the collector uses (the browser's class and `ws` both fit). */
 export interface WebSocketLike {
@@ -76,13 +114,14 @@ export type WebSocketClass = new (url: string) => WebSocketLike;
  * A transport without a socket (the server's `stream.register`, or a mock): it registers
  * `identity`, hands every server message whole to `receive(type, message)`, and calls
  * `done(error?)` once registration completed (no argument) or failed. It returns a function
- * that unregisters.
+ * that unregisters; its `send(message)` property, when present, carries the client's other
+ * messages (`subscribe`, `unsubscribe`). Without it, subscriptions end with a `config` error.
  */
 export type RegisterTransport = (
   identity: Record<string, unknown>,
   receive: (type: string, message: unknown) => void,
   done: (error?: unknown) => void,
-) => (() => void) | void;
+) => ((() => void) & { send?(message: ClientMessage): void }) | void;
 
 /** Reconnect backoff bounds: capped exponential with jitter. */
 export interface ReconnectOptions {

@@ -13,7 +13,7 @@ export type ParticleNotice = CollectorNotice;
 export interface ParticleSource {
   readonly data: Readonly<Record<string, readonly Doc[]>>;
   readonly status: ParticleStatus;
-  subscribe(listener: (notice: ParticleNotice) => void): () => void;
+  onNotice(listener: (notice: ParticleNotice) => void): () => void;
 }
 
 /** Data rendered before the live payload of a root arrives: `stream.snapshot(identity)`'s result. */
@@ -107,7 +107,7 @@ export function createParticleStore<TCollector extends ParticleSource>(
   };
 
   const listen = (): void => {
-    if (unlisten === undefined && collector !== undefined) unlisten = collector.subscribe(onNotice);
+    if (unlisten === undefined && collector !== undefined) unlisten = collector.onNotice(onNotice);
   };
   const unlistenNow = (): void => {
     unlisten?.();

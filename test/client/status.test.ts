@@ -6,7 +6,7 @@ function setup() {
   const stream = fakeStream();
   const collector = new Collector({ register: stream.register, identity: { userId: 1 } });
   const notices: CollectorNotice[] = [];
-  collector.subscribe((notice) => notices.push(notice));
+  collector.onNotice((notice) => notices.push(notice));
   return { stream, collector, notices };
 }
 
@@ -118,11 +118,11 @@ describe('status and ready', () => {
   });
 });
 
-describe('subscribe', () => {
+describe('onNotice', () => {
   test('C5: one data notice per applied message, after it is applied, and status notices', () => {
     const { stream, collector, notices } = setup();
     const seen: unknown[] = [];
-    collector.subscribe((notice) => {
+    collector.onNotice((notice) => {
       if (notice.type === 'data') seen.push(collector.data[notice.root]?.length);
     });
     stream.start({ users: [{ _id: 1 }] });
@@ -153,7 +153,7 @@ describe('subscribe', () => {
   test('the unsubscribe stops notices', () => {
     const { stream, collector } = setup();
     const listener = vi.fn();
-    const off = collector.subscribe(listener);
+    const off = collector.onNotice(listener);
     off();
     stream.start({ users: [] });
     expect(listener).not.toHaveBeenCalled();

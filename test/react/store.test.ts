@@ -14,7 +14,7 @@ function fakeSource(data: Record<string, readonly Doc[]> = {}) {
   const source = {
     data,
     status: 'waiting' as ParticleStatus,
-    subscribe: vi.fn((listener: (notice: ParticleNotice) => void) => {
+    onNotice: vi.fn((listener: (notice: ParticleNotice) => void) => {
       listeners.add(listener);
       return () => listeners.delete(listener);
     }),
