@@ -61,8 +61,9 @@ function sortKey(value: unknown, direction: 1 | -1): unknown {
 /**
  * Builds a comparator from a MongoDB sort spec (`{ name: 1, 'address.zip': -1 }`): keys in
  * order, dotted paths into sub-documents, missing fields and `null` first when ascending.
+ * With `tieBreakField`, documents equal on every key are ordered by that field ascending.
  */
-export function compileSort(sort: Sort): DocComparator {
+export function compileSort(sort: Sort, tieBreakField?: string): DocComparator {
   const keys = Object.entries(sort).map(([path, direction]) => ({
     segments: path.split('.'),
     direction,
@@ -75,7 +76,8 @@ export function compileSort(sort: Sort): DocComparator {
       );
       if (order !== 0) return order * direction;
     }
-    return 0;
+    // A live window breaks ties by id ascending, as the server chose its documents.
+    return tieBreakField === undefined ? 0 : compareValues(a[tieBreakField], b[tieBreakField]);
   };
 }
 

@@ -229,19 +229,19 @@ export class Subscription<TDoc extends Doc = Doc> {
   /** @internal Ends the handle without releasing anything (the collector is gone). */
   close(): void {
     if (this.#final !== null) return;
-    this.#final = { ...this.#view() };
+    this.#final = this.#view();
     this.#statusChanged();
     this.#noticeListeners.clear();
     this.#listeners = null;
   }
 
+  /** A copy of what the handle shows now. */
   #view(): View {
     if (this.#final !== null) return this.#final;
-    const shared = this.#shared;
-    if (shared.docs === undefined && this.#stale !== null) {
-      return { ...this.#stale, error: shared.error };
-    }
-    return shared;
+    const { docs, more, error } = this.#shared;
+    const stale = this.#stale;
+    if (docs === undefined && stale !== null) return { docs: stale.docs, more: stale.more, error };
+    return { docs, more, error };
   }
 
   #statusChanged(): void {

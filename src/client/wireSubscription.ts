@@ -70,7 +70,7 @@ export class WireSubscription implements SharedState {
     if (idField === this.#layout.idField && canonicalJson(sort) === canonicalJson(this.#sort)) {
       return;
     }
-    this.#layout = { idField, compare: sort === undefined ? null : compileSort(sort) };
+    this.#layout = { idField, compare: sort === undefined ? null : compileSort(sort, idField) };
     this.#sort = sort;
     const current = this.#docs;
     if (current === null) return;

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { vi } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 
-export type ServerSide = { socket: WebSocket; frames: Record<string, unknown>[] };
+/** One accepted socket: what the client sent on it, and when it connected (performance.now()). */
+export type ServerSide = { socket: WebSocket; frames: Record<string, unknown>[]; at: number };
 
 /** A tiny ws server on 127.0.0.1 whose every frame the test scripts. */
 export async function scriptedServer() {
@@ -11,7 +12,7 @@ export async function scriptedServer() {
   await once(wss, 'listening');
   const connections: ServerSide[] = [];
   wss.on('connection', (socket) => {
-    const side: ServerSide = { socket, frames: [] };
+    const side: ServerSide = { socket, frames: [], at: performance.now() };
     socket.on('message', (data) => side.frames.push(JSON.parse(String(data))));
     connections.push(side);
   });
