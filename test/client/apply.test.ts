@@ -300,7 +300,7 @@ describe('versions', () => {
   test('an invalid message is logged and the collector registers again', async () => {
     const { stream, collector, debug } = setup();
     stream.start({ users: [ann] });
-    stream.send({ type: 'delta', root: 'users', ops: 'nope' });
+    stream.send({ type: 'delta', root: 'users', ops: 'nope' } as Record<string, unknown>);
     expect(debug.some((line) => line.includes('invalid message'))).toBe(true);
     expect(collector.status).toBe('reconnecting');
     await expect.poll(() => stream.registrations.length).toBe(2);

@@ -83,7 +83,9 @@ describe('subscriptions with params', () => {
   it('a source with params is not sent at register; subscribing sends its manifest, then the window', async () => {
     await start();
     const c = await client();
-    expect(Object.keys((c.of('manifest')[0] as { sources: object }).sources)).toEqual(['me']);
+    expect(Object.keys((c.of('manifest')[0] as unknown as { sources: object }).sources)).toEqual([
+      'me',
+    ]);
     c.send({ type: 'subscribe', sub: 's1', source: 'messages', params: { channelId: 'c1' } });
     await c.until(() => c.of('payload', 's1').length > 0);
     expect(last(c, 'subscribed', 's1')).toEqual({
