@@ -13,6 +13,7 @@ export interface SharedState {
   readonly docs: readonly Doc[] | undefined;
   readonly more: boolean | undefined;
   readonly error: ParticleError | undefined;
+  readonly idField: string;
 }
 
 /** What a handle asks of the registry that made it. */
@@ -118,6 +119,11 @@ export class Subscription<TDoc extends Doc = Doc> {
    */
   get error(): ParticleError | undefined {
     return this.#view().error;
+  }
+
+  /** The field that names the documents (the source's `idField`, `_id` until the server says). */
+  get idField(): string {
+    return this.#shared.idField;
   }
 
   /** The window size asked for (`undefined`: the source's default). */

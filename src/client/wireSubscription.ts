@@ -57,6 +57,10 @@ export class WireSubscription implements SharedState {
     return this.#docs?.docs;
   }
 
+  get idField(): string {
+    return this.#layout.idField;
+  }
+
   /** Ends it in `error` (the handles are told by {@link WireSubscription.deliver}). */
   fail(error: ParticleError): void {
     this.status = 'error';

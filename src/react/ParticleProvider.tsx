@@ -14,6 +14,13 @@ interface ProviderCommonProps {
    * `initialData` object arrives with the change.
    */
   initialData?: InitialData | undefined;
+  /**
+   * How long a subscription made by `useSubscription` or `useParticle(name, params)` outlives
+   * the component that made it, in milliseconds: StrictMode's double mount and a quick
+   * navigation back then send no extra frames. Read when the provider's store is made.
+   * @default 2000
+   */
+  unsubscribeDelayMs?: number | undefined;
   children?: ReactNode;
 }
 
@@ -61,7 +68,12 @@ function stateFor(
     collector,
     identityKey,
     initialData: props.initialData,
-    store: createParticleStore<Collector>({ initialData, collector, idFieldOf }),
+    store: createParticleStore<Collector>({
+      initialData,
+      collector,
+      idFieldOf,
+      unsubscribeDelayMs: props.unsubscribeDelayMs,
+    }),
   };
 }
 
@@ -75,14 +87,15 @@ function createCollector(props: ParticleProviderOptionsProps): Collector {
     initialData: _initialData,
     children: _children,
     collector: _collector,
+    unsubscribeDelayMs: _unsubscribeDelayMs,
     ...options
   } = props;
   return new Collector(options);
 }
 
 /**
- * Makes a Collector's data available to `useParticle`, `useParticleStatus` and `useCollector`
- * below it. Give it `collector`, or the Collector options (`url` or `register`, `identity`, ...)
+ * Makes a Collector's data available to `useParticle`, `useSubscription`, `useParticleStatus`
+ * and `useCollector` below it. Give it `collector`, or the Collector options (`url` or `register`, `identity`, ...)
  * to let it own one. Each provider has its own store: nothing is shared between providers or
  * between server requests.
  *

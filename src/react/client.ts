@@ -5,4 +5,8 @@ export {
   type CollectorNotice,
   type CollectorOptions,
   type CollectorStatus,
+  type ParticleError,
+  type SubscribeOptions,
+  type Subscription,
+  type SubscriptionStatus,
 } from '../client/index.js';

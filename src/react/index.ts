@@ -5,7 +5,10 @@ export type {
   ParticleProviderOptionsProps,
 } from './ParticleProvider.js';
 export { useParticle } from './useParticle.js';
+export { useSubscription } from './useSubscription.js';
+export type { SubscriptionState } from './useSubscription.js';
 export { useParticleStatus } from './useParticleStatus.js';
 export { useCollector } from './useCollector.js';
 export type { ParticlePath } from './path.js';
 export type { InitialData, ParticleStatus } from './store.js';
+export type { SubscribeOptions, Subscription, SubscriptionStatus } from './client.js';

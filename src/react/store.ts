@@ -48,6 +48,12 @@ export interface ParticleStore<TCollector extends ParticleSource = ParticleSourc
   subscribeStatus(listener: Listener): () => void;
   /** Wakes `listener` when another collector is attached. */
   subscribeCollector(listener: Listener): () => void;
+  /** How long a hook's subscription outlives its component (see `ParticleProvider`). */
+  readonly unsubscribeDelayMs: number;
+  /** `initialData`'s documents for a subscription, by its `subscriptionKey`. */
+  readInitialSubscription(key: string): readonly Doc[] | undefined;
+  /** `console.warn`s `message` once per `key` and store, in development only. */
+  warnOnce(key: string, message: string): void;
 }
 
 /** Reads a root's id field (`_id` unless the manifest said otherwise). */
@@ -61,7 +67,17 @@ export interface ParticleStoreOptions<TCollector> {
   collector?: TCollector | undefined;
   /** The id field of a root. */
   idFieldOf?: IdFieldOf<TCollector> | undefined;
+  /**
+   * How long a hook's subscription outlives its component, in milliseconds.
+   * @default 2000
+   */
+  unsubscribeDelayMs?: number | undefined;
 }
+
+/** The default `unsubscribeDelayMs`: longer than a StrictMode remount or a quick navigation. */
+export const DEFAULT_UNSUBSCRIBE_DELAY_MS = 2000;
+
+const development = (): boolean => process.env.NODE_ENV !== 'production';
 
 const defaultIdField = (): string => '_id';
 
@@ -84,6 +100,29 @@ export function createParticleStore<TCollector extends ParticleSource>(
   options: ParticleStoreOptions<TCollector> = {},
 ): ParticleStore<TCollector> {
   const { initialData, collector: given, idFieldOf = defaultIdField } = options;
+  const unsubscribeDelayMs = options.unsubscribeDelayMs ?? DEFAULT_UNSUBSCRIBE_DELAY_MS;
+  if (!Number.isFinite(unsubscribeDelayMs) || unsubscribeDelayMs < 0) {
+    throw new TypeError(
+      `ParticleProvider: unsubscribeDelayMs must be a number >= 0, got ${String(unsubscribeDelayMs)}`,
+    );
+  }
+  const warned = new Set<string>();
+  const warnOnce = (key: string, message: string): void => {
+    if (warned.has(key) || !development()) return;
+    warned.add(key);
+    console.warn(`particle: ${message}`);
+  };
+  // A name read as an eager root that the ready collector does not have (nor initialData).
+  const checkRoot = (root: string): void => {
+    if (collector?.status !== 'ready' || Object.hasOwn(collector.data, root)) return;
+    if (initialData !== undefined && Object.hasOwn(initialData, root)) return;
+    warnOnce(
+      `root:${root}`,
+      `useParticle(${JSON.stringify(root)}): there is no eager root of that name. To subscribe ` +
+        `to a data source on demand, pass its params: useParticle(${JSON.stringify(root)}, {}) ` +
+        'or useSubscription(...).',
+    );
+  };
   let collector = given;
   let unlisten: (() => void) | undefined;
   let subscriberCount = 0;
@@ -95,7 +134,10 @@ export function createParticleStore<TCollector extends ParticleSource>(
   const initialLookups = new Map<string, DocLookup>();
 
   const onNotice = (notice: ParticleNotice): void => {
-    if (notice.type === 'status') return callAll(statusListeners);
+    if (notice.type === 'status') {
+      if (notice.status === 'ready') for (const root of roots.keys()) checkRoot(root);
+      return callAll(statusListeners);
+    }
     const listeners = roots.get(notice.root);
     if (listeners === undefined) return;
     callAll(listeners.whole);
@@ -172,6 +214,7 @@ export function createParticleStore<TCollector extends ParticleSource>(
         roots.set(path.root, (listeners = { whole: new Set(), byId: new Map() }));
       }
       const entry = listeners;
+      checkRoot(path.root);
       if (!path.hasId) {
         entry.whole.add(listener);
         return track(() => entry.whole.delete(listener));
@@ -190,5 +233,9 @@ export function createParticleStore<TCollector extends ParticleSource>(
       collectorListeners.add(listener);
       return track(() => collectorListeners.delete(listener));
     },
+    unsubscribeDelayMs,
+    readInitialSubscription: (key) =>
+      initialData !== undefined && Object.hasOwn(initialData, key) ? initialData[key] : undefined,
+    warnOnce,
   };
 }

@@ -1,10 +1,12 @@
 import type {
+  ClientMessage,
   DeltaMessage,
   Doc,
   Id,
   ManifestMessage,
   Op,
   PayloadMessage,
+  RootOptions,
   ServerMessage,
 } from '../../src/protocol/index.js';
 
@@ -25,6 +27,12 @@ export interface ScriptedSession {
   set(root: string, id: Id, path: string, data: unknown): void;
   /** Refuses the registration the way a Stream does when `identityLookup` throws. */
   refuse(message: string): void;
+  /** Every message the collector sent through the transport's `send` (subscribe, unsubscribe). */
+  readonly sent: ClientMessage[];
+  /** `subscribed` for `sub`, then its first `payload`. */
+  subscribed(sub: string, data: Doc[], options?: RootOptions): void;
+  /** The sub id of the latest `subscribe` for `source`; throws when there is none. */
+  subOf(source: string): string;
 }
 
 /**
@@ -39,7 +47,7 @@ export function scriptedServer() {
     identity: Record<string, unknown>,
     receive: (type: string, message: unknown) => void,
     done: (error?: unknown) => void,
-  ): (() => void) => {
+  ): (() => void) & { send(message: ClientMessage): void } => {
     const versions = new Map<string, number>();
     const epochs = new Map<string, string>();
     let epochCount = 0;
@@ -84,11 +92,28 @@ export function scriptedServer() {
         session.send({ type: 'error', code: 'identity_rejected', message });
         done(new Error(message));
       },
+      sent: [],
+      subscribed(sub, data, options) {
+        session.send({ type: 'subscribed', sub, manifest: true, ...(options ? { options } : {}) });
+        session.payload(sub, data);
+      },
+      subOf(source) {
+        const found = session.sent.findLast((m) => m.type === 'subscribe' && m.source === source);
+        if (found === undefined) throw new Error(`no subscribe for ${source}`);
+        return (found as { sub: string }).sub;
+      },
     };
     sessions.push(session);
-    return () => {
-      session.closed = true;
-    };
+    return Object.assign(
+      () => {
+        session.closed = true;
+      },
+      {
+        send(message: ClientMessage) {
+          if (!session.closed) session.sent.push(message);
+        },
+      },
+    );
   };
 
   return {
