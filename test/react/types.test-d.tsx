@@ -1,10 +1,11 @@
 import { describe, expectTypeOf, it } from 'vitest';
-import type { Collector } from '../../src/client/index.js';
+import type { Collector, Subscription } from '../../src/client/index.js';
 import {
   ParticleProvider,
   useCollector,
   useParticle,
   useParticleStatus,
+  useSubscription,
   type ParticlePath,
   type ParticleProviderProps,
   type ParticleStatus,
@@ -67,5 +68,38 @@ describe('ParticleProvider props', () => {
     void (<ParticleProvider url="/particle" />);
     // @ts-expect-error a given collector excludes creation options
     void (<ParticleProvider collector={{} as Collector} identity={{}} />);
+  });
+});
+
+describe('subscriptions', () => {
+  type Message = { _id: string; text: string };
+
+  it('useSubscription types its documents and status', () => {
+    const state = useSubscription<Message>('messages', { channelId: 'c1' }, { limit: 50 });
+    expectTypeOf(state.data).toEqualTypeOf<readonly Message[] | undefined>();
+    expectTypeOf(state.status).toEqualTypeOf<'waiting' | 'ready' | 'error' | 'closed'>();
+    expectTypeOf(state.more).toEqualTypeOf<boolean | undefined>();
+    expectTypeOf(state.setLimit).toEqualTypeOf<(limit: number) => void>();
+    expectTypeOf(state.error?.code).toExtend<string | undefined>();
+    // @ts-expect-error limit is a number
+    useSubscription('messages', {}, { limit: '50' });
+  });
+
+  it('useParticle takes params for an on-demand source', () => {
+    expectTypeOf(useParticle<Message[]>('messages', { channelId: 'c1' })).toEqualTypeOf<
+      Message[] | undefined
+    >();
+    expectTypeOf(useParticle<Message>(['messages', 'm1'], { channelId: 'c1' })).toEqualTypeOf<
+      Message | undefined
+    >();
+  });
+
+  it('the collector returns a typed handle, and the listener form still types', () => {
+    const collector = {} as Collector;
+    const sub = collector.subscribe<Message>('messages', { channelId: 'c1' });
+    expectTypeOf(sub).toEqualTypeOf<Subscription<Message>>();
+    expectTypeOf(sub.data).toEqualTypeOf<readonly Message[] | undefined>();
+    expectTypeOf(sub.ready()).toEqualTypeOf<Promise<readonly Message[]>>();
+    expectTypeOf(collector.subscribe(() => {})).toEqualTypeOf<() => void>();
   });
 });
