@@ -5,7 +5,7 @@ import {
   type RegisterMessage,
   type ServerMessage,
 } from '../protocol/index.js';
-import type { LinkDown } from './connection.js';
+import { RATE_LIMITED_DELAY_MS, type LinkDown } from './connection.js';
 import {
   errorFromClose,
   errorFromDone,
@@ -324,7 +324,8 @@ export class Collector {
     this.#options.onDebug(error.message);
     if (this.#options.transport.kind === 'register') {
       if (isRefusal(error)) this.#fail(error);
-      else this.#restart(error.message);
+      // A rate-limited registration waits as a 4430 close does on a socket.
+      else this.#restart(error.message, error.code === 'rate_limited' ? RATE_LIMITED_DELAY_MS : 0);
       return;
     }
     // Over a socket the close code that follows decides whether to come back (4408 does).
@@ -348,8 +349,8 @@ export class Collector {
     return true;
   }
 
-  #restart(reason: string): void {
-    this.#link.restart(reason);
+  #restart(reason: string, minDelayMs = 0): void {
+    this.#link.restart(reason, minDelayMs);
     this.#lost();
   }
 

@@ -137,11 +137,11 @@ export class Connection {
   }
 
   /** Drops the current socket (ignoring anything it still delivers) and reconnects after backoff. */
-  restart(reason: string): void {
+  restart(reason: string, minDelayMs = 0): void {
     if (this.#stopped) return;
     this.#handlers.debug(`dropping the link: ${reason}`);
     this.#abandon(CLIENT_RESTART_CLOSE_CODE, reason);
-    this.#scheduleRetry();
+    this.#scheduleRetry(minDelayMs);
   }
 
   /** Sends on the open socket; without one it drops the message (the owner sends again). */

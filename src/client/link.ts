@@ -9,8 +9,8 @@ export type LinkMessage = SubscribeMessage | UnsubscribeMessage;
 /** The part of a link the collector drives; `Connection` is the socket one. */
 export interface Link {
   start(): void;
-  /** Drop the current registration and register again. */
-  restart(reason: string): void;
+  /** Drop the current registration and register again, not sooner than `minDelayMs`. */
+  restart(reason: string, minDelayMs?: number): void;
   /** The server accepted the registration. */
   registered(): void;
   /**

@@ -104,15 +104,17 @@ export class RegisterLink implements Link {
     return true;
   }
 
-  restart(reason: string): void {
+  restart(reason: string, minDelayMs = 0): void {
     if (this.#stopped) return;
     this.#handlers.debug(`registering again: ${reason}`);
     this.#drop();
     const generation = this.#generation;
-    // Not from inside `receive`: the transport may deliver the new registration synchronously.
-    queueMicrotask(() => {
+    const again = (): void => {
       if (generation === this.#generation) this.start();
-    });
+    };
+    // Not from inside `receive`: the transport may deliver the new registration synchronously.
+    if (minDelayMs > 0) setTimeout(again, minDelayMs);
+    else queueMicrotask(again);
   }
 
   registered(): void {}

@@ -554,3 +554,16 @@ describe('notices and transports', () => {
     collector.disconnect();
   });
 });
+
+describe('rate_limited over a register transport', () => {
+  test('registers again, but not before 1 s', async () => {
+    const stream = fakeStream();
+    const collector = new Collector({ register: stream.register, identity: {} });
+    cleanups.push(() => collector.disconnect());
+    stream.start({ users: [] });
+    const at = performance.now();
+    stream.send({ type: 'error', code: 'rate_limited', message: 'too many messages' });
+    await vi.waitFor(() => expect(stream.registrations).toHaveLength(2), { timeout: 5000 });
+    expect(performance.now() - at).toBeGreaterThanOrEqual(1000);
+  });
+});
