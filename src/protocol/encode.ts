@@ -3,6 +3,7 @@ import type {
   ErrorMessage,
   HeartbeatMessage,
   ManifestMessage,
+  MutatedMessage,
   PayloadMessage,
   RegisteredMessage,
   ResumedMessage,
@@ -44,6 +45,23 @@ export const encodeSubscriptionError = (
   code: SubscriptionErrorCode,
   message: string,
 ): string => json<SubscriptionErrorMessage>({ type: 'subscription_error', sub, code, message });
+
+/** The answer to mutation `id`: its result, or its error. */
+export const encodeMutated = (
+  id: string,
+  outcome: { result: unknown } | { error: { code: string; message: string } },
+): string =>
+  json<MutatedMessage>(
+    'error' in outcome
+      ? { type: 'mutated', id, error: outcome.error }
+      : outcome.result === undefined
+        ? { type: 'mutated', id }
+        : { type: 'mutated', id, result: outcome.result },
+  );
+
+/** A `batch` frame around frames that were each built by this encoder (no second serialization). */
+export const encodeBatch = (frames: readonly string[]): string =>
+  `{"type":"batch","messages":[${frames.join(',')}]}`;
 
 export const HEARTBEAT_FRAME: string = json<HeartbeatMessage>({ type: 'heartbeat' });
 

@@ -89,7 +89,23 @@ export const UnsubscribeMessageSchema = Type.Object({
 });
 export type UnsubscribeMessage = { type: 'unsubscribe'; sub: string };
 
-export type ClientMessage = RegisterMessage | SubscribeMessage | UnsubscribeMessage;
+/**
+ * A mutation id, `<client id>:<seq>`: the client id is random per Collector, `seq` counts up.
+ * The server remembers each id's outcome for a while, so a resent id never runs twice.
+ */
+export const MUTATION_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}:[0-9]{1,15}$';
+export const MutationIdSchema = Type.String({ pattern: MUTATION_ID_PATTERN, maxLength: 80 });
+
+/** Runs mutator `name` with `args` on the server; answered by `mutated` with the same `id`. */
+export const MutateMessageSchema = Type.Object({
+  type: Type.Literal('mutate'),
+  id: MutationIdSchema,
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  args: Type.Optional(Type.Unknown()),
+});
+export type MutateMessage = { type: 'mutate'; id: string; name: string; args?: unknown };
+
+export type ClientMessage = RegisterMessage | SubscribeMessage | UnsubscribeMessage | MutateMessage;
 
 // ---- ops --------------------------------------------------------------------------------
 
@@ -272,7 +288,59 @@ export type SubscriptionErrorMessage = {
   retrying?: boolean;
 };
 
+/** Codes a mutation may fail with besides the app's own (`^[a-z][a-z0-9_]*$`). */
+export const MUTATION_ERROR_CODES = [
+  'unknown_mutator',
+  'bad_args',
+  'mutation_timeout',
+  'locked',
+  'forbidden',
+  'internal',
+] as const;
+export type MutationErrorCode = (typeof MUTATION_ERROR_CODES)[number];
+/** The pattern every mutation error code follows, the app's own included. */
+export const MUTATION_CODE_PATTERN = '^[a-z][a-z0-9_]*$';
+
+/** How mutation `id` ended: its `result`, or an `error` (never both). */
+export const MutatedMessageSchema = Type.Union([
+  Type.Object(
+    {
+      type: Type.Literal('mutated'),
+      id: Type.String(),
+      result: Type.Optional(Type.Unknown()),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('mutated'),
+      id: Type.String(),
+      error: Type.Object({
+        code: Type.String({ pattern: MUTATION_CODE_PATTERN, maxLength: 100 }),
+        message: Type.String(),
+      }),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type MutatedMessage =
+  | { type: 'mutated'; id: string; result?: unknown }
+  | { type: 'mutated'; id: string; error: { code: string; message: string } };
+
+/**
+ * Several messages the client applies in one step: a mutation's deltas and its `mutated`, so the
+ * view never shows the optimistic document beside the real one. Framing only: backlogs and
+ * resume replay keep single deltas.
+ */
+export const BatchMessageSchema = Type.Object({
+  type: Type.Literal('batch'),
+  messages: Type.Array(Type.Record(Type.String(), Type.Unknown()), { maxItems: 100_000 }),
+});
+export type BatchMessage = { type: 'batch'; messages: Exclude<ServerMessage, BatchMessage>[] };
+
 export type ServerMessage =
+  | BatchMessage
+  | MutatedMessage
   | SubscribedMessage
   | UnsubscribedMessage
   | SubscriptionErrorMessage
@@ -289,6 +357,9 @@ export const schemas = {
   register: RegisterMessageSchema,
   subscribe: SubscribeMessageSchema,
   unsubscribe: UnsubscribeMessageSchema,
+  mutate: MutateMessageSchema,
+  mutated: MutatedMessageSchema,
+  batch: BatchMessageSchema,
   subscribed: SubscribedMessageSchema,
   unsubscribed: UnsubscribedMessageSchema,
   subscription_error: SubscriptionErrorMessageSchema,

@@ -5,6 +5,8 @@ import {
   ErrorMessageSchema,
   HeartbeatMessageSchema,
   ManifestMessageSchema,
+  MutateMessageSchema,
+  MutatedMessageSchema,
   PayloadMessageSchema,
   RegisterMessageSchema,
   RegisteredMessageSchema,
@@ -25,6 +27,7 @@ const clientValidators = {
   register: Compile(RegisterMessageSchema),
   subscribe: Compile(SubscribeMessageSchema),
   unsubscribe: Compile(UnsubscribeMessageSchema),
+  mutate: Compile(MutateMessageSchema),
 } as const;
 // A payload can hold 100k documents: its envelope goes through the schema validator and each
 // document is checked to be an object, which is all DocSchema asks; the published schema is the
@@ -43,6 +46,7 @@ const serverValidators = {
   subscribed: Compile(SubscribedMessageSchema),
   unsubscribed: Compile(UnsubscribedMessageSchema),
   subscription_error: Compile(SubscriptionErrorMessageSchema),
+  mutated: Compile(MutatedMessageSchema),
 } as const;
 
 function decode(raw: unknown): ParseResult<Record<string, unknown>> {
@@ -82,11 +86,44 @@ export function parseClientMessage(raw: unknown): ParseResult<ClientMessage> {
   return { ok: true, message: value as ClientMessage };
 }
 
-/** Validates a frame (text or already-decoded JSON) sent by a server. */
+/**
+ * Validates a frame (text or already-decoded JSON) sent by a server. A `batch` is checked
+ * message by message; a batch inside a batch is refused.
+ */
 export function parseServerMessage(raw: unknown): ParseResult<ServerMessage> {
   const decoded = decode(raw);
   if (!decoded.ok) return decoded;
   const value = decoded.message;
+  if (value.type === 'batch') {
+    const list = value.messages;
+    if (!Array.isArray(list)) return { ok: false, error: '/messages must be an array' };
+    const messages: ServerMessage[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const item = list[i] as unknown;
+      if (
+        typeof item === 'object' &&
+        item !== null &&
+        (item as { type?: unknown }).type === 'batch'
+      ) {
+        return { ok: false, error: `/messages/${i} a batch may not hold a batch` };
+      }
+      const parsed = parseOne(item);
+      if (!parsed.ok) return { ok: false, error: `/messages/${i}: ${parsed.error}` };
+      messages.push(parsed.message);
+    }
+    return {
+      ok: true,
+      message: { type: 'batch', messages } as ServerMessage,
+    };
+  }
+  return parseOne(value);
+}
+
+function parseOne(raw: unknown): ParseResult<ServerMessage> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, error: 'message must be a JSON object' };
+  }
+  const value = raw as Record<string, unknown>;
   const type = value.type;
   if (typeof type !== 'string' || !Object.hasOwn(serverValidators, type)) {
     return { ok: false, error: `unknown message type ${JSON.stringify(type)}` };

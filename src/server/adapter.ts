@@ -30,6 +30,25 @@ export interface FindOptions {
   limit?: number;
 }
 
+/**
+ * The write API a mutator's `run` gets as `db`, the same on every adapter. Writes resolve with
+ * how many documents they changed; `update` takes a MongoDB update document (`$set`, `$inc`, ...).
+ */
+export interface Db {
+  insert(collection: string, docs: Doc | Doc[]): Promise<number>;
+  update(collection: string, filter: Doc, update: Record<string, Doc>): Promise<number>;
+  replace(collection: string, filter: Doc, doc: Doc): Promise<number>;
+  remove(collection: string, filter: Doc): Promise<number>;
+  find(collection: string, query: Doc, options?: FindOptions): Promise<Doc[]>;
+}
+
+/** What {@link Adapter.runWrites} resolves with. */
+export interface WritesDone<T> {
+  value: T;
+  /** Where the writes ended in the adapter's history (MongoDB: the operation time); for `settled`. */
+  written: unknown;
+}
+
 /** Stops a change feed opened by {@link Adapter.watch}. */
 export type StopWatching = () => Promise<void>;
 
@@ -50,6 +69,19 @@ export interface Adapter {
     onChange: (change: Change) => void,
     onError?: (error: Error) => void,
   ): Promise<StopWatching>;
+  /**
+   * Runs `fn` with the write API (in a transaction with `transaction: true`, where `fn` may run
+   * again after a transient error). Needed, with {@link settled}, for mutators.
+   */
+  runWrites?<T>(
+    fn: (db: Db) => Promise<T>,
+    options: { transaction: boolean },
+  ): Promise<WritesDone<T>>;
+  /**
+   * Resolves once every change committed up to `written` (from {@link runWrites}) has been passed
+   * to the feeds' `onChange`. Without it a Stream cannot acknowledge a mutation by inclusion.
+   */
+  settled?(written: unknown): Promise<void>;
   /** Releases the adapter's resources (feeds, timers). Does not close a client the user owns. */
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { encodeError } from '../protocol/encode.js';
+import { encodeBatch, encodeError } from '../protocol/encode.js';
 import { CLOSE_CODES, ParticleError, closeCodeFor } from '../protocol/errors.js';
 import { truncateUtf8 } from '../protocol/closeReason.js';
 import type { ClientMessage, WireErrorCode } from '../protocol/messages.js';
@@ -57,6 +57,8 @@ export class ClientConnection implements Sink {
   // Payloads and replays are sent whole; while they drain they do not count against the
   // slow-consumer bound, or a big payload would cut every client at its first delta.
   private allowance = 0;
+  /** Frames held while a mutation runs (see {@link hold}); `null` when not holding. */
+  private held: { frames: string[]; bytes: number; control: boolean } | null = null;
 
   constructor(
     private readonly stream: Stream,
@@ -138,6 +140,38 @@ export class ClientConnection implements Sink {
 
   send(frame: string, kind: 'delta' | 'control'): void {
     if (this.state === 'closed') return;
+    const held = this.held;
+    if (held) {
+      held.frames.push(frame);
+      held.bytes += frame.length;
+      held.control ||= kind === 'control';
+      // A mutation that runs long must not make the server buffer without bound either.
+      if (held.bytes > this.limits.maxBufferedBytes) this.flush();
+      return;
+    }
+    this.write(frame, kind);
+  }
+
+  hold(): void {
+    this.held ??= { frames: [], bytes: 0, control: false };
+  }
+
+  release(last?: string): void {
+    if (last !== undefined) this.send(last, 'control');
+    this.flush();
+    this.held = null;
+  }
+
+  /** Sends what is held as one frame (a `batch` when there is more than one). */
+  private flush(): void {
+    const held = this.held;
+    if (!held || held.frames.length === 0 || this.state === 'closed') return;
+    this.held = { frames: [], bytes: 0, control: false };
+    const frame = held.frames.length === 1 ? held.frames[0]! : encodeBatch(held.frames);
+    this.write(frame, held.control ? 'control' : 'delta');
+  }
+
+  private write(frame: string, kind: 'delta' | 'control'): void {
     const buffered = this.link.bufferedAmount();
     if (kind === 'control') {
       this.link.send(frame);
@@ -167,6 +201,7 @@ export class ClientConnection implements Sink {
     this.session = null;
     this.state = 'closed';
     this.early = [];
+    this.held = null;
     if (held) this.stream.detach(held, hold, this);
   }
 

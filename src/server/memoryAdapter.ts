@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Query } from 'mingo';
-import type { Adapter, Change, Doc, FindOptions, StopWatching } from './adapter.js';
+import type { Adapter, Change, Db, Doc, FindOptions, StopWatching, WritesDone } from './adapter.js';
 import { cloneDeep, deepEqual, getPath, hasPath } from './clone.js';
 import { idKey } from './ids.js';
 import { compileFilter } from './memory/match.js';
@@ -120,6 +120,27 @@ export class MemoryAdapter implements Adapter {
     const cursor = new Query({}).find(matched, options.projection);
     const sorted = options.sort ? cursor.sort(options.sort) : cursor;
     return (options.limit === undefined ? sorted : sorted.limit(options.limit)).all() as Doc[];
+  }
+
+  /**
+   * Runs a mutator's writes. Each write applies at once and emits its changes before it
+   * resolves, so `settled` has nothing to wait for. `transaction` is accepted for the shared
+   * contract; a throw part-way leaves the writes made before it (as MongoDB without one).
+   */
+  async runWrites<T>(fn: (db: Db) => Promise<T>): Promise<WritesDone<T>> {
+    const db: Db = {
+      insert: (c, docs) => Promise.resolve().then(() => this.insert(c, docs)),
+      update: (c, filter, update) => Promise.resolve().then(() => this.update(c, filter, update)),
+      replace: (c, filter, doc) => Promise.resolve().then(() => this.replace(c, filter, doc)),
+      remove: (c, filter) => Promise.resolve().then(() => this.remove(c, filter)),
+      find: (c, query, options) => this.find(c, query, options).then((docs) => docs.map(cloneDeep)),
+    };
+    return { value: await fn(db), written: undefined };
+  }
+
+  /** Every write has been emitted by the time it returned. */
+  settled(): Promise<void> {
+    return Promise.resolve();
   }
 
   watch(

@@ -21,6 +21,10 @@ export interface Sink {
   send(frame: string, kind: 'delta' | 'control'): void;
   /** Closes the client's link with a WebSocket close code. */
   close(code: number, reason: string): void;
+  /** Holds every frame from now on until {@link release} (a mutation is running). */
+  hold(): void;
+  /** Sends the held frames and `last` as one `batch` frame, and stops holding. */
+  release(last?: string): void;
 }
 
 /** Per-session bounds of what is kept for a resume. */

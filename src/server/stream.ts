@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { encodeError, encodeRegistered, encodeResumed } from '../protocol/encode.js';
+import { encodeError, encodeMutated, encodeRegistered, encodeResumed } from '../protocol/encode.js';
 import { ParticleError, CLOSE_CODES, closeCodeFor } from '../protocol/errors.js';
 import { truncateUtf8 } from '../protocol/closeReason.js';
 import {
@@ -25,6 +25,8 @@ import {
 } from './session.js';
 import { IdentityCheck, freezeCopy } from './identity.js';
 import { Views, type DataSource } from './views.js';
+import { checkMutators, type Mutator, type ScopesLike } from './mutators.js';
+import { Mutations } from './mutations.js';
 
 export type { DataSource } from './views.js';
 
@@ -70,6 +72,21 @@ export interface StreamOptions {
   maxReferenceValues?: number;
   /** Live subscriptions per client; one more is refused (`too_many_subscriptions`). @default 100 */
   maxSubscriptions?: number;
+  /**
+   * Server functions clients call with `collector.mutate(name, args)`. Needs an adapter with
+   * `runWrites` and `settled` (MemoryAdapter, MongoAdapter).
+   */
+  mutators?: Record<string, Mutator>;
+  /** Handed to every mutator's `run` as `scopes` (a `Scopes` from `particle-sync/storage`). */
+  scopes?: ScopesLike;
+  /** How long a mutation's outcome is remembered, so a resent id never runs twice. @default 300000 */
+  dedupMs?: number;
+  /** Outcomes remembered per identity and client id. @default 1000 */
+  dedupEntries?: number;
+  /** Bytes of outcomes remembered per identity and client id. @default 1048576 (1 MiB) */
+  dedupBytes?: number;
+  /** A mutation still running after this is answered `mutation_timeout`. @default 30000 */
+  mutationTimeoutMs?: number;
 }
 
 /** Options of {@link Stream.snapshot}. */
@@ -98,6 +115,12 @@ const STREAM_OPTION_KEYS = [
   'maxIdentityBytes',
   'maxReferenceValues',
   'maxSubscriptions',
+  'mutators',
+  'scopes',
+  'dedupMs',
+  'dedupEntries',
+  'dedupBytes',
+  'mutationTimeoutMs',
 ] as const satisfies readonly (keyof StreamOptions)[];
 
 /** Server state in numbers, as `GET <path>/health` reports it. */
@@ -127,6 +150,7 @@ export class Stream {
   private readonly hasLookup: boolean;
   private readonly views: Views;
   private readonly subscriptions: Subscriptions;
+  private readonly mutations: Mutations | undefined;
   /** @internal Live subscriptions a client may hold. */
   readonly maxSubscriptions: number;
   private readonly queue: JobQueue;
@@ -169,6 +193,7 @@ export class Stream {
       () => this.views.identityFields,
     );
     this.queue = new JobQueue((error) => this.debug('job failed', error));
+    this.mutations = this.createMutations(options);
     // `new Collector({ register: stream.register })` passes the method on its own.
     this.register = this.register.bind(this);
   }
@@ -233,8 +258,48 @@ export class Stream {
     return this.queue.run(async () => {
       if (session.sink !== sink || this.sessions.get(session.id) !== session) return;
       if (message.type === 'subscribe') await this.subscriptions.subscribe(session, message, sink);
-      else this.subscriptions.unsubscribe(session, message.sub, sink);
+      else if (message.type === 'unsubscribe')
+        this.subscriptions.unsubscribe(session, message.sub, sink);
+      else if (this.mutations) this.mutations.receive(session, message, sink);
+      else {
+        sink.send(
+          encodeMutated(message.id, {
+            error: { code: 'unknown_mutator', message: 'this server has no mutators' },
+          }),
+          'control',
+        );
+      }
     });
+  }
+
+  private createMutations(options: StreamOptions): Mutations | undefined {
+    for (const key of ['dedupMs', 'dedupEntries', 'dedupBytes', 'mutationTimeoutMs'] as const) {
+      checkPositiveInteger(`new Stream: ${key}`, options[key]);
+    }
+    if (options.mutators === undefined) return undefined;
+    const mutators = checkMutators(options.mutators);
+    const adapter = options.adapter;
+    if (typeof adapter.runWrites !== 'function' || typeof adapter.settled !== 'function') {
+      throw new ParticleError(
+        'config',
+        'new Stream: mutators need an adapter with runWrites and settled, so that a mutation is acknowledged only after its changes were sent',
+      );
+    }
+    return new Mutations(
+      mutators,
+      {
+        adapter,
+        scopes: options.scopes,
+        timeoutMs: options.mutationTimeoutMs ?? 30_000,
+        drain: () => this.queue.run(() => undefined),
+        debug: (message, details) => this.debug(message, details),
+      },
+      {
+        ms: options.dedupMs ?? 300_000,
+        entries: options.dedupEntries ?? 1000,
+        bytes: options.dedupBytes ?? 1024 * 1024,
+      },
+    );
   }
 
   /**
@@ -402,6 +467,7 @@ export class Stream {
       session.sink = null;
     }
     this.sessions.clear();
+    this.mutations?.close();
     for (const t of this.transports) t.close();
     await this.queue.run(() => undefined);
     const feed = this.feed;

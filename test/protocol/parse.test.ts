@@ -93,8 +93,11 @@ describe('JSON Schemas', () => {
   it('are exported for every message type and validate the same messages', () => {
     expect(Object.keys(schemas).sort()).toEqual(
       [
+        'batch',
         'delta',
         'error',
+        'mutate',
+        'mutated',
         'heartbeat',
         'manifest',
         'manifestValue',
@@ -118,6 +121,50 @@ describe('JSON Schemas', () => {
       type: 'object',
       required: expect.any(Array),
     });
+  });
+});
+
+describe('mutations on the wire', () => {
+  it('a mutate needs an id of the form <client id>:<seq>', () => {
+    const ok = parseClientMessage({ type: 'mutate', id: 'k3f9:17', name: 'post', args: { a: 1 } });
+    expect(ok.ok).toBe(true);
+    for (const id of ['k3f9', ':1', 'a:b', 'a b:1', `${'x'.repeat(65)}:1`]) {
+      expect(parseClientMessage({ type: 'mutate', id, name: 'post' }).ok).toBe(false);
+    }
+    expect(parseClientMessage({ type: 'mutate', id: 'a:1', name: '' }).ok).toBe(false);
+  });
+
+  it('a batch is checked message by message and may not nest', () => {
+    const delta = { type: 'delta', root: 'r', epoch: 'e', version: 1, timestamp: 't', ops: [] };
+    const good = parseServerMessage({
+      type: 'batch',
+      messages: [delta, { type: 'mutated', id: 'a:1', result: 3 }],
+    });
+    expect(good).toEqual({
+      ok: true,
+      message: { type: 'batch', messages: [delta, { type: 'mutated', id: 'a:1', result: 3 }] },
+    });
+    const bad = parseServerMessage({ type: 'batch', messages: [delta, { ...delta, version: 0 }] });
+    expect(bad).toMatchObject({ ok: false, error: expect.stringContaining('/messages/1') });
+    expect(
+      parseServerMessage({ type: 'batch', messages: [{ type: 'batch', messages: [] }] }),
+    ).toMatchObject({ ok: false });
+    expect(parseServerMessage({ type: 'batch', messages: 'x' })).toMatchObject({ ok: false });
+  });
+
+  it('mutated carries a result or an error with a code in the pattern', () => {
+    expect(parseServerMessage({ type: 'mutated', id: 'a:1' }).ok).toBe(true);
+    expect(
+      parseServerMessage({
+        type: 'mutated',
+        id: 'a:1',
+        error: { code: 'forbidden', message: 'no' },
+      }).ok,
+    ).toBe(true);
+    expect(
+      parseServerMessage({ type: 'mutated', id: 'a:1', error: { code: 'Bad Code', message: 'no' } })
+        .ok,
+    ).toBe(false);
   });
 });
 

@@ -1,0 +1,177 @@
+import { encodeMutated } from '../protocol/encode.js';
+import type { MutateMessage } from '../protocol/messages.js';
+import type { Adapter, WritesDone } from './adapter.js';
+import { Dedup, type DedupLimits, type Outcome } from './dedup.js';
+import { publicError, type MutatorState, type ScopesLike } from './mutators.js';
+import { validate } from './params.js';
+import type { Session, Sink } from './session.js';
+
+/** What {@link Mutations} needs from its Stream. */
+export interface MutationHost {
+  readonly adapter: Adapter;
+  readonly scopes: ScopesLike | undefined;
+  /** Server-side bound on one mutation (`run` plus settling), in ms. */
+  readonly timeoutMs: number;
+  /** Resolves once every change queued so far has been applied and sent to its sinks. */
+  drain(): Promise<void>;
+  debug(message: string, details?: unknown): void;
+}
+
+const TIMEOUT = Symbol('timeout');
+
+/**
+ * Runs each session's mutations one at a time, in arrival order, and answers each with
+ * `mutated` only after the deltas its writes caused were queued to that session's link: the
+ * link holds its frames from the start of the mutation and sends them with the answer in one
+ * `batch`, so the client drops the optimistic layer in the same step that shows the real data.
+ */
+export class Mutations {
+  private readonly dedup: Dedup;
+  private readonly tails = new WeakMap<Session, Promise<void>>();
+
+  constructor(
+    private readonly mutators: ReadonlyMap<string, MutatorState>,
+    private readonly host: MutationHost,
+    dedup: DedupLimits,
+  ) {
+    this.dedup = new Dedup(dedup);
+  }
+
+  /** Queues `message` behind the session's earlier mutations; never rejects. */
+  receive(session: Session, message: MutateMessage, sink: Sink): void {
+    const tail = this.tails.get(session) ?? Promise.resolve();
+    const next = tail
+      .then(() => this.handle(session, message, sink))
+      .catch((error: unknown) => {
+        this.host.debug('mutation handling failed', error);
+      });
+    this.tails.set(session, next);
+  }
+
+  close(): void {
+    this.dedup.close();
+  }
+
+  private async handle(session: Session, message: MutateMessage, sink: Sink): Promise<void> {
+    const { id, name } = message;
+    const argsJson = JSON.stringify(message.args ?? null);
+    const seen = this.dedup.get(session.identityKey, id);
+    if (seen) {
+      const outcome: Outcome =
+        seen.name === name && seen.argsJson === argsJson
+          ? await seen.outcome
+          : {
+              error: {
+                code: 'bad_args',
+                message: `mutation id ${id} was already used with other ${seen.name === name ? 'args' : 'mutator'}`,
+              },
+            };
+      this.answer(session, sink, id, outcome, false);
+      return;
+    }
+    const mutator = this.mutators.get(name);
+    if (!mutator) {
+      this.answer(session, sink, id, fail('unknown_mutator', `no mutator named ${name}`), false);
+      return;
+    }
+    let resolveOutcome!: (outcome: Outcome) => void;
+    const outcome = new Promise<Outcome>((r) => (resolveOutcome = r));
+    this.dedup.remember(session.identityKey, id, { name, argsJson, outcome });
+    sink.hold();
+    let result: Outcome;
+    try {
+      result = await this.execute(session, mutator, message);
+    } catch (error) {
+      this.host.debug(`mutator ${name} failed`, error);
+      result = fail('internal', `mutator ${name} failed on the server`);
+    }
+    resolveOutcome(result);
+    this.answer(session, sink, id, result, true);
+  }
+
+  private async execute(
+    session: Session,
+    mutator: MutatorState,
+    message: MutateMessage,
+  ): Promise<Outcome> {
+    let args: unknown = message.args;
+    if (mutator.args) {
+      const checked = await validate(mutator.args, message.args, 'args');
+      if (!checked.ok) return fail('bad_args', checked.message);
+      args = checked.value;
+    }
+    const { adapter, scopes } = this.host;
+    const work = (async (): Promise<Outcome> => {
+      let done: WritesDone<unknown>;
+      try {
+        done = await adapter.runWrites!(
+          async (db) => mutator.run({ identity: session.identity, args, db, scopes }),
+          { transaction: mutator.transaction },
+        );
+      } catch (error) {
+        const known = publicError(error);
+        if (known) return { error: known };
+        this.host.debug(`mutator ${mutator.name} threw`, error);
+        return fail('internal', `mutator ${mutator.name} failed on the server`);
+      }
+      const result = serializable(done.value);
+      await adapter.settled!(done.written);
+      await this.host.drain();
+      if (result === undefined) {
+        this.host.debug(`mutator ${mutator.name} returned a value JSON cannot carry`, done.value);
+        return fail('internal', `mutator ${mutator.name} returned a value that cannot be sent`);
+      }
+      return { result: result.value };
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<typeof TIMEOUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMEOUT), this.host.timeoutMs);
+      timer.unref?.();
+    });
+    try {
+      const first = await Promise.race([work, timeout]);
+      if (first !== TIMEOUT) return first;
+      this.host.debug(`mutator ${mutator.name} did not settle within ${this.host.timeoutMs} ms`);
+      return fail(
+        'mutation_timeout',
+        `mutator ${mutator.name} did not finish within ${this.host.timeoutMs} ms; its effect is unknown`,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends `mutated`; with `held`, inside the batch the link held since the mutation started. */
+  private answer(session: Session, sink: Sink, id: string, outcome: Outcome, held: boolean): void {
+    const frame = encodeMutated(id, outcome);
+    if (held) {
+      // The link that asked may have been replaced by a resume: its held frames are in the
+      // session's backlog, and the answer goes to whichever link the session has now.
+      if (session.sink === sink) {
+        sink.release(frame);
+        return;
+      }
+      sink.release();
+    }
+    try {
+      session.sink?.send(frame, 'control');
+    } catch {
+      // a failing link is closed by its transport
+    }
+  }
+}
+
+function fail(code: string, message: string): Outcome {
+  return { error: { code, message } };
+}
+
+/** The value as JSON will carry it, or `undefined` when it cannot be serialized. */
+function serializable(value: unknown): { value: unknown } | undefined {
+  if (value === undefined) return { value: undefined };
+  try {
+    const text = JSON.stringify(value);
+    return { value: text === undefined ? undefined : (JSON.parse(text) as unknown) };
+  } catch {
+    return undefined;
+  }
+}
