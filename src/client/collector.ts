@@ -16,6 +16,8 @@ import {
 } from './errors.js';
 import { Listeners } from './listeners.js';
 import { Model, type Outcome } from './model.js';
+import { PendingMutations, type MutateOptions, type PendingMutation } from './mutations.js';
+import { computeOverlay, type LocalView } from './optimistic.js';
 import { readyTimeout, resolveOptions, type ResolvedOptions } from './options.js';
 import { createLink, type Link } from './link.js';
 import type { Subscription } from './subscription.js';
@@ -58,6 +60,11 @@ export class Collector {
   readonly #subscriptions: SubscriptionRegistry;
   /** An `error` message on the current link, awaiting the close that follows it. */
   #linkError: ParticleError | null = null;
+  readonly #mutations: PendingMutations;
+  /** What `data` shows: the model's data, with optimistic documents where recipes changed it. */
+  #shown: CollectorData;
+  /** The eager roots the optimistic layer changed last time, with what it showed for them. */
+  #overlaid = new Map<string, readonly Doc[]>();
 
   /**
    * @throws {ParticleError} with code `config` for an unknown option key (naming the closest
@@ -79,6 +86,14 @@ export class Collector {
       debug,
       report: (text, error) => this.#report(text, error),
     });
+    this.#shown = this.#model.data;
+    this.#mutations = new PendingMutations({
+      send: (msg) => {
+        this.#link.send(msg);
+      },
+      changed: () => this.#refresh(),
+      timeoutMs: this.#options.mutationTimeoutMs,
+    });
     const invalid = (reason: string, detail: unknown): void => {
       debug(reason, detail);
       if (this.#status !== 'closed' && this.#status !== 'error') this.#restart(reason);
@@ -98,7 +113,14 @@ export class Collector {
       invalid,
       down: (info) => this.#linkDown(info),
       refused: (error) => this.#fail(errorFromDone(error)),
-      unsendable: (messages) => this.#subscriptions.unsendable(messages),
+      unsendable: (messages) => {
+        this.#subscriptions.unsendable(messages);
+        if (messages.some((m) => m.type === 'mutate')) {
+          this.#mutations.end(
+            "this Collector's `register` transport has no way to send mutations (its unregister function has no `send(message)`)",
+          );
+        }
+      },
       debug,
     });
     this.#link.start();
@@ -124,7 +146,29 @@ export class Collector {
    * Eager roots only: a subscription's documents are on its handle.
    */
   get data(): CollectorData {
-    return this.#model.data;
+    return this.#shown;
+  }
+
+  /**
+   * Calls mutator `name` on the server with `args` (JSON). Resolves with what `run` returned
+   * once the server answered, by which time every change the mutation made that this client
+   * may see is in `data`; rejects with a `MutationError` carrying the server's code
+   * (`forbidden`, `bad_args`, the app's own), `mutation_timeout` or `disconnected`.
+   * `optimistic` shows the expected effect at once (see {@link MutateOptions}). Mutations are
+   * sent in order, and sent again after a reconnect; the server runs each id at most once.
+   * @throws {TypeError} for an empty name, args that are not JSON, or a bad option.
+   */
+  mutate<TResult = unknown>(
+    name: string,
+    args?: unknown,
+    options?: MutateOptions,
+  ): Promise<TResult> {
+    return this.#mutations.mutate(name, args, options) as Promise<TResult>;
+  }
+
+  /** The mutations sent and not answered yet, oldest first (a frozen array). */
+  get pending(): readonly PendingMutation[] {
+    return this.#mutations.list;
   }
 
   /**
@@ -253,6 +297,8 @@ export class Collector {
     if (this.#status === 'closed') return;
     this.#link.stop();
     this.#subscriptions.end(null);
+    this.#mutations.end('collector.disconnect() was called before the server answered');
+    this.#refresh();
     this.#setStatus('closed');
   }
 
@@ -261,16 +307,45 @@ export class Collector {
   #receive(message: ServerMessage): void {
     if (this.#status === 'closed' || this.#status === 'error') return;
     const outcome: Outcome = { notices: [], events: [] };
+    let settled = false;
+    this.#subscriptions.hold();
+    try {
+      // A batch (a mutation's deltas and its answer) is applied whole before anyone is told, so
+      // the optimistic document and the real one are never shown side by side.
+      const messages = message.type === 'batch' ? message.messages : [message];
+      for (const one of messages) {
+        const step = this.#apply(one, outcome);
+        if (step === 'stop') return;
+        settled ||= step === 'settled';
+      }
+      this.#overlay(outcome);
+      const becameReady = this.#model.complete && this.#status !== 'ready';
+      this.#publish(outcome);
+      if (settled) this.#notify({ type: 'pending' });
+      if (becameReady) this.#setStatus('ready');
+    } finally {
+      this.#subscriptions.flush();
+    }
+  }
+
+  /** Applies one message to the model; `stop` when nothing more may be applied or told. */
+  #apply(
+    message: Exclude<ServerMessage, { type: 'batch' }>,
+    outcome: Outcome,
+  ): 'applied' | 'settled' | 'stop' {
     switch (message.type) {
+      case 'mutated':
+        return this.#mutations.answer(message) ? 'settled' : 'applied';
       case 'registered':
         this.#session = message.session;
         this.#error = null;
         this.#link.registered();
         this.#subscriptions.registered(this.#resuming !== message.session);
+        this.#mutations.registered();
         break;
       case 'error':
         this.#serverError(errorFromMessage(message.code, message.message));
-        return;
+        return 'stop';
       case 'manifest':
         this.#model.manifest(message, outcome);
         break;
@@ -278,7 +353,7 @@ export class Collector {
       case 'unsubscribed':
       case 'subscription_error':
         this.#subscriptions.receive(message);
-        return;
+        break;
       case 'payload':
       case 'resumed':
       case 'delta': {
@@ -291,16 +366,78 @@ export class Collector {
               : this.#model.delta(message, outcome);
         if (refused !== null) {
           this.#restart(refused);
-          return;
+          return 'stop';
         }
         break;
       }
       case 'heartbeat':
-        return;
+        break;
     }
-    const becameReady = this.#model.complete && this.#status !== 'ready';
-    this.#publish(outcome);
-    if (becameReady) this.#setStatus('ready');
+    return 'applied';
+  }
+
+  // ---- the optimistic layer --------------------------------------------------------------
+
+  /**
+   * Re-runs every pending recipe on the confirmed data (rebase by re-run) and shows the result:
+   * `data` for eager roots (the model's own object when nothing is pending), the overlay of each
+   * subscription. Roots and subscriptions whose shown documents changed are told.
+   */
+  #overlay(outcome: Outcome): void {
+    const recipes = this.#mutations.recipes();
+    const subs = this.#subscriptions.views();
+    const confirmed = this.#model.data;
+    if (recipes.length === 0 && this.#overlaid.size === 0 && subs.every((s) => !s.overlay)) {
+      this.#shown = confirmed;
+      return;
+    }
+    const eager: LocalView[] = Object.keys(confirmed).map((root) => ({
+      source: root,
+      paramsKey: '',
+      confirmed: confirmed[root],
+      idField: this.#model.idField(root) ?? '_id',
+      compare: this.#model.compare(root),
+    }));
+    const result =
+      recipes.length === 0
+        ? new Map<LocalView, readonly Doc[]>()
+        : computeOverlay([...eager, ...subs], recipes, (text, error) => this.#report(text, error));
+    const noticed = new Set(outcome.notices.map((n) => (n.type === 'data' ? n.root : '')));
+    const overlaid = new Map<string, readonly Doc[]>();
+    let shown: Record<string, readonly Doc[]> | null = null;
+    for (const view of eager) {
+      const docs = result.get(view);
+      const before = this.#overlaid.get(view.source);
+      if (docs !== undefined) {
+        overlaid.set(view.source, docs);
+        (shown ??= { ...confirmed })[view.source] = docs;
+      }
+      const changed = docs !== before && (docs !== undefined || before !== undefined);
+      if (changed && !noticed.has(view.source)) {
+        outcome.notices.push({ type: 'data', root: view.source, ids: null });
+      }
+    }
+    this.#overlaid = overlaid;
+    this.#shown = shown === null ? confirmed : Object.freeze(shown);
+    for (const sub of subs) {
+      const docs = result.get(sub) ?? null;
+      if (docs === sub.overlay) continue;
+      sub.overlay = docs;
+      sub.deliver({ type: 'data', ids: null }, []);
+    }
+  }
+
+  /** Shows a change of the pending list made outside a server message. */
+  #refresh(): void {
+    const outcome: Outcome = { notices: [], events: [] };
+    this.#subscriptions.hold();
+    try {
+      this.#overlay(outcome);
+      for (const notice of outcome.notices) this.#notify(notice);
+      this.#notify({ type: 'pending' });
+    } finally {
+      this.#subscriptions.flush();
+    }
   }
 
   // ---- link state ------------------------------------------------------------------------
@@ -358,6 +495,7 @@ export class Collector {
   #lost(): void {
     this.#model.restart();
     this.#subscriptions.lost();
+    this.#mutations.lost();
     this.#linkError = null;
     this.#setStatus(this.#session === null ? 'waiting' : 'reconnecting');
   }
@@ -367,6 +505,8 @@ export class Collector {
     this.#error = error;
     this.#link.stop();
     this.#subscriptions.end(error);
+    this.#mutations.end(`the collector stopped: ${error.message}`);
+    this.#refresh();
     this.#setStatus('error');
   }
 
@@ -404,8 +544,7 @@ export class Collector {
 
   #publish(outcome: Outcome): void {
     for (const notice of outcome.notices) this.#notify(notice);
-    for (const { name, event } of outcome.events)
-      this.#listeners.emit(name, this.#model.data, event);
+    for (const { name, event } of outcome.events) this.#listeners.emit(name, this.#shown, event);
   }
 
   #notify(notice: Parameters<NoticeListener>[0]): void {

@@ -21,7 +21,9 @@ export type {
   WebSocketClass,
   WebSocketLike,
 } from './types.js';
-export { ParticleError } from '../protocol/index.js';
+export type { MutateOptions, PendingMutation } from './mutations.js';
+export type { LocalStore, OptimisticRecipe } from './optimistic.js';
+export { MutationError, ParticleError } from '../protocol/index.js';
 export type {
   ClientMessage,
   Doc,

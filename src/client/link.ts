@@ -1,10 +1,10 @@
-import type { SubscribeMessage, UnsubscribeMessage } from '../protocol/index.js';
+import type { MutateMessage, SubscribeMessage, UnsubscribeMessage } from '../protocol/index.js';
 import { Connection, type ConnectionHandlers } from './connection.js';
 import type { ResolvedOptions } from './options.js';
 import { RegisterLink, type RegisterLinkHandlers } from './registerLink.js';
 
 /** What the collector sends after `register`. */
-export type LinkMessage = SubscribeMessage | UnsubscribeMessage;
+export type LinkMessage = SubscribeMessage | UnsubscribeMessage | MutateMessage;
 
 /** The part of a link the collector drives; `Connection` is the socket one. */
 export interface Link {

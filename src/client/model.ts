@@ -74,6 +74,11 @@ export class Model {
     return this.#layouts.get(root)?.layout.idField;
   }
 
+  /** The comparator a root's documents are sorted by, or `null`. */
+  compare(root: string): RootLayout['compare'] {
+    return this.#layouts.get(root)?.layout.compare ?? null;
+  }
+
   get complete(): boolean {
     return this.#pending !== null && this.#pending.size === 0;
   }

@@ -15,6 +15,7 @@ export const COLLECTOR_DEFAULTS = {
   connectTimeoutMs: 10_000,
   maxDepth: 100,
   maxArrayGap: 1000,
+  mutationTimeoutMs: 30_000,
 } as const;
 
 /** Every key `new Collector` accepts. */
@@ -29,6 +30,7 @@ export const COLLECTOR_KEYS = [
   'connectTimeoutMs',
   'maxDepth',
   'maxArrayGap',
+  'mutationTimeoutMs',
 ] as const satisfies readonly (keyof CollectorOptions)[];
 
 const RECONNECT_KEYS = [
@@ -45,6 +47,7 @@ export type ResolvedOptions = {
   reconnect: ReconnectOptions;
   heartbeatTimeoutMs: number;
   connectTimeoutMs: number;
+  mutationTimeoutMs: number;
   limits: FrameLimits;
   transport:
     | { kind: 'socket'; url: string; WebSocket: WebSocketClass }
@@ -143,6 +146,11 @@ export function resolveOptions(options: CollectorOptions): ResolvedOptions {
     'connectTimeoutMs',
     options.connectTimeoutMs ?? COLLECTOR_DEFAULTS.connectTimeoutMs,
   );
+  const mutationTimeoutMs = nonNegative(
+    'mutationTimeoutMs',
+    options.mutationTimeoutMs ?? COLLECTOR_DEFAULTS.mutationTimeoutMs,
+  );
+  if (mutationTimeoutMs === 0) throw new TypeError('Collector: mutationTimeoutMs must be above 0');
   const limits: FrameLimits = {
     maxDepth: integer('maxDepth', options.maxDepth ?? COLLECTOR_DEFAULTS.maxDepth, 1),
     maxArrayGap: integer('maxArrayGap', options.maxArrayGap ?? COLLECTOR_DEFAULTS.maxArrayGap, 0),
@@ -161,6 +169,7 @@ export function resolveOptions(options: CollectorOptions): ResolvedOptions {
     reconnect,
     heartbeatTimeoutMs,
     connectTimeoutMs,
+    mutationTimeoutMs,
     limits,
   };
   if (options.register !== undefined) {

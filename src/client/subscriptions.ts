@@ -16,7 +16,7 @@ import type { FrameLimits } from './apply.js';
 import type { LinkMessage } from './link.js';
 import { Subscription, checkLimit } from './subscription.js';
 import type { SubscribeOptions } from './types.js';
-import { WireSubscription } from './wireSubscription.js';
+import { WireSubscription, type Deferral } from './wireSubscription.js';
 
 let warnedListener = false;
 
@@ -76,6 +76,7 @@ export class SubscriptionRegistry {
   readonly #releasedNamed = new Set<string>();
   #nextId = 1;
   #registered = false;
+  readonly #deferral: Deferral = { active: false, queue: [] };
   #ended: ParticleError | 'closed' | null = null;
 
   constructor(host: RegistryHost) {
@@ -98,13 +99,34 @@ export class SubscriptionRegistry {
     const copy = jsonCopy(params);
     const ended = this.#ended;
     if (ended !== null) {
-      const entry = new WireSubscription('', '', source, copy, limit);
+      const entry = new WireSubscription('', '', source, copy, limit, this.#deferral);
       if (ended !== 'closed') entry.fail(ended);
       const handle = new Subscription(this, entry, source, copy, limit);
       if (ended === 'closed') handle.close();
       return handle;
     }
     return this.#acquire(source, copy, limit);
+  }
+
+  /** From now until {@link flush}, what subscriptions tell their handles waits. */
+  hold(): void {
+    this.#deferral.active = true;
+  }
+
+  /** Tells handles, in order, everything held since {@link hold}. */
+  flush(): void {
+    const deferral = this.#deferral;
+    deferral.active = false;
+    while (deferral.queue.length > 0) {
+      const queued = deferral.queue;
+      deferral.queue = [];
+      for (const deliver of queued) deliver();
+    }
+  }
+
+  /** The live subscriptions, as views the optimistic layer may change. */
+  views(): WireSubscription[] {
+    return [...this.#bySub.values()];
   }
 
   /** Whether a payload, `resumed` or delta for `root` is this registry's to handle. */
@@ -281,7 +303,14 @@ export class SubscriptionRegistry {
     const key = subscriptionKey(source, params, limit);
     const existing = this.#byKey.get(key);
     if (existing !== undefined) return { entry: existing, created: false };
-    const entry = new WireSubscription(key, this.#allocate(), source, params, limit);
+    const entry = new WireSubscription(
+      key,
+      this.#allocate(),
+      source,
+      params,
+      limit,
+      this.#deferral,
+    );
     this.#byKey.set(key, entry);
     this.#bySub.set(entry.sub, entry);
     return { entry, created: true };

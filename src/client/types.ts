@@ -20,9 +20,11 @@ export type CollectorData = { readonly [root: string]: readonly Doc[] };
  *   touched (inserted, removed or updated), or is `null` when the whole root was replaced
  *   (a payload) or dropped (no longer in the manifest).
  * - `{ type: 'status', status }`: `collector.status` changed to `status`.
+ * - `{ type: 'pending' }`: `collector.pending` (the unanswered mutations) changed.
  */
 export type CollectorNotice =
   | { type: 'status'; status: CollectorStatus }
+  | { type: 'pending' }
   | { type: 'data'; root: string; ids: readonly Id[] | null };
 
 /**
@@ -189,6 +191,13 @@ export interface CollectorOptions {
    * @default 1000
    */
   maxArrayGap?: number;
+  /**
+   * How long `collector.mutate` waits for the server's answer before it rejects with
+   * `mutation_timeout` (outcome unknown: the optimistic change is dropped, the mutation is not
+   * sent again, and a later delta may still show its effect).
+   * @default 30000
+   */
+  mutationTimeoutMs?: number;
 }
 
 /** Options of `collector.ready(...)`. */

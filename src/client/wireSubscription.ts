@@ -11,8 +11,15 @@ import {
 import { RootDocs, firstTooDeep, type FrameLimits, type RootLayout } from './apply.js';
 import { eventFor, type Outcome } from './model.js';
 import { compileSort } from './sort.js';
+import { paramsKeyOf } from './optimistic.js';
 import type { SharedState, Subscription } from './subscription.js';
 import type { SubscriptionNotice } from './types.js';
+
+/** Shared by a registry's subscriptions: while `active`, what they tell handles waits in `queue`. */
+export interface Deferral {
+  active: boolean;
+  queue: (() => void)[];
+}
 
 /** What applying a subscription's messages needs from the collector. */
 export interface ApplyContext {
@@ -41,9 +48,12 @@ export class WireSubscription implements SharedState {
   /** The limit last sent to the server (`undefined` also for "the default"). */
   sentLimit: number | undefined = undefined;
   readonly handles = new Set<Subscription>();
+  /** The optimistic documents, while a pending mutation's recipe changes this view. */
+  overlay: readonly Doc[] | null = null;
   #docs: RootDocs | null = null;
   #layout: RootLayout = DEFAULT_LAYOUT;
   #sort: unknown = undefined;
+  #paramsKey: string | undefined;
 
   constructor(
     public key: string,
@@ -51,10 +61,26 @@ export class WireSubscription implements SharedState {
     readonly source: string,
     readonly params: unknown,
     public limit: number | undefined,
+    private readonly deferral: Deferral = { active: false, queue: [] },
   ) {}
 
+  /** What handles show: the optimistic documents when there are some, else the confirmed. */
   get docs(): readonly Doc[] | undefined {
+    return this.overlay ?? this.#docs?.docs;
+  }
+
+  /** The params as the optimistic layer matches them (`local.update(source, params, ...)`). */
+  get paramsKey(): string {
+    return (this.#paramsKey ??= paramsKeyOf(this.params));
+  }
+
+  /** The documents as the server sent them. */
+  get confirmed(): readonly Doc[] | undefined {
     return this.#docs?.docs;
+  }
+
+  get compare(): RootLayout['compare'] {
+    return this.#layout.compare;
   }
 
   get idField(): string {
@@ -156,6 +182,10 @@ export class WireSubscription implements SharedState {
 
   /** Tells every handle what one message changed (and any change of status or error). */
   deliver(notice: SubscriptionNotice | null, events: Outcome['events']): void {
+    if (this.deferral.active) {
+      this.deferral.queue.push(() => this.deliver(notice, events));
+      return;
+    }
     for (const handle of [...this.handles]) handle.deliver(notice, events);
   }
 }

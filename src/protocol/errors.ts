@@ -21,6 +21,22 @@ export class ParticleError extends Error {
   }
 }
 
+/**
+ * A mutation's refusal: on the server, what a mutator throws to send its own `code`
+ * (`^[a-z][a-z0-9_]*$`) and `message` to the client as they are; on the client, what
+ * `collector.mutate` rejects with (the server's code, or `mutation_timeout`, `disconnected`).
+ */
+export class MutationError extends Error {
+  override readonly name = 'MutationError';
+
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** WebSocket close codes used by Particle, and whether a client should reconnect after them. */
 export const CLOSE_CODES = {
   normal: 1000,

@@ -138,6 +138,7 @@ export function createParticleStore<TCollector extends ParticleSource>(
       if (notice.status === 'ready') for (const root of roots.keys()) checkRoot(root);
       return callAll(statusListeners);
     }
+    if (notice.type !== 'data') return;
     const listeners = roots.get(notice.root);
     if (listeners === undefined) return;
     callAll(listeners.whole);

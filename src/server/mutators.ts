@@ -1,26 +1,13 @@
 import type { Static, TSchema } from 'typebox';
 import { MUTATION_CODE_PATTERN } from '../protocol/messages.js';
-import { ParticleError } from '../protocol/errors.js';
+import { MutationError, ParticleError } from '../protocol/errors.js';
+
+export { MutationError };
 import { checkKeys } from '../protocol/config.js';
 import type { Db } from './adapter.js';
 import { isSchema, type Schema, type StandardSchema } from './params.js';
 
 const CODE = new RegExp(MUTATION_CODE_PATTERN);
-
-/**
- * A refusal a mutator means to send: `code` (`^[a-z][a-z0-9_]*$`) and `message` reach the client
- * as they are. Any other throw reaches it as `internal` with a generic message.
- */
-export class MutationError extends Error {
-  override readonly name = 'MutationError';
-
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** The part of `Scopes` (from `particle-sync/storage`) a mutator's context carries. */
 export interface ScopesLike {

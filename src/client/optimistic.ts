@@ -1,0 +1,108 @@
+import { produce, type Draft } from 'immer';
+import { canonicalJson, type Doc, type Id } from '../protocol/index.js';
+import type { DocComparator } from './sort.js';
+
+/**
+ * What an optimistic recipe writes to: the client's local views. `source` is an eager root's
+ * name (`params` `undefined`) or a subscribed source with its params; every view of it (all
+ * limits) is changed. Changes are never sent: the mutation is what reaches the server.
+ */
+export interface LocalStore {
+  /** Runs `recipe` on a draft of each matching view's documents (an Immer draft; its return value is ignored). */
+  update(source: string, params: unknown, recipe: (docs: Draft<Doc[]>) => void): void;
+  /** Adds `doc` to each matching view, unless a document with its id is there already. */
+  insert(source: string, params: unknown, doc: Doc): void;
+  /** Removes the document `id` from each matching view. */
+  remove(source: string, params: unknown, id: Id): void;
+}
+
+/** A recipe given to `collector.mutate(..., { optimistic })`. */
+export type OptimisticRecipe = (local: LocalStore) => void;
+
+/** One local view the optimistic layer may change: an eager root or a subscription. */
+export interface LocalView {
+  readonly source: string;
+  /** `''` for an eager root, else the canonical JSON of the subscription's params. */
+  readonly paramsKey: string;
+  /** The confirmed documents (what the server sent); `undefined` before the first payload. */
+  readonly confirmed: readonly Doc[] | undefined;
+  readonly idField: string;
+  readonly compare: DocComparator | null;
+}
+
+/** The key {@link LocalView.paramsKey} is matched against. */
+export function paramsKeyOf(params: unknown): string {
+  return params === undefined ? '' : canonicalJson(params);
+}
+
+/**
+ * Runs every pending recipe, in order, on the confirmed documents (rebase by re-run) and
+ * returns the views whose documents differ from the confirmed ones. A recipe that throws is
+ * skipped whole (what it changed before the throw is undone) and reported.
+ */
+export function computeOverlay(
+  views: readonly LocalView[],
+  recipes: readonly OptimisticRecipe[],
+  report: (message: string, error: unknown) => void,
+): Map<LocalView, readonly Doc[]> {
+  let current = new Map<LocalView, readonly Doc[]>();
+  const matching = (source: string, params: unknown): LocalView[] => {
+    if (typeof source !== 'string') throw new TypeError('local: source must be a string');
+    const key = paramsKeyOf(params);
+    return views.filter((v) => v.source === source && v.paramsKey === key && v.confirmed);
+  };
+  const change = (view: LocalView, recipe: (docs: Draft<Doc[]>) => void): void => {
+    const base = current.get(view) ?? (view.confirmed as readonly Doc[]);
+    // The recipe's return value is ignored: `docs => docs.push(x)` must not read as a replacement.
+    const next = produce(base as Doc[], (draft) => {
+      recipe(draft);
+    });
+    if (next !== base) current.set(view, next);
+  };
+  const local: LocalStore = {
+    update(source, params, recipe) {
+      if (typeof recipe !== 'function')
+        throw new TypeError('local.update: recipe must be a function');
+      for (const view of matching(source, params)) change(view, recipe);
+    },
+    insert(source, params, doc) {
+      for (const view of matching(source, params)) {
+        const id = doc[view.idField] as Id;
+        change(view, (docs) => {
+          if (!docs.some((d) => d[view.idField] === id)) docs.push(doc as Draft<Doc>);
+        });
+      }
+    },
+    remove(source, params, id) {
+      for (const view of matching(source, params)) {
+        change(view, (docs) => {
+          const at = docs.findIndex((d) => d[view.idField] === id);
+          if (at >= 0) docs.splice(at, 1);
+        });
+      }
+    },
+  };
+  for (const recipe of recipes) {
+    const before = current;
+    current = new Map(before);
+    try {
+      recipe(local);
+    } catch (error) {
+      current = before;
+      report('an optimistic recipe threw; it is skipped', error);
+    }
+  }
+  for (const [view, docs] of current) {
+    if (view.compare !== null && !sorted(docs, view.compare)) {
+      current.set(view, Object.freeze([...docs].sort(view.compare)));
+    }
+  }
+  return current;
+}
+
+function sorted(docs: readonly Doc[], compare: DocComparator): boolean {
+  for (let i = 1; i < docs.length; i++) {
+    if (compare(docs[i - 1] as Doc, docs[i] as Doc) > 0) return false;
+  }
+  return true;
+}
