@@ -8,7 +8,16 @@ export { useParticle } from './useParticle.js';
 export { useSubscription } from './useSubscription.js';
 export type { SubscriptionState } from './useSubscription.js';
 export { useParticleStatus } from './useParticleStatus.js';
+export { useMutation, usePending } from './useMutation.js';
+export type { MutateFunction } from './useMutation.js';
 export { useCollector } from './useCollector.js';
 export type { ParticlePath } from './path.js';
 export type { InitialData, ParticleStatus } from './store.js';
-export type { SubscribeOptions, Subscription, SubscriptionStatus } from './client.js';
+export type {
+  MutateOptions,
+  PendingMutation,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionStatus,
+} from './client.js';
+export { MutationError } from './client.js';

@@ -58,7 +58,7 @@ async function member(
     throw new ServerMutationError('forbidden', 'not a member of this project');
 }
 
-const mutators: StreamOptions['mutators'] = {
+const mutators: NonNullable<StreamOptions['mutators']> = {
   addTask: mutator({
     args: z.object({ _id: z.string(), projectId: z.string(), title: z.string().min(1) }),
     run: async ({ identity, args, db }) => {
