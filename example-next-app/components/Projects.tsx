@@ -1,9 +1,30 @@
 'use client';
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { useParticle } from 'particle-sync/react';
+import { useMutation, useParticle } from 'particle-sync/react';
+import type { MutateOptions } from 'particle-sync/react';
 import type { ProjectRow, TaskRow } from '../lib/model';
 import { useWrite } from './useWrite';
+
+/** Runs a mutation; a refusal becomes the message shown beside the form (the change rolls back). */
+function useTaskMutation(name: string) {
+  const mutate = useMutation(name);
+  const [error, setError] = useState<string>();
+  const run = (args: object, options: MutateOptions) => {
+    setError(undefined);
+    mutate(args, options).catch((refusal: Error) => setError(refusal.message));
+  };
+  return { run, error };
+}
+
+/** The change a rename or a tick makes, shown at once while the server checks it. */
+const patchTask =
+  (id: string, fields: Partial<TaskRow>): MutateOptions['optimistic'] =>
+  (local) =>
+    local.update('tasks', undefined, (tasks) => {
+      const task = tasks.find((t) => t._id === id);
+      if (task) Object.assign(task, fields);
+    });
 
 /** The projects you work on, each with its tasks, in the order the server's `sort` keeps. */
 export function Projects() {
@@ -31,12 +52,27 @@ interface ProjectCardProps {
 }
 
 function ProjectCard({ project, tasks, projects }: ProjectCardProps) {
-  const { write, error } = useWrite();
-  const add = async (event: FormEvent<HTMLFormElement>) => {
+  const { run, error } = useTaskMutation('addTask');
+  const add = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = event.currentTarget;
-    const title = new FormData(form).get('title');
-    if (await write('POST', '/api/tasks', { title, projectId: project._id })) form.reset();
+    const title = String(new FormData(form).get('title') ?? '').trim();
+    // The client picks the id: the task shown now is the one the server will confirm.
+    const _id = `t-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    const task = {
+      _id,
+      projectId: project._id,
+      title,
+      done: false,
+      createdAt: new Date().toISOString(),
+    };
+    run(
+      { _id, projectId: project._id, title },
+      {
+        optimistic: (local) => local.insert('tasks', undefined, task),
+      },
+    );
+    form.reset();
   };
   return (
     <section className="card" data-project={project._id}>
@@ -61,13 +97,18 @@ function ProjectCard({ project, tasks, projects }: ProjectCardProps) {
 }
 
 function TaskItem({ task, projects }: { task: TaskRow; projects: readonly ProjectRow[] }) {
-  const { write, error } = useWrite();
+  // Move and delete still go through the REST API: writes from outside Particle work too.
+  const { write, error: restError } = useWrite();
+  const rename = useTaskMutation('renameTask');
+  const tick = useTaskMutation('setDone');
+  const error = restError ?? rename.error ?? tick.error;
   const [renaming, setRenaming] = useState(false);
   const url = `/api/tasks/${encodeURIComponent(task._id)}`;
-  const rename = async (event: FormEvent<HTMLFormElement>) => {
+  const save = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
-    const title = new FormData(event.currentTarget).get('title');
-    if (await write('PATCH', url, { title })) setRenaming(false);
+    const title = String(new FormData(event.currentTarget).get('title') ?? '').trim();
+    rename.run({ id: task._id, title }, { optimistic: patchTask(task._id, { title }) });
+    setRenaming(false);
   };
   return (
     <li data-task={task._id} className={task.done ? 'done' : undefined}>
@@ -75,10 +116,13 @@ function TaskItem({ task, projects }: { task: TaskRow; projects: readonly Projec
         type="checkbox"
         checked={task.done}
         aria-label={`Done: ${task.title}`}
-        onChange={(event) => void write('PATCH', url, { done: event.target.checked })}
+        onChange={(event) => {
+          const done = event.target.checked;
+          tick.run({ id: task._id, done }, { optimistic: patchTask(task._id, { done }) });
+        }}
       />
       {renaming ? (
-        <form className="rename" onSubmit={rename}>
+        <form className="rename" onSubmit={save}>
           <input name="title" defaultValue={task.title} aria-label="New title" autoFocus required />
           <button>Save</button>
         </form>

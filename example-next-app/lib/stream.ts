@@ -1,5 +1,6 @@
 import { Stream } from 'particle-sync/server';
 import type { Adapter, IdentityRequest } from 'particle-sync/server';
+import { mutators } from './mutators';
 import { sessionFromCookieHeader } from './session';
 
 /**
@@ -33,6 +34,7 @@ export function createStream(adapter: Adapter): Stream {
   return new Stream({
     adapter,
     identityLookup: (_claimed, request) => lookupIdentity(adapter, request),
+    mutators,
     cacheConfig: { memberships: { userId: 'users._id', projectId: 'projects._id' } },
     dataSources: {
       me: {

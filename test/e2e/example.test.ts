@@ -107,6 +107,8 @@ function startServer(port: number): Promise<ChildProcess> {
       NODE_ENV: 'production',
       NEXT_TELEMETRY_DISABLED: '1',
       MONGO_URL: '',
+      // Every mutation answers late, so the test can see optimistic changes before the answer.
+      EXAMPLE_WRITE_DELAY_MS: '800',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -245,6 +247,36 @@ describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
       () => titles(ann.page, 'p-launch'),
       (list: string[]) => expect(list).toContain('Shared checklist, by Ben'),
     );
+
+    // Writes through mutators show at once: the page has the new task before any answer came.
+    const sentAt = ann.frames.length;
+    await ann.page.getByLabel('New task in Website relaunch').fill('Shown at once');
+    await ann.page.getByLabel('New task in Website relaunch').press('Enter');
+    await vi.waitFor(
+      async () => expect(await titles(ann.page, 'p-web')).toContain('Shown at once'),
+      {
+        timeout: 500,
+        interval: 20,
+      },
+    );
+    expect(ann.frames.slice(sentAt).join('\n')).not.toContain('"type":"mutated"');
+    await expectEventually(
+      () => Promise.resolve(ann.frames.slice(sentAt).join('\n')),
+      (frames: string) => expect(frames).toContain('"type":"mutated"'),
+    );
+    expect(await titles(ann.page, 'p-web')).toContain('Shown at once');
+
+    // A write the server refuses (a title over 200 characters) shows, then rolls back.
+    const planned = ann.page.locator('li[data-task]', { hasText: 'Pick a colour palette' });
+    await planned.getByRole('button', { name: 'Rename' }).click();
+    await planned.getByLabel('New title').fill('Too long '.repeat(30));
+    await planned.getByRole('button', { name: 'Save' }).click();
+    await expectEventually(
+      () => planned.getByRole('alert').textContent(),
+      (alert: string) => expect(alert).toContain('at most 200 characters'),
+    );
+    expect(await titles(ann.page, 'p-web')).toContain('Pick a colour palette');
+    expect((await titles(ann.page, 'p-web')).join()).not.toContain('Too long');
 
     // Ben ticks a task off: the server's sort moves it last on Ann's page.
     await ben.page.getByLabel('Done: Book the launch venue').click();
