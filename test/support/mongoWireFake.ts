@@ -1,28 +1,50 @@
 /**
  * A small MongoDB wire-protocol fake for tests: a TCP server on 127.0.0.1 that the unmodified
- * `mongodb` driver talks to. It answers the handshake (legacy OP_QUERY `hello`/`isMaster` with an
- * OP_REPLY, and OP_MSG), `ping`, `buildInfo`, `endSessions`, `find` on seeded collections,
- * `aggregate` with a `$changeStream` stage, `getMore` (awaitData: held until an event is pushed or
- * `maxTimeMS` passes) and `killCursors`. Tests push change events and inject faults.
+ * `mongodb` driver talks to, answering as the primary of a one-node replica set. It answers the
+ * handshake (legacy OP_QUERY `hello`/`isMaster` with an OP_REPLY, and OP_MSG), `ping`,
+ * `buildInfo`, `endSessions`, `find`, the write commands `insert`, `update` and `delete`,
+ * `commitTransaction` and `abortTransaction`, `aggregate` with a `$changeStream` stage, `getMore`
+ * (awaitData: held until an event is pushed or `maxTimeMS` passes) and `killCursors`. Tests push
+ * change events and inject faults.
  *
  * It exists to exercise the driver and the change-stream plumbing (resume tokens, resumes,
- * errors, socket drops). Beside scripted events it keeps collection state: the write methods
- * (`insertOne`, `updateOne`, `replaceOne`, `deleteOne`) apply a write to the state `find` reads
- * and append the event a server would write, with a `clusterTime`. An update event's
- * `fullDocument` is filled the way `updateLookup` is documented to be: read from the *current*
- * state when a batch is answered, so it can be newer than the event (or `null` once the
- * document is gone). `hold()` keeps batches back so that several writes are read in one.
- * It is not a database: `find` and the stream's `$match` use mingo, so query semantics (BSON
- * type comparison, collation) are not tested here. Never shipped.
+ * errors, socket drops, sessions and transactions). Beside scripted events it keeps collection
+ * state: writes (the write commands, and the helpers `insertOne`, `updateOne`, `replaceOne`,
+ * `deleteOne`) apply to the state `find` reads and append the events a server would write.
+ *
+ * Cluster time: every write outside a transaction gets the next cluster time, and so does every
+ * committed transaction, whose events all share it; an idle `getMore` also moves the clock on,
+ * as a real server's no-op oplog entries do. Every reply carries `operationTime` (a write's: the
+ * time of its last change) and `$clusterTime`; events carry `clusterTime`. A resume token's
+ * `_data` is written the way a server's starts, a KeyString timestamp (`82`, then the seconds
+ * and the increment as big-endian 32-bit hex), followed here by the oplog position. A batch's
+ * `postBatchResumeToken` is its last event's token when the scan ended on that event, and
+ * otherwise a high-water mark at the latest cluster time the scan covered.
+ *
+ * Sessions and transactions: writes outside a transaction that carry `lsid` and `txnNumber`
+ * (retryable writes) are answered once; a retry gets the first answer. A command with
+ * `startTransaction` opens a transaction on a snapshot of every collection; the transaction's
+ * reads see its own writes, and `commitTransaction` makes its writes visible and appends their
+ * events at one cluster time, while `abortTransaction` (or a write error) discards them. Write
+ * conflicts between concurrent transactions are not detected.
+ *
+ * An update event's `fullDocument` is filled the way `updateLookup` is documented to be: read
+ * from the *current* state when a batch is answered, so it can be newer than the event (or
+ * `null` once the document is gone). `hold()` keeps batches back so that several writes are read
+ * in one. It is not a database: queries, the stream's `$match` and update operators use mingo,
+ * so query semantics (BSON type comparison, collation) are not tested here; upserts and pipeline
+ * updates are refused. Never shipped.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { BSON } from 'mongodb';
-import { Query } from 'mingo';
+import { Query, update as applyOperators } from 'mingo';
 import { OP_MSG, OP_QUERY, opMsg, opReply, parseOpMsg, parseOpQuery } from './mongoWire.js';
 
 type Doc = Record<string, unknown>;
+/** Documents per collection. */
+type Store = Map<string, Doc[]>;
 
-/** A fault the next `getMore` (or `aggregate`) answers with. */
+/** A fault a command answers with. */
 export interface InjectedError {
   code: number;
   codeName?: string;
@@ -40,19 +62,26 @@ export interface MongoWireFakeOptions {
   version?: [number, number, number];
 }
 
-/** An update as the fake applies it: `$set` and `$unset` of dotted paths. */
+/** An update as the helper {@link MongoWireFake.updateOne} applies it: `$set` and `$unset`. */
 export interface FakeUpdate {
   $set?: Doc;
   $unset?: Record<string, unknown>;
 }
 
-interface OplogEntry {
-  seq: number;
+/** A change a write made, before it gets its place in the oplog. */
+interface Written {
   event: Doc;
-  /** An update event whose `fullDocument` is looked up when it is read. */
+  /** An update: its `fullDocument` is looked up when the event is read. */
   lookup?: { coll: string; id: unknown };
   /** The document right after the update (served for `fullDocument: 'whenAvailable'`). */
   postImage?: Doc;
+}
+
+interface OplogEntry extends Written {
+  /** Position in the oplog, one per event. */
+  seq: number;
+  /** Cluster time increment (the seconds are always 1); a transaction's events share it. */
+  ts: number;
 }
 
 interface ChangeCursor {
@@ -63,6 +92,8 @@ interface ChangeCursor {
   expanded: boolean;
   /** Sequence number of the last oplog entry this cursor has passed. */
   position: number;
+  /** The latest cluster time this cursor's scan has covered. */
+  scanned: number;
   match: Query | undefined;
   ns: string;
   killed: boolean;
@@ -74,23 +105,51 @@ interface Pending {
   timer?: NodeJS.Timeout;
 }
 
+interface Transaction {
+  txnNumber: number;
+  state: 'open' | 'committed' | 'aborted';
+  /** A snapshot of every collection at the start, with the transaction's own writes. */
+  store: Store;
+  /** The documents written, per collection, by id key. */
+  touched: Map<string, Map<string, unknown>>;
+  changes: Written[];
+  commitTime?: number;
+}
+
+/** What a write command did. */
+interface WriteOutcome {
+  reply: Doc;
+  changes: Written[];
+  touched: { coll: string; id: unknown }[];
+  failed: boolean;
+}
+
+type WriteError = { code: number; errmsg: string };
+
 /** The fake server. Create with {@link MongoWireFake.start}; always `stop()` it. */
 export class MongoWireFake {
   /** Every command body received, in order (handshakes included). */
   readonly commands: Doc[] = [];
-  private readonly collections = new Map<string, Doc[]>();
+  private readonly collections: Store = new Map();
   private readonly oplog: OplogEntry[] = [];
   private readonly cursors = new Map<number, ChangeCursor>();
   private readonly pending = new Set<Pending>();
   private readonly sockets = new Set<Socket>();
   private readonly getMoreErrors: InjectedError[] = [];
   private readonly aggregateErrors: InjectedError[] = [];
+  private readonly commandErrors = new Map<string, InjectedError[]>();
+  private readonly transactions = new Map<string, Transaction>();
+  /** Answers of retryable writes, by session and txnNumber. */
+  private readonly retryable = new Map<string, Doc>();
+  /** The cluster time increment of the latest write or no-op. */
   private clock = 0;
+  /** The position of the latest oplog entry. */
+  private seq = 0;
   private held = false;
   private readonly postImages = new Set<string>();
   private lastingAggregateError: InjectedError | undefined;
   /** The state a lagging secondary answers from, while {@link lagReads} is in effect. */
-  private secondary: Map<string, Doc[]> | undefined;
+  private secondary: Store | undefined;
   private nextCursorId = 1000;
   private connectionId = 0;
 
@@ -123,49 +182,61 @@ export class MongoWireFake {
     return this.options.db ?? 'test';
   }
 
+  /** The latest cluster time (of a write, a commit or an idle tick). */
+  get clusterTime(): BSON.Timestamp {
+    return MongoWireFake.time(this.clock);
+  }
+
   /** Sets the documents `find` answers from. */
   seed(collection: string, docs: Doc[]): void {
     this.collections.set(collection, docs);
   }
 
-  /** The resume token of oplog position `seq`, as this fake writes it. */
-  static token(seq: number): { _data: string } {
-    return { _data: `82${seq.toString(16).padStart(16, '0').toUpperCase()}` };
+  /** The cluster time with increment `ts`. */
+  static time(ts: number): BSON.Timestamp {
+    return new BSON.Timestamp({ t: 1, i: ts });
+  }
+
+  /** The resume token at cluster time `ts` and oplog position `seq`, as this fake writes it. */
+  static token(ts: number, seq: number): { _data: string } {
+    const hex = (n: number) => n.toString(16).padStart(8, '0').toUpperCase();
+    return { _data: `82${hex(1)}${hex(ts)}${hex(seq)}` };
   }
 
   /**
-   * Appends a change event to the fake oplog and wakes waiting `getMore`s. Its `_id` (resume
-   * token) is assigned here unless `keepId`. Returns the event as stored.
+   * Appends a change event to the fake oplog, at the next cluster time, and wakes waiting
+   * `getMore`s. Its `_id` (resume token) and `clusterTime` are assigned here unless `keepId`.
+   * Returns the event as stored.
    */
   push(event: Doc, keepId = false): Doc {
-    const seq = ++this.clock;
-    const stored = keepId ? event : { ...event, _id: MongoWireFake.token(seq) };
-    this.oplog.push({ seq, event: stored });
-    for (const p of [...this.pending]) this.answerPending(p);
+    const ts = ++this.clock;
+    const seq = ++this.seq;
+    const stored = keepId
+      ? event
+      : { ...event, _id: MongoWireFake.token(ts, seq), clusterTime: MongoWireFake.time(ts) };
+    this.oplog.push({ seq, ts, event: stored });
+    this.wake();
     return stored;
   }
 
   /** The current state of a collection (the documents `find` answers from). */
   docs(collection: string): Doc[] {
-    return this.state(collection);
+    return docsOf(this.collections, collection);
   }
 
   /** Inserts a document and appends its `insert` event. */
   insertOne(collection: string, doc: Doc): void {
     const stored = copy(doc);
-    this.state(collection).push(stored);
-    this.write({
-      operationType: 'insert',
-      ns: { db: this.dbName, coll: collection },
-      documentKey: { _id: stored._id },
-      fullDocument: copy(stored),
-    });
+    this.docs(collection).push(stored);
+    this.append([this.insertChange(collection, stored)]);
   }
 
   /** Applies `$set`/`$unset` to the document with this `_id` and appends its `update` event. */
   updateOne(collection: string, id: unknown, update: FakeUpdate): void {
-    const doc = this.state(collection).find((d) => sameId(d._id, id));
-    if (!doc) throw new Error(`updateOne: no document ${String(id)} in ${collection}`);
+    const docs = this.docs(collection);
+    const at = docs.findIndex((d) => sameId(d._id, id));
+    if (at < 0) throw new Error(`updateOne: no document ${String(id)} in ${collection}`);
+    const doc = docs[at] as Doc;
     const updatedFields: Doc = {};
     const removedFields: string[] = [];
     for (const [path, value] of Object.entries(update.$set ?? {})) {
@@ -175,44 +246,26 @@ export class MongoWireFake {
     for (const path of Object.keys(update.$unset ?? {})) {
       if (unsetPath(doc, path)) removedFields.push(path);
     }
-    this.write(
-      {
-        operationType: 'update',
-        ns: { db: this.dbName, coll: collection },
-        documentKey: { _id: doc._id },
-        updateDescription: { updatedFields, removedFields, truncatedArrays: [] },
-      },
-      { coll: collection, id: doc._id },
-      this.postImages.has(collection) ? copy(doc) : undefined,
-    );
+    this.append([this.updateChange(collection, doc, updatedFields, removedFields)]);
   }
 
   /** Replaces the document with this `_id` (keeping it) and appends its `replace` event. */
   replaceOne(collection: string, id: unknown, replacement: Doc): void {
-    const docs = this.state(collection);
+    const docs = this.docs(collection);
     const at = docs.findIndex((d) => sameId(d._id, id));
     if (at < 0) throw new Error(`replaceOne: no document ${String(id)} in ${collection}`);
     const next = { _id: docs[at]?._id, ...copy(replacement) };
     docs[at] = next;
-    this.write({
-      operationType: 'replace',
-      ns: { db: this.dbName, coll: collection },
-      documentKey: { _id: next._id },
-      fullDocument: copy(next),
-    });
+    this.append([this.replaceChange(collection, next)]);
   }
 
   /** Deletes the document with this `_id` and appends its `delete` event. */
   deleteOne(collection: string, id: unknown): void {
-    const docs = this.state(collection);
+    const docs = this.docs(collection);
     const at = docs.findIndex((d) => sameId(d._id, id));
     if (at < 0) throw new Error(`deleteOne: no document ${String(id)} in ${collection}`);
     const [gone] = docs.splice(at, 1);
-    this.write({
-      operationType: 'delete',
-      ns: { db: this.dbName, coll: collection },
-      documentKey: { _id: gone?._id },
-    });
+    this.append([this.deleteChange(collection, gone?._id)]);
   }
 
   /**
@@ -236,7 +289,7 @@ export class MongoWireFake {
   /** Ends {@link hold}: waiting `getMore`s get every held event in one batch. */
   release(): void {
     this.held = false;
-    for (const p of [...this.pending]) this.answerPending(p);
+    this.wake();
   }
 
   /**
@@ -271,6 +324,16 @@ export class MongoWireFake {
   /** The next `aggregate` with `$changeStream` fails with `error`. */
   failNextAggregate(error: InjectedError): void {
     this.aggregateErrors.push(error);
+  }
+
+  /**
+   * The next command `name` (`insert`, `commitTransaction`, ...) fails with `error` without
+   * running. In a transaction the failure aborts it, as the server does, unless the error is
+   * labelled `UnknownTransactionCommitResult` (the commit may be retried).
+   */
+  failNextCommand(name: string, error: InjectedError): void {
+    const key = name.toLowerCase();
+    this.commandErrors.set(key, [...(this.commandErrors.get(key) ?? []), error]);
   }
 
   /** Destroys every open client socket (as a network failure would). */
@@ -320,7 +383,8 @@ export class MongoWireFake {
     const opCode = message.readInt32LE(12);
     const reply = (doc: Doc): void => {
       if (socket.destroyed) return;
-      socket.write(opCode === OP_QUERY ? opReply(requestId, doc) : opMsg(requestId, doc));
+      const stamped = this.stamp(doc);
+      socket.write(opCode === OP_QUERY ? opReply(requestId, stamped) : opMsg(requestId, stamped));
     };
     const body =
       opCode === OP_QUERY
@@ -336,9 +400,30 @@ export class MongoWireFake {
     this.command(body, reply);
   }
 
+  /** Adds the cluster time a replica-set member reports in every reply. */
+  private stamp(doc: Doc): Doc {
+    if (this.options.standalone) return doc;
+    const now = MongoWireFake.time(this.clock);
+    return {
+      ...doc,
+      operationTime: doc.operationTime ?? now,
+      $clusterTime: {
+        clusterTime: now,
+        signature: { hash: new BSON.Binary(Buffer.alloc(20)), keyId: BSON.Long.ZERO },
+      },
+    };
+  }
+
   private command(body: Doc, reply: (doc: Doc) => void): void {
-    const name = Object.keys(body)[0] ?? '';
-    switch (name.toLowerCase()) {
+    const name = (Object.keys(body)[0] ?? '').toLowerCase();
+    const injected = this.commandErrors.get(name)?.shift();
+    if (injected) {
+      if (!injected.errorLabels?.includes('UnknownTransactionCommitResult')) {
+        this.abortOnFailure(body);
+      }
+      return reply(errorReply(injected));
+    }
+    switch (name) {
       case 'hello':
       case 'ismaster':
         return reply(this.hello());
@@ -353,6 +438,14 @@ export class MongoWireFake {
         });
       case 'find':
         return reply(this.find(body));
+      case 'insert':
+      case 'update':
+      case 'delete':
+        return reply(this.writeCommand(name, body));
+      case 'committransaction':
+        return reply(this.commitTransaction(body));
+      case 'aborttransaction':
+        return reply(this.abortTransaction(body));
       case 'aggregate':
         return reply(this.aggregate(body));
       case 'getmore':
@@ -393,17 +486,364 @@ export class MongoWireFake {
 
   private find(body: Doc): Doc {
     const coll = String(body.find);
+    const inTxn = this.transactionOf(body);
+    if (inTxn && 'error' in inTxn) return inTxn.error;
     const mode = (body.$readPreference as { mode?: string } | undefined)?.mode ?? 'primary';
     const fromSecondary =
       this.secondary !== undefined && ['secondary', 'secondaryPreferred', 'nearest'].includes(mode);
-    const docs = (fromSecondary ? this.secondary : this.collections)?.get(coll) ?? [];
+    const store = inTxn ? inTxn.txn.store : fromSecondary ? this.secondary : this.collections;
+    const docs = store?.get(coll) ?? [];
     let cursor = new Query((body.filter as Doc | undefined) ?? {}).find(
       docs,
       body.projection as Doc | undefined,
     );
     if (body.sort) cursor = cursor.sort(body.sort as Record<string, 1 | -1>);
+    if (typeof body.skip === 'number' && body.skip > 0) cursor = cursor.skip(body.skip);
+    if (typeof body.limit === 'number' && body.limit > 0) cursor = cursor.limit(body.limit);
     const firstBatch = cursor.all();
     return { cursor: { id: BSON.Long.ZERO, ns: `${this.dbName}.${coll}`, firstBatch }, ok: 1 };
+  }
+
+  /** The session a command runs in, as a key. */
+  private sessionKey(body: Doc): string | undefined {
+    return body.lsid === undefined ? undefined : BSON.EJSON.stringify(body.lsid as Doc);
+  }
+
+  /**
+   * The transaction a command runs in (`autocommit: false`): opened by `startTransaction`, else
+   * the session's open one with the same `txnNumber`. `undefined` outside a transaction.
+   */
+  private transactionOf(body: Doc): { txn: Transaction } | { error: Doc } | undefined {
+    if (body.autocommit !== false) return undefined;
+    const key = this.sessionKey(body);
+    const txnNumber = Number(body.txnNumber);
+    if (key === undefined || !Number.isFinite(txnNumber)) {
+      return {
+        error: {
+          ok: 0,
+          code: 50768,
+          codeName: 'Location50768',
+          errmsg: 'txnNumber and lsid are required in a transaction',
+        },
+      };
+    }
+    if (body.startTransaction === true) {
+      const txn: Transaction = {
+        txnNumber,
+        state: 'open',
+        store: new Map([...this.collections].map(([name, docs]) => [name, copy(docs)])),
+        touched: new Map(),
+        changes: [],
+      };
+      this.transactions.set(key, txn);
+      return { txn };
+    }
+    const txn = this.transactions.get(key);
+    if (!txn || txn.txnNumber !== txnNumber || txn.state !== 'open') {
+      return { error: noSuchTransaction(txnNumber) };
+    }
+    return { txn };
+  }
+
+  /** A failed command in a transaction aborts it. */
+  private abortOnFailure(body: Doc): void {
+    if (body.autocommit !== false) return;
+    const key = this.sessionKey(body);
+    const txn = key === undefined ? undefined : this.transactions.get(key);
+    if (txn && txn.txnNumber === Number(body.txnNumber) && txn.state === 'open') {
+      txn.state = 'aborted';
+    }
+  }
+
+  private writeCommand(name: 'insert' | 'update' | 'delete', body: Doc): Doc {
+    const inTxn = this.transactionOf(body);
+    if (inTxn && 'error' in inTxn) return inTxn.error;
+    const txn = inTxn?.txn;
+    const session = this.sessionKey(body);
+    const retryKey =
+      !txn && session !== undefined && body.txnNumber !== undefined
+        ? `${session}:${Number(body.txnNumber)}`
+        : undefined;
+    const answered = retryKey === undefined ? undefined : this.retryable.get(retryKey);
+    if (answered) return answered;
+
+    const coll = String(body[name]);
+    const store = txn ? txn.store : this.collections;
+    const ordered = body.ordered !== false;
+    const outcome =
+      name === 'insert'
+        ? this.insertDocs(store, coll, (body.documents as Doc[] | undefined) ?? [], ordered)
+        : name === 'update'
+          ? this.updateDocs(store, coll, (body.updates as Doc[] | undefined) ?? [], ordered)
+          : this.deleteDocs(store, coll, (body.deletes as Doc[] | undefined) ?? [], ordered);
+
+    if (txn) {
+      txn.changes.push(...outcome.changes);
+      for (const { coll: c, id } of outcome.touched) {
+        let ids = txn.touched.get(c);
+        if (!ids) txn.touched.set(c, (ids = new Map()));
+        ids.set(idKey(id), id);
+      }
+      // A write error aborts the transaction.
+      if (outcome.failed) txn.state = 'aborted';
+      return outcome.reply;
+    }
+    let ts: number | undefined;
+    for (const change of outcome.changes) ts = this.append([change]);
+    const reply =
+      ts === undefined
+        ? outcome.reply
+        : { ...outcome.reply, operationTime: MongoWireFake.time(ts) };
+    if (retryKey !== undefined) this.retryable.set(retryKey, reply);
+    return reply;
+  }
+
+  private insertDocs(store: Store, coll: string, docs: Doc[], ordered: boolean): WriteOutcome {
+    const list = docsOf(store, coll);
+    const outcome = newOutcome();
+    let n = 0;
+    for (const [index, raw] of docs.entries()) {
+      const doc = raw._id === undefined ? { _id: new BSON.ObjectId(), ...copy(raw) } : copy(raw);
+      if (list.some((d) => sameId(d._id, doc._id))) {
+        writeError(outcome, index, {
+          code: 11000,
+          errmsg: `E11000 duplicate key error collection: ${this.dbName}.${coll} index: _id_ dup key: { _id: ${BSON.EJSON.stringify(doc._id as Doc)} }`,
+        });
+        if (ordered) break;
+        continue;
+      }
+      list.push(doc);
+      n++;
+      outcome.changes.push(this.insertChange(coll, doc));
+      outcome.touched.push({ coll, id: doc._id });
+    }
+    outcome.reply.n = n;
+    return outcome;
+  }
+
+  private updateDocs(store: Store, coll: string, updates: Doc[], ordered: boolean): WriteOutcome {
+    const list = docsOf(store, coll);
+    const outcome = newOutcome();
+    let matched = 0;
+    let modified = 0;
+    statements: for (const [index, statement] of updates.entries()) {
+      const u = statement.u;
+      const fail = (error: WriteError): boolean => {
+        writeError(outcome, index, error);
+        return ordered;
+      };
+      if (statement.upsert === true) {
+        if (fail({ code: 2, errmsg: 'upserts are not modelled by the fake' })) break;
+        continue;
+      }
+      if (typeof u !== 'object' || u === null || Array.isArray(u)) {
+        if (fail({ code: 2, errmsg: 'pipeline updates are not modelled by the fake' })) break;
+        continue;
+      }
+      const operators = Object.keys(u).some((key) => key.startsWith('$'));
+      if (!operators && statement.multi === true) {
+        const errmsg = 'multi update is not supported for replacement-style update';
+        if (fail({ code: 9, errmsg })) break;
+        continue;
+      }
+      const query = new Query((statement.q as Doc | undefined) ?? {});
+      const matches = list.filter((doc) => query.test(doc));
+      for (const doc of statement.multi === true ? matches : matches.slice(0, 1)) {
+        matched++;
+        const at = list.indexOf(doc);
+        if (!operators) {
+          const replacement = u as Doc;
+          if (replacement._id !== undefined && !sameId(replacement._id, doc._id)) {
+            const errmsg =
+              "After applying the update, the (immutable) field '_id' was found to have been altered";
+            if (fail({ code: 66, errmsg })) break statements;
+            continue statements;
+          }
+          const { _id: _same, ...fields } = copy(replacement);
+          const next = { _id: doc._id, ...fields };
+          if (sameValue(next, doc)) continue;
+          list[at] = next;
+          modified++;
+          outcome.changes.push(this.replaceChange(coll, next));
+          outcome.touched.push({ coll, id: doc._id });
+          continue;
+        }
+        const next = copy(doc);
+        let paths: string[];
+        try {
+          const arrayFilters = statement.arrayFilters as Doc[] | undefined;
+          paths = applyOperators(next, u as Parameters<typeof applyOperators>[1], arrayFilters);
+        } catch (error) {
+          const errmsg = error instanceof Error ? error.message : String(error);
+          if (fail({ code: /immutable/i.test(errmsg) ? 66 : 9, errmsg })) break statements;
+          continue statements;
+        }
+        if (paths.length === 0) continue;
+        const updatedFields: Doc = {};
+        const removedFields: string[] = [];
+        for (const path of paths) {
+          const found = readPath(next, path);
+          if (found.exists) updatedFields[path] = copy(found.value);
+          else removedFields.push(path);
+        }
+        list[at] = next;
+        modified++;
+        outcome.changes.push(this.updateChange(coll, next, updatedFields, removedFields));
+        outcome.touched.push({ coll, id: doc._id });
+      }
+    }
+    outcome.reply.n = matched;
+    outcome.reply.nModified = modified;
+    return outcome;
+  }
+
+  private deleteDocs(store: Store, coll: string, deletes: Doc[], ordered: boolean): WriteOutcome {
+    const list = docsOf(store, coll);
+    const outcome = newOutcome();
+    let n = 0;
+    for (const [index, statement] of deletes.entries()) {
+      if (statement.limit !== 0 && statement.limit !== 1) {
+        writeError(outcome, index, {
+          code: 9,
+          errmsg: 'The limit field in delete objects must be 0 or 1',
+        });
+        if (ordered) break;
+        continue;
+      }
+      const query = new Query((statement.q as Doc | undefined) ?? {});
+      const matches = list.filter((doc) => query.test(doc));
+      for (const doc of statement.limit === 1 ? matches.slice(0, 1) : matches) {
+        list.splice(list.indexOf(doc), 1);
+        n++;
+        outcome.changes.push(this.deleteChange(coll, doc._id));
+        outcome.touched.push({ coll, id: doc._id });
+      }
+    }
+    outcome.reply.n = n;
+    return outcome;
+  }
+
+  private commitTransaction(body: Doc): Doc {
+    const key = this.sessionKey(body);
+    const txnNumber = Number(body.txnNumber);
+    const txn = key === undefined ? undefined : this.transactions.get(key);
+    if (!txn || txn.txnNumber !== txnNumber || txn.state === 'aborted') {
+      return noSuchTransaction(txnNumber);
+    }
+    if (txn.state === 'open') {
+      for (const [coll, ids] of txn.touched) {
+        const live = this.docs(coll);
+        for (const id of ids.values()) {
+          const mine = txn.store.get(coll)?.find((d) => sameId(d._id, id));
+          const at = live.findIndex((d) => sameId(d._id, id));
+          if (mine && at >= 0) live[at] = copy(mine);
+          else if (mine) live.push(copy(mine));
+          else if (at >= 0) live.splice(at, 1);
+        }
+      }
+      txn.state = 'committed';
+      txn.commitTime = txn.changes.length > 0 ? this.append(txn.changes) : this.clock;
+    }
+    // A retried commit of a committed transaction succeeds again.
+    return { ok: 1, operationTime: MongoWireFake.time(txn.commitTime ?? this.clock) };
+  }
+
+  private abortTransaction(body: Doc): Doc {
+    const key = this.sessionKey(body);
+    const txnNumber = Number(body.txnNumber);
+    const txn = key === undefined ? undefined : this.transactions.get(key);
+    if (!txn || txn.txnNumber !== txnNumber || txn.state === 'committed') {
+      return noSuchTransaction(txnNumber);
+    }
+    txn.state = 'aborted';
+    return { ok: 1 };
+  }
+
+  private insertChange(coll: string, doc: Doc): Written {
+    return {
+      event: {
+        operationType: 'insert',
+        ns: { db: this.dbName, coll },
+        documentKey: { _id: doc._id },
+        fullDocument: copy(doc),
+      },
+    };
+  }
+
+  private updateChange(
+    coll: string,
+    doc: Doc,
+    updatedFields: Doc,
+    removedFields: string[],
+  ): Written {
+    const change: Written = {
+      event: {
+        operationType: 'update',
+        ns: { db: this.dbName, coll },
+        documentKey: { _id: doc._id },
+        updateDescription: { updatedFields, removedFields, truncatedArrays: [] },
+      },
+      lookup: { coll, id: doc._id },
+    };
+    if (this.postImages.has(coll)) change.postImage = copy(doc);
+    return change;
+  }
+
+  private replaceChange(coll: string, doc: Doc): Written {
+    return {
+      event: {
+        operationType: 'replace',
+        ns: { db: this.dbName, coll },
+        documentKey: { _id: doc._id },
+        fullDocument: copy(doc),
+      },
+    };
+  }
+
+  private deleteChange(coll: string, id: unknown): Written {
+    return {
+      event: { operationType: 'delete', ns: { db: this.dbName, coll }, documentKey: { _id: id } },
+    };
+  }
+
+  /**
+   * Appends `changes` to the oplog at the next cluster time (all of them at the same one, as a
+   * transaction's), and wakes waiting `getMore`s. Returns that cluster time's increment.
+   */
+  private append(changes: Written[]): number {
+    const ts = ++this.clock;
+    for (const change of changes) {
+      const seq = ++this.seq;
+      const entry: OplogEntry = {
+        ...change,
+        seq,
+        ts,
+        event: {
+          _id: MongoWireFake.token(ts, seq),
+          ...change.event,
+          clusterTime: MongoWireFake.time(ts),
+        },
+      };
+      this.oplog.push(entry);
+    }
+    this.wake();
+    return ts;
+  }
+
+  private wake(): void {
+    for (const p of [...this.pending]) this.answerPending(p);
+  }
+
+  /** Where a resume token points: after the event it belongs to, or at a high-water mark. */
+  private positionOf(token: unknown): { seq: number; ts: number } | undefined {
+    const data = (token as { _data?: unknown } | null | undefined)?._data;
+    const match =
+      typeof data === 'string' ? /^82([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$/i.exec(data) : null;
+    if (match) {
+      return { ts: parseInt(match[2] as string, 16), seq: parseInt(match[3] as string, 16) };
+    }
+    const entry = this.oplog.find((e) => sameValue(e.event._id, token));
+    return entry ? { seq: entry.seq, ts: entry.ts } : undefined;
   }
 
   private aggregate(body: Doc): Doc {
@@ -429,32 +869,45 @@ export class MongoWireFake {
         errmsg: "BSON field '$changeStream.showExpandedEvents' is an unknown field.",
       };
     }
-    const from = (stage.resumeAfter ?? stage.startAfter) as { _data?: string } | undefined;
-    let position = this.clock;
-    if (from?._data !== undefined) position = parseInt(from._data.slice(2), 16);
-    else if (stage.startAtOperationTime instanceof BSON.Timestamp) {
-      position = Number(stage.startAtOperationTime.i) - 1;
+    const from = stage.resumeAfter ?? stage.startAfter;
+    let start = { seq: this.seq, ts: this.clock };
+    if (from !== undefined) {
+      const at = this.positionOf(from);
+      if (!at) {
+        return {
+          ok: 0,
+          code: 280,
+          codeName: 'ChangeStreamFatalError',
+          errmsg: 'cannot resume stream; the resume token was not found',
+        };
+      }
+      start = at;
+    } else if (stage.startAtOperationTime instanceof BSON.Timestamp) {
+      const ts = Number(stage.startAtOperationTime.i);
+      const before = this.oplog.filter((e) => e.ts < ts);
+      start = { seq: before[before.length - 1]?.seq ?? 0, ts: ts - 1 };
     }
     const matches = pipeline.slice(1).map((s) => s.$match as Doc | undefined);
     const cursor: ChangeCursor = {
       id: this.nextCursorId++,
       fullDocument: stage.fullDocument,
       expanded: stage.showExpandedEvents === true,
-      position,
+      position: start.seq,
+      scanned: start.ts,
       match: matches[0] ? new Query(matches[0]) : undefined,
       ns: `${this.dbName}.$cmd.aggregate`,
       killed: false,
     };
     this.cursors.set(cursor.id, cursor);
-    const { batch, invalidated } = this.take(cursor);
+    const taken = this.take(cursor);
     return {
       cursor: {
-        id: invalidated ? BSON.Long.ZERO : BSON.Long.fromNumber(cursor.id),
+        id: taken.invalidated ? BSON.Long.ZERO : BSON.Long.fromNumber(cursor.id),
         ns: cursor.ns,
-        firstBatch: batch,
-        postBatchResumeToken: MongoWireFake.token(cursor.position),
+        firstBatch: taken.batch,
+        postBatchResumeToken: this.batchToken(cursor, taken),
       },
-      operationTime: new BSON.Timestamp({ t: 1, i: this.clock + 1 }),
+      operationTime: MongoWireFake.time(this.clock + 1),
       ok: 1,
     };
   }
@@ -490,36 +943,43 @@ export class MongoWireFake {
   private answerPending(p: Pending, timedOut = false): void {
     const injected = this.getMoreErrors.shift();
     if (injected) return p.finish(errorReply(injected));
-    if (p.cursor.killed) {
+    const { cursor } = p;
+    if (cursor.killed) {
       return p.finish({ ok: 0, code: 237, codeName: 'CursorKilled', errmsg: 'cursor killed' });
     }
     if (this.held) {
       if (!timedOut) return;
-      const { cursor } = p;
-      return p.finish({
-        cursor: {
-          id: BSON.Long.fromNumber(cursor.id),
-          ns: cursor.ns,
-          nextBatch: [],
-          postBatchResumeToken: MongoWireFake.token(cursor.position),
-        },
-        ok: 1,
-      });
+      // The scan has not moved: the token stays where it was.
+      return p.finish(
+        this.nextBatch(cursor, { batch: [], invalidated: false, endedOnEvent: false }),
+      );
     }
-    const { batch, invalidated } = this.take(p.cursor);
-    if (batch.length === 0 && !timedOut) return;
-    p.finish({
+    const taken = this.take(cursor);
+    if (taken.batch.length === 0 && !timedOut) return;
+    if (timedOut && taken.batch.length === 0) cursor.scanned = Math.max(cursor.scanned, this.clock);
+    p.finish(this.nextBatch(cursor, taken));
+  }
+
+  private nextBatch(cursor: ChangeCursor, taken: Taken): Doc {
+    return {
       cursor: {
-        id: invalidated ? BSON.Long.ZERO : BSON.Long.fromNumber(p.cursor.id),
-        ns: p.cursor.ns,
-        nextBatch: batch,
-        postBatchResumeToken: MongoWireFake.token(
-          Math.max(p.cursor.position, timedOut ? this.clock : 0),
-        ),
+        id: taken.invalidated ? BSON.Long.ZERO : BSON.Long.fromNumber(cursor.id),
+        ns: cursor.ns,
+        nextBatch: taken.batch,
+        postBatchResumeToken: this.batchToken(cursor, taken),
       },
       ok: 1,
-    });
-    if (timedOut) p.cursor.position = Math.max(p.cursor.position, this.clock);
+    };
+  }
+
+  /**
+   * A batch's postBatchResumeToken: its last event's token when the scan ended on that event,
+   * otherwise a high-water mark at the latest cluster time the scan covered.
+   */
+  private batchToken(cursor: ChangeCursor, taken: Taken): unknown {
+    const last = taken.batch[taken.batch.length - 1];
+    if (last && taken.endedOnEvent) return last._id;
+    return MongoWireFake.token(cursor.scanned, cursor.position);
   }
 
   private hasEventsFor(cursor: ChangeCursor): boolean {
@@ -529,21 +989,22 @@ export class MongoWireFake {
   }
 
   /** Takes the events after the cursor's position; an invalidate ends the batch and the cursor. */
-  private take(cursor: ChangeCursor): { batch: Doc[]; invalidated: boolean } {
+  private take(cursor: ChangeCursor): Taken {
     const batch: Doc[] = [];
+    let endedOnEvent = false;
     for (const entry of this.oplog) {
       if (entry.seq <= cursor.position) continue;
       cursor.position = entry.seq;
+      cursor.scanned = Math.max(cursor.scanned, entry.ts);
       const invalidate = entry.event.operationType === 'invalidate';
-      if (invalidate || !cursor.match || cursor.match.test(entry.event)) {
-        batch.push(this.lookedUp(entry, cursor));
-      }
+      endedOnEvent = invalidate || !cursor.match || cursor.match.test(entry.event);
+      if (endedOnEvent) batch.push(this.lookedUp(entry, cursor));
       if (invalidate) {
         cursor.killed = true;
-        return { batch, invalidated: true };
+        return { batch, invalidated: true, endedOnEvent };
       }
     }
-    return { batch, invalidated: false };
+    return { batch, invalidated: false, endedOnEvent };
   }
 
   /** The event as a cursor reads it now: `updateLookup` reads the current document. */
@@ -563,32 +1024,8 @@ export class MongoWireFake {
     }
     if (cursor.fullDocument !== 'updateLookup') return entry.event;
     const { coll, id } = entry.lookup;
-    const current = this.state(coll).find((d) => sameId(d._id, id));
+    const current = this.docs(coll).find((d) => sameId(d._id, id));
     return { ...entry.event, fullDocument: current ? copy(current) : null };
-  }
-
-  private state(collection: string): Doc[] {
-    let docs = this.collections.get(collection);
-    if (!docs) {
-      docs = [];
-      this.collections.set(collection, docs);
-    }
-    return docs;
-  }
-
-  /** Appends a written event with its `clusterTime`, and wakes waiting `getMore`s. */
-  private write(event: Doc, lookup?: { coll: string; id: unknown }, postImage?: Doc): void {
-    const seq = ++this.clock;
-    const stored = {
-      _id: MongoWireFake.token(seq),
-      ...event,
-      clusterTime: new BSON.Timestamp({ t: 1, i: seq }),
-    };
-    const entry: OplogEntry = { seq, event: stored };
-    if (lookup) entry.lookup = lookup;
-    if (postImage) entry.postImage = postImage;
-    this.oplog.push(entry);
-    for (const p of [...this.pending]) this.answerPending(p);
   }
 
   private killCursors(body: Doc): Doc {
@@ -608,6 +1045,43 @@ export class MongoWireFake {
   }
 }
 
+interface Taken {
+  batch: Doc[];
+  invalidated: boolean;
+  /** Whether the last oplog entry scanned is the batch's last event (not one filtered out). */
+  endedOnEvent: boolean;
+}
+
+function docsOf(store: Store, collection: string): Doc[] {
+  let docs = store.get(collection);
+  if (!docs) {
+    docs = [];
+    store.set(collection, docs);
+  }
+  return docs;
+}
+
+function newOutcome(): WriteOutcome {
+  return { reply: { ok: 1 }, changes: [], touched: [], failed: false };
+}
+
+function writeError(outcome: WriteOutcome, index: number, error: WriteError): void {
+  outcome.failed = true;
+  const errors = (outcome.reply.writeErrors as Doc[] | undefined) ?? [];
+  errors.push({ index, ...error });
+  outcome.reply.writeErrors = errors;
+}
+
+function noSuchTransaction(txnNumber: number): Doc {
+  return {
+    ok: 0,
+    code: 251,
+    codeName: 'NoSuchTransaction',
+    errmsg: `Transaction with { txnNumber: ${txnNumber} } has been aborted.`,
+    errorLabels: ['TransientTransactionError'],
+  };
+}
+
 function errorReply(error: InjectedError): Doc {
   const doc: Doc = {
     ok: 0,
@@ -619,11 +1093,28 @@ function errorReply(error: InjectedError): Doc {
   return doc;
 }
 
+/** Equality of BSON values, field order included (as the server compares documents). */
+function sameValue(a: unknown, b: unknown): boolean {
+  return idKey(a) === idKey(b);
+}
+
+function idKey(value: unknown): string {
+  return BSON.EJSON.stringify({ v: value }, { relaxed: false });
+}
+
 function sameId(a: unknown, b: unknown): boolean {
-  return (
-    BSON.EJSON.stringify({ v: a }, { relaxed: false }) ===
-    BSON.EJSON.stringify({ v: b }, { relaxed: false })
-  );
+  return sameValue(a, b);
+}
+
+function readPath(doc: Doc, path: string): { exists: boolean; value?: unknown } {
+  let node: unknown = doc;
+  for (const segment of path.split('.')) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, segment)) {
+      return { exists: false };
+    }
+    node = (node as Doc)[segment];
+  }
+  return { exists: true, value: node };
 }
 
 function setPath(doc: Doc, path: string, value: unknown): void {

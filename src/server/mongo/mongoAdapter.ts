@@ -7,9 +7,19 @@ import {
   type Filter,
   type ResumeToken,
 } from 'mongodb';
-import type { Adapter, Change, Doc, FindOptions, StopWatching } from '../adapter.js';
+import type {
+  Adapter,
+  Change,
+  Db as WriteApi,
+  Doc,
+  FindOptions,
+  StopWatching,
+  WritesDone,
+} from '../adapter.js';
 import { ParticleError } from '../../protocol/errors.js';
+import { DeliveredTime, eventTime, isTimestamp, tokenData, tokenTime } from './clusterTime.js';
 import { mapChangeEvent, type ChangeEvent } from './mapEvent.js';
+import { findDocs, runWrites } from './writes.js';
 
 /** Options of {@link MongoAdapter}. */
 export interface MongoAdapterOptions {
@@ -65,6 +75,11 @@ interface Feed {
   stream: ChangeStream<Document>;
   collections: string[];
   stopped: boolean;
+  /**
+   * The `_data` of the stream's first token: where it starts, which the server gives as a
+   * high-water mark that events at its very cluster time may still follow.
+   */
+  start: string | undefined;
 }
 
 /**
@@ -79,6 +94,9 @@ interface Feed {
  * invalidated, the adapter reports the error to `onError`, opens the stream again (after an
  * `invalidate` with `startAfter` its token, otherwise fresh) and then emits `reset` for every
  * watched collection, so the Stream re-queries and sends clients the difference.
+ *
+ * For mutators, `runWrites` runs the writes on one session of the Db's client (in a transaction
+ * when asked), and `settled` waits until the change stream has passed their operation time.
  */
 export class MongoAdapter implements Adapter {
   private readonly db: Db;
@@ -91,6 +109,7 @@ export class MongoAdapter implements Adapter {
   private closed = false;
   private wake: (() => void) | undefined;
   private expanded: boolean | undefined;
+  private readonly delivered = new DeliveredTime();
 
   constructor(options: MongoAdapterOptions) {
     const { db, onDebug, ...rest } = options;
@@ -110,22 +129,39 @@ export class MongoAdapter implements Adapter {
     return this.token;
   }
 
-  async find(collection: string, query: Doc, options: FindOptions = {}): Promise<Doc[]> {
-    // Always the primary, whatever the Db's read preference: a secondary can lag the change
-    // stream, and a payload that misses a change the stream already passed misses it for good.
-    const findOptions: {
-      projection?: Document;
-      sort?: Record<string, 1 | -1>;
-      limit?: number;
-      readPreference: ReadPreference;
-    } = { readPreference: ReadPreference.primary };
-    if (options.projection) findOptions.projection = options.projection;
-    if (options.sort) findOptions.sort = options.sort;
-    if (options.limit !== undefined) findOptions.limit = options.limit;
-    return this.db
-      .collection<Doc>(collection)
-      .find(query as Filter<Doc>, findOptions)
-      .toArray() as Promise<Doc[]>;
+  /** Returns the matching documents, always read on the primary. */
+  find(collection: string, query: Doc, options: FindOptions = {}): Promise<Doc[]> {
+    return findDocs(this.db, collection, query, options);
+  }
+
+  /**
+   * Runs a mutator's writes on one session of the Db's client; with `transaction`, inside
+   * `withTransaction` (which runs `fn` again after a transient error). `written` is the session's
+   * operation time after the last write (or the commit), `undefined` when nothing was written.
+   */
+  async runWrites<T>(
+    fn: (db: WriteApi) => Promise<T>,
+    options: { transaction: boolean },
+  ): Promise<WritesDone<T>> {
+    if (this.closed) throw new ParticleError('config', 'MongoAdapter.runWrites after close()');
+    return runWrites(this.db, fn, options.transaction, this.debug);
+  }
+
+  /**
+   * Resolves once the change stream has passed `written` (from {@link runWrites}) and every
+   * change up to it has gone to `onChange`. A stream that saw no change of its own passes it on
+   * an idle batch, within `maxAwaitTimeMS`. Resolves at once without `written` or without feeds,
+   * and when a feed is reset (re-opened after a failure) or the adapter closes.
+   */
+  settled(written: unknown): Promise<void> {
+    if (written === undefined || written === null) return Promise.resolve();
+    if (!isTimestamp(written)) {
+      return Promise.reject(
+        new TypeError('MongoAdapter.settled needs the `written` of its runWrites (a Timestamp)'),
+      );
+    }
+    if (this.closed || this.watchers.size === 0) return Promise.resolve();
+    return this.delivered.wait(written);
   }
 
   /**
@@ -146,6 +182,7 @@ export class MongoAdapter implements Adapter {
       await this.serial(() => this.cover());
     } catch (error) {
       this.watchers.delete(watcher);
+      if (this.watchers.size === 0) this.delivered.releaseAll();
       throw error;
     }
     let stopped = false;
@@ -153,7 +190,10 @@ export class MongoAdapter implements Adapter {
       if (stopped) return;
       stopped = true;
       this.watchers.delete(watcher);
-      if (this.watchers.size === 0) await this.serial(() => this.stopFeed());
+      if (this.watchers.size === 0) {
+        this.delivered.releaseAll();
+        await this.serial(() => this.stopFeed());
+      }
     };
   }
 
@@ -161,6 +201,7 @@ export class MongoAdapter implements Adapter {
   async close(): Promise<void> {
     this.closed = true;
     this.watchers.clear();
+    this.delivered.releaseAll();
     this.wake?.();
     await this.serial(() => this.stopFeed());
   }
@@ -225,7 +266,7 @@ export class MongoAdapter implements Adapter {
     if (startAfter !== undefined && startAfter !== null) options.startAfter = startAfter;
     const pipeline = [{ $match: watchFilter(collections) }];
     const stream = this.db.watch<Document>(pipeline, options);
-    const feed: Feed = { stream, collections, stopped: false };
+    const feed: Feed = { stream, collections, stopped: false, start: undefined };
     this.feed = feed;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -240,6 +281,7 @@ export class MongoAdapter implements Adapter {
       stream.on('resumeTokenChanged', (token: ResumeToken) => {
         if (feed.stopped) return;
         this.token = token;
+        feed.start ??= tokenData(token);
         opened();
       });
       const failOpen = (error: Error): boolean => {
@@ -262,10 +304,15 @@ export class MongoAdapter implements Adapter {
         const next = await feed.stream.tryNext();
         if (feed.stopped) return;
         opened();
-        if (!next) continue;
+        if (!next) {
+          this.passIdle(feed);
+          continue;
+        }
+        const lastOfBatch = feed.stream.bufferedCount() === 0;
         const event = await this.lookUp(next as unknown as ChangeEvent);
         if (feed.stopped) return;
         this.handle(feed, event);
+        if (!feed.stopped) this.passEvent(feed, event, lastOfBatch);
       }
     } catch (caught) {
       if (feed.stopped) return;
@@ -305,6 +352,31 @@ export class MongoAdapter implements Adapter {
       this.debug('re-reading a document whose lookup was null failed', error);
       return event;
     }
+  }
+
+  /**
+   * An empty batch: the server's scan reached the end of the oplog, and its token (the
+   * postBatchResumeToken) is at the latest cluster time it read, everything at it included.
+   * Except the token the stream started from, which nothing has been read past yet.
+   */
+  private passIdle(feed: Feed): void {
+    const token = feed.stream.resumeToken;
+    const time = tokenTime(token);
+    if (time) this.delivered.advance(time, tokenData(token) !== feed.start);
+  }
+
+  /**
+   * After `onChange` got `event`: everything before its cluster time is delivered. A batch
+   * ends where the server's scan ran out of oplog (or at the 16 MB reply limit, which this takes
+   * the same way), so after its last event everything up to the batch's token is delivered too,
+   * even events that share the last one's cluster time.
+   */
+  private passEvent(feed: Feed, event: ChangeEvent, lastOfBatch: boolean): void {
+    const time = eventTime(event);
+    if (time) this.delivered.advance(time, false);
+    if (!lastOfBatch) return;
+    const end = tokenTime(feed.stream.resumeToken) ?? time;
+    if (end) this.delivered.advance(end, true);
   }
 
   private handle(feed: Feed, event: ChangeEvent): void {
@@ -359,8 +431,11 @@ export class MongoAdapter implements Adapter {
     while (!this.closed && this.watchers.size > 0) {
       try {
         await this.openFeed(this.watched(), from);
-        if (resync)
+        if (resync) {
           for (const collection of this.watched()) this.dispatch({ type: 'reset', collection });
+          // The re-query the reset starts covers whatever the waiters wrote.
+          this.delivered.releaseAll();
+        }
         return;
       } catch (error) {
         from = undefined;
@@ -370,6 +445,7 @@ export class MongoAdapter implements Adapter {
         delay = Math.min(delay * 2, this.options.maxReopenDelayMs);
       }
     }
+    this.delivered.releaseAll();
   }
 
   private async stopFeed(): Promise<void> {
