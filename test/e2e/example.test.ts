@@ -267,7 +267,10 @@ describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
     expect(await titles(ann.page, 'p-web')).toContain('Shown at once');
 
     // A write the server refuses (a title over 200 characters) shows, then rolls back.
-    const planned = ann.page.locator('li[data-task]', { hasText: 'Pick a colour palette' });
+    const plannedId = await ann.page
+      .locator('li[data-task]', { hasText: 'Pick a colour palette' })
+      .getAttribute('data-task');
+    const planned = ann.page.locator(`li[data-task="${plannedId}"]`);
     await planned.getByRole('button', { name: 'Rename' }).click();
     await planned.getByLabel('New title').fill('Too long '.repeat(30));
     await planned.getByRole('button', { name: 'Save' }).click();
