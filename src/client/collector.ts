@@ -16,7 +16,8 @@ import {
 } from './errors.js';
 import { Listeners } from './listeners.js';
 import { Model, type Outcome } from './model.js';
-import { PendingMutations, type MutateOptions, type PendingMutation } from './mutations.js';
+import { PendingMutations, type PendingMutation } from './mutations.js';
+import type { MutateRest, MutatorName, MutatorResult } from './typed.js';
 import { computeOverlay, type LocalView } from './optimistic.js';
 import { readyTimeout, resolveOptions, type ResolvedOptions } from './options.js';
 import { createLink, type Link } from './link.js';
@@ -44,7 +45,7 @@ import type {
  * one event per op, then (if the status changed) `onNotice` listeners get a `status` notice
  * and `ready` callbacks run. Subscriptions (`subscribe(source, params)`) notify on their handles.
  */
-export class Collector {
+export class Collector<TStream = unknown> {
   readonly #options: ResolvedOptions;
   readonly #link: Link;
   readonly #listeners: Listeners;
@@ -158,12 +159,11 @@ export class Collector {
    * sent in order, and sent again after a reconnect; the server runs each id at most once.
    * @throws {TypeError} for an empty name, args that are not JSON, or a bad option.
    */
-  mutate<TResult = unknown>(
-    name: string,
-    args?: unknown,
-    options?: MutateOptions,
-  ): Promise<TResult> {
-    return this.#mutations.mutate(name, args, options) as Promise<TResult>;
+  mutate<K extends MutatorName<TStream>>(
+    name: K,
+    ...[args, options]: MutateRest<TStream, K>
+  ): Promise<MutatorResult<TStream, K>> {
+    return this.#mutations.mutate(name, args, options) as Promise<MutatorResult<TStream, K>>;
   }
 
   /** The mutations sent and not answered yet, oldest first (a frozen array). */

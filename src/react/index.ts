@@ -9,6 +9,8 @@ export { useSubscription } from './useSubscription.js';
 export type { SubscriptionState } from './useSubscription.js';
 export { useParticleStatus } from './useParticleStatus.js';
 export { useMutation, usePending } from './useMutation.js';
+export { createParticleReact } from './createParticleReact.js';
+export type { ParticleReact } from './createParticleReact.js';
 export type { MutateFunction } from './useMutation.js';
 export { useCollector } from './useCollector.js';
 export type { ParticlePath } from './path.js';

@@ -30,7 +30,7 @@ export function useMutation<TArgs = unknown, TResult = unknown>(
           new MutationError('disconnected', `${name}: the Particle provider is not connected yet`),
         );
       }
-      return collector.mutate<TResult>(name, args, options);
+      return collector.mutate(name, args, options) as Promise<TResult>;
     },
     [store, name],
   );

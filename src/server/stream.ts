@@ -47,7 +47,9 @@ export type IdentityLookup = (
 ) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /** Options of {@link Stream}. */
-export interface StreamOptions {
+export interface StreamOptions<
+  TMutators extends Record<string, Mutator> = Record<string, Mutator>,
+> {
   adapter: Adapter;
   dataSources: Record<string, DataSource>;
   /** Without it, the claimed identity is trusted as it is. */
@@ -76,7 +78,7 @@ export interface StreamOptions {
    * Server functions clients call with `collector.mutate(name, args)`. Needs an adapter with
    * `runWrites` and `settled` (MemoryAdapter, MongoAdapter).
    */
-  mutators?: Record<string, Mutator>;
+  mutators?: TMutators;
   /** Handed to every mutator's `run` as `scopes` (a `Scopes` from `particle-sync/storage`). */
   scopes?: ScopesLike;
   /** How long a mutation's outcome is remembered, so a resent id never runs twice. @default 300000 */
@@ -141,7 +143,15 @@ export type AttachResult =
  * The server side of Particle: decides per identity which records and fields each client may
  * see, sends them once and then every change to them.
  */
-export class Stream {
+export class Stream<
+  const TMutators extends Record<string, Mutator> = Record<string, Mutator>,
+> {
+  /**
+   * Type-level only (never set): what `Collector<typeof stream>` and
+   * `createParticleReact<typeof stream>()` read to type `mutate` by name, args and result.
+   */
+  declare readonly '~particle'?: { readonly mutators: TMutators };
+
   private readonly adapter: Adapter;
   private readonly debugLog: ((message: string, details?: unknown) => void) | undefined;
   private readonly graceMs: number;
@@ -160,7 +170,7 @@ export class Stream {
   private feed: Promise<StopWatching> | null = null;
   private closed = false;
 
-  constructor(options: StreamOptions) {
+  constructor(options: StreamOptions<TMutators>) {
     checkKeys('new Stream', options, STREAM_OPTION_KEYS);
     if (options.backlog !== undefined) {
       checkKeys('new Stream: backlog', options.backlog, ['deltas', 'bytes']);
@@ -272,7 +282,7 @@ export class Stream {
     });
   }
 
-  private createMutations(options: StreamOptions): Mutations | undefined {
+  private createMutations(options: StreamOptions<TMutators>): Mutations | undefined {
     for (const key of ['dedupMs', 'dedupEntries', 'dedupBytes', 'mutationTimeoutMs'] as const) {
       checkPositiveInteger(`new Stream: ${key}`, options[key]);
     }
