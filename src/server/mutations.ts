@@ -1,6 +1,6 @@
 import { encodeMutated } from '../protocol/encode.js';
 import type { MutateMessage } from '../protocol/messages.js';
-import type { Adapter, WritesDone } from './adapter.js';
+import type { Adapter, Db, WritesDone } from './adapter.js';
 import { Dedup, type DedupLimits, type Outcome } from './dedup.js';
 import { publicError, type MutatorState, type ScopesLike } from './mutators.js';
 import { validate } from './params.js';
@@ -77,22 +77,30 @@ export class Mutations {
     let resolveOutcome!: (outcome: Outcome) => void;
     const outcome = new Promise<Outcome>((r) => (resolveOutcome = r));
     this.dedup.remember(session.identityKey, id, { name, argsJson, outcome });
-    sink.hold();
+    // The link holds its frames from the mutation's first write (not before: a mutator that
+    // reads or waits first must not delay the client's other live data) until the answer.
+    let held = false;
+    const wrote = () => {
+      if (held) return;
+      held = true;
+      sink.hold();
+    };
     let result: Outcome;
     try {
-      result = await this.execute(session, mutator, message);
+      result = await this.execute(session, mutator, message, wrote);
     } catch (error) {
       this.host.debug(`mutator ${name} failed`, error);
       result = fail('internal', `mutator ${name} failed on the server`);
     }
     resolveOutcome(result);
-    this.answer(session, sink, id, result, true);
+    this.answer(session, sink, id, result, held);
   }
 
   private async execute(
     session: Session,
     mutator: MutatorState,
     message: MutateMessage,
+    wrote: () => void,
   ): Promise<Outcome> {
     let args: unknown = message.args;
     if (mutator.args) {
@@ -105,7 +113,8 @@ export class Mutations {
       let done: WritesDone<unknown>;
       try {
         done = await adapter.runWrites!(
-          async (db) => mutator.run({ identity: session.identity, args, db, scopes }),
+          async (db) =>
+            mutator.run({ identity: session.identity, args, db: announcing(db, wrote), scopes }),
           { transaction: mutator.transaction },
         );
       } catch (error) {
@@ -141,7 +150,7 @@ export class Mutations {
     }
   }
 
-  /** Sends `mutated`; with `held`, inside the batch the link held since the mutation started. */
+  /** Sends `mutated`; with `held`, inside the batch the link held since the first write. */
   private answer(session: Session, sink: Sink, id: string, outcome: Outcome, held: boolean): void {
     const frame = encodeMutated(id, outcome);
     if (held) {
@@ -159,6 +168,17 @@ export class Mutations {
       // a failing link is closed by its transport
     }
   }
+}
+
+/** `db` that calls `wrote()` before each write goes to the adapter. */
+function announcing(db: Db, wrote: () => void): Db {
+  return {
+    insert: (c, docs) => (wrote(), db.insert(c, docs)),
+    update: (c, filter, update) => (wrote(), db.update(c, filter, update)),
+    replace: (c, filter, doc) => (wrote(), db.replace(c, filter, doc)),
+    remove: (c, filter) => (wrote(), db.remove(c, filter)),
+    find: (c, query, options) => db.find(c, query, options),
+  };
 }
 
 function fail(code: string, message: string): Outcome {

@@ -28,8 +28,10 @@ afterEach(async () => {
   gate = Promise.resolve();
 });
 
+let adapter: MemoryAdapter | undefined;
+
 function start(): Stream {
-  const adapter = new MemoryAdapter({
+  adapter = new MemoryAdapter({
     collections: {
       tasks: [{ _id: 't1', title: 'Write docs', projectId: 'p1' }],
     },
@@ -44,6 +46,13 @@ function start(): Stream {
       },
     },
     mutators: {
+      renameTask: mutator({
+        args: z.object({ id: z.string(), title: z.string() }),
+        run: async ({ args, db }) => {
+          await gate;
+          await db.update('tasks', { _id: args.id }, { $set: { title: args.title } });
+        },
+      }),
       addTask: mutator({
         args: z.object({ _id: z.string(), title: z.string(), projectId: z.string() }),
         run: async ({ args, db }) => {
@@ -61,12 +70,25 @@ function start(): Stream {
 /** Every committed render's text, in order. */
 const commits: string[] = [];
 let add: ((task: Task) => Promise<unknown>) | undefined;
+let rename: ((id: string, title: string) => Promise<unknown>) | undefined;
 
 function Tasks() {
   const tasks = useParticle<Task[]>('tasks');
   const pending = usePending();
   const mutate = useMutation<Task, string>('addTask');
   add = (task) => mutate(task, { optimistic: (local) => local.insert('tasks', undefined, task) });
+  const renameTask = useMutation<{ id: string; title: string }>('renameTask');
+  rename = (id, title) =>
+    renameTask(
+      { id, title },
+      {
+        optimistic: (local) =>
+          local.update('tasks', undefined, (docs) => {
+            const task = docs.find((d) => d._id === id);
+            if (task) task.title = `${String(task.title).split(' (')[0]} (${title})`;
+          }),
+      },
+    );
   const text = `${tasks?.map((t) => t.title).join(',') ?? 'none'} | pending ${pending.length}`;
   useLayoutEffect(() => {
     commits.push(text);
@@ -110,6 +132,29 @@ describe('useMutation and usePending', () => {
     });
     expect(await done).toBe('t2');
     expect(commits).toEqual(['Write docs,Ship | pending 1', 'Write docs,Ship | pending 0']);
+  });
+
+  it('a server change on the path a pending mutation also changed shows rebased, then confirmed, never the old value', async () => {
+    await mount();
+    const open = hold();
+    let done: Promise<unknown> | undefined;
+    act(() => {
+      done = rename?.('t1', 'mine');
+    });
+    // Someone else renames the same task meanwhile: the recipe runs again on top of it.
+    await act(async () => {
+      adapter?.update('tasks', { _id: 't1' }, { $set: { title: 'Docs' } });
+      await new Promise((r) => setTimeout(r, 10));
+    });
+    await act(async () => {
+      open();
+      await done;
+    });
+    expect(commits).toEqual([
+      'Write docs (mine) | pending 1',
+      'Docs (mine) | pending 1',
+      'mine | pending 0',
+    ]);
   });
 
   it('a refused write disappears in exactly one render and rejects with the server code', async () => {

@@ -280,6 +280,22 @@ describe('mutators', () => {
     ]);
   });
 
+  it("a mutator that waits before its first write does not hold back the client's other live data", async () => {
+    const { adapter } = await start();
+    let open!: () => void;
+    gate = new Promise<void>((r) => (open = r));
+    const ann = await client('ann');
+    ann.send(post('k1:1', 'later'));
+    await ann.until(() => runs.length === 1);
+    adapter.insert('messages', { _id: 'y1', channelId: 'c1', text: 'meanwhile', authorId: 'bob' });
+    await ann.until(() => ann.of('delta', 'messages').length === 1);
+    expect(mutated(ann, 'k1:1')).toBeUndefined();
+    open();
+    expect(await answer(ann, 'k1:1')).toMatchObject({ result: { _id: 'msg-k1:1' } });
+    const batch = ann.messages.find((m) => m.type === 'batch') as WireMessage;
+    expect((batch.messages as WireMessage[]).map((m) => m.type)).toEqual(['delta', 'mutated']);
+  });
+
   it("a session's mutations run one at a time, in arrival order", async () => {
     let running = 0;
     let most = 0;
