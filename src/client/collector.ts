@@ -18,7 +18,7 @@ import { Listeners } from './listeners.js';
 import { Model, type Outcome } from './model.js';
 import { PendingMutations, type PendingMutation } from './mutations.js';
 import type { MutateRest, MutatorName, MutatorResult } from './typed.js';
-import { computeOverlay, type LocalView } from './optimistic.js';
+import { OptimisticLayer } from './optimisticLayer.js';
 import { readyTimeout, resolveOptions, type ResolvedOptions } from './options.js';
 import { createLink, type Link } from './link.js';
 import type { Subscription } from './subscription.js';
@@ -63,9 +63,7 @@ export class Collector<TStream = unknown> {
   #linkError: ParticleError | null = null;
   readonly #mutations: PendingMutations;
   /** What `data` shows: the model's data, with optimistic documents where recipes changed it. */
-  #shown: CollectorData;
-  /** The eager roots the optimistic layer changed last time, with what it showed for them. */
-  #overlaid = new Map<string, readonly Doc[]>();
+  readonly #layer: OptimisticLayer;
 
   /**
    * @throws {ParticleError} with code `config` for an unknown option key (naming the closest
@@ -87,7 +85,12 @@ export class Collector<TStream = unknown> {
       debug,
       report: (text, error) => this.#report(text, error),
     });
-    this.#shown = this.#model.data;
+    this.#layer = new OptimisticLayer({
+      model: this.#model,
+      subscriptions: () => this.#subscriptions.views(),
+      recipes: () => this.#mutations.recipes(),
+      report: (text, error) => this.#report(text, error),
+    });
     this.#mutations = new PendingMutations({
       send: (msg) => {
         this.#link.send(msg);
@@ -147,7 +150,7 @@ export class Collector<TStream = unknown> {
    * Eager roots only: a subscription's documents are on its handle.
    */
   get data(): CollectorData {
-    return this.#shown;
+    return this.#layer.data;
   }
 
   /**
@@ -318,7 +321,7 @@ export class Collector<TStream = unknown> {
         if (step === 'stop') return;
         settled ||= step === 'settled';
       }
-      this.#overlay(outcome);
+      this.#layer.update(outcome);
       const becameReady = this.#model.complete && this.#status !== 'ready';
       this.#publish(outcome);
       if (settled) this.#notify({ type: 'pending' });
@@ -378,61 +381,12 @@ export class Collector<TStream = unknown> {
 
   // ---- the optimistic layer --------------------------------------------------------------
 
-  /**
-   * Re-runs every pending recipe on the confirmed data (rebase by re-run) and shows the result:
-   * `data` for eager roots (the model's own object when nothing is pending), the overlay of each
-   * subscription. Roots and subscriptions whose shown documents changed are told.
-   */
-  #overlay(outcome: Outcome): void {
-    const recipes = this.#mutations.recipes();
-    const subs = this.#subscriptions.views();
-    const confirmed = this.#model.data;
-    if (recipes.length === 0 && this.#overlaid.size === 0 && subs.every((s) => !s.overlay)) {
-      this.#shown = confirmed;
-      return;
-    }
-    const eager: LocalView[] = Object.keys(confirmed).map((root) => ({
-      source: root,
-      paramsKey: '',
-      confirmed: confirmed[root],
-      idField: this.#model.idField(root) ?? '_id',
-      compare: this.#model.compare(root),
-    }));
-    const result =
-      recipes.length === 0
-        ? new Map<LocalView, readonly Doc[]>()
-        : computeOverlay([...eager, ...subs], recipes, (text, error) => this.#report(text, error));
-    const noticed = new Set(outcome.notices.map((n) => (n.type === 'data' ? n.root : '')));
-    const overlaid = new Map<string, readonly Doc[]>();
-    let shown: Record<string, readonly Doc[]> | null = null;
-    for (const view of eager) {
-      const docs = result.get(view);
-      const before = this.#overlaid.get(view.source);
-      if (docs !== undefined) {
-        overlaid.set(view.source, docs);
-        (shown ??= { ...confirmed })[view.source] = docs;
-      }
-      const changed = docs !== before && (docs !== undefined || before !== undefined);
-      if (changed && !noticed.has(view.source)) {
-        outcome.notices.push({ type: 'data', root: view.source, ids: null });
-      }
-    }
-    this.#overlaid = overlaid;
-    this.#shown = shown === null ? confirmed : Object.freeze(shown);
-    for (const sub of subs) {
-      const docs = result.get(sub) ?? null;
-      if (docs === sub.overlay) continue;
-      sub.overlay = docs;
-      sub.deliver({ type: 'data', ids: null }, []);
-    }
-  }
-
   /** Shows a change of the pending list made outside a server message. */
   #refresh(): void {
     const outcome: Outcome = { notices: [], events: [] };
     this.#subscriptions.hold();
     try {
-      this.#overlay(outcome);
+      this.#layer.update(outcome);
       for (const notice of outcome.notices) this.#notify(notice);
       this.#notify({ type: 'pending' });
     } finally {
@@ -544,7 +498,8 @@ export class Collector<TStream = unknown> {
 
   #publish(outcome: Outcome): void {
     for (const notice of outcome.notices) this.#notify(notice);
-    for (const { name, event } of outcome.events) this.#listeners.emit(name, this.#shown, event);
+    for (const { name, event } of outcome.events)
+      this.#listeners.emit(name, this.#layer.data, event);
   }
 
   #notify(notice: Parameters<NoticeListener>[0]): void {

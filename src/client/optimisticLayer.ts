@@ -1,0 +1,85 @@
+import type { Doc } from '../protocol/index.js';
+import type { Model, Outcome } from './model.js';
+import { computeOverlay, type LocalView, type OptimisticRecipe } from './optimistic.js';
+import type { CollectorData } from './types.js';
+import type { WireSubscription } from './wireSubscription.js';
+
+/** Where the optimistic layer reads the confirmed data and the pending recipes. */
+export interface LayerSources {
+  readonly model: Model;
+  subscriptions(): WireSubscription[];
+  recipes(): OptimisticRecipe[];
+  report(message: string, error: unknown): void;
+}
+
+/**
+ * What a collector shows: its confirmed data with every pending recipe run again on it, for
+ * eager roots (`data`) and subscriptions (their `overlay`).
+ */
+export class OptimisticLayer {
+  readonly #from: LayerSources;
+  #shown: CollectorData;
+  /** The eager roots the layer changed last time, with what it showed for them. */
+  #overlaid = new Map<string, readonly Doc[]>();
+
+  constructor(from: LayerSources) {
+    this.#from = from;
+    this.#shown = from.model.data;
+  }
+
+  /** `collector.data`: the model's own object when nothing pending changes it. */
+  get data(): CollectorData {
+    return this.#shown;
+  }
+
+  /**
+   * Re-runs every pending recipe on the confirmed data (rebase by re-run) and shows the result:
+   * `data` for eager roots (the model's own object when nothing is pending), the overlay of each
+   * subscription. Roots and subscriptions whose shown documents changed are told.
+   */
+  update(outcome: Outcome): void {
+    const recipes = this.#from.recipes();
+    const subs = this.#from.subscriptions();
+    const confirmed = this.#from.model.data;
+    if (recipes.length === 0 && this.#overlaid.size === 0 && subs.every((s) => !s.overlay)) {
+      this.#shown = confirmed;
+      return;
+    }
+    const eager: LocalView[] = Object.keys(confirmed).map((root) => ({
+      source: root,
+      paramsKey: '',
+      confirmed: confirmed[root],
+      idField: this.#from.model.idField(root) ?? '_id',
+      compare: this.#from.model.compare(root),
+    }));
+    const result =
+      recipes.length === 0
+        ? new Map<LocalView, readonly Doc[]>()
+        : computeOverlay([...eager, ...subs], recipes, (text, error) =>
+            this.#from.report(text, error),
+          );
+    const noticed = new Set(outcome.notices.map((n) => (n.type === 'data' ? n.root : '')));
+    const overlaid = new Map<string, readonly Doc[]>();
+    let shown: Record<string, readonly Doc[]> | null = null;
+    for (const view of eager) {
+      const docs = result.get(view);
+      const before = this.#overlaid.get(view.source);
+      if (docs !== undefined) {
+        overlaid.set(view.source, docs);
+        (shown ??= { ...confirmed })[view.source] = docs;
+      }
+      const changed = docs !== before && (docs !== undefined || before !== undefined);
+      if (changed && !noticed.has(view.source)) {
+        outcome.notices.push({ type: 'data', root: view.source, ids: null });
+      }
+    }
+    this.#overlaid = overlaid;
+    this.#shown = shown === null ? confirmed : Object.freeze(shown);
+    for (const sub of subs) {
+      const docs = result.get(sub) ?? null;
+      if (docs === sub.overlay) continue;
+      sub.overlay = docs;
+      sub.deliver({ type: 'data', ids: null }, []);
+    }
+  }
+}
