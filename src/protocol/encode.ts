@@ -3,6 +3,10 @@ import type {
   ErrorMessage,
   HeartbeatMessage,
   ManifestMessage,
+  LeaseMessage,
+  LockErrorCode,
+  LockErrorMessage,
+  LockedMessage,
   MutatedMessage,
   PayloadMessage,
   RegisteredMessage,
@@ -62,6 +66,33 @@ export const encodeMutated = (
 /** A `batch` frame around frames that were each built by this encoder (no second serialization). */
 export const encodeBatch = (frames: readonly string[]): string =>
   `{"type":"batch","messages":[${frames.join(',')}]}`;
+
+export const encodeLocked = (id: string, token: number, expiresAt: string): string =>
+  json<LockedMessage>({ type: 'locked', id, token, expiresAt });
+
+export const encodeLockError = (
+  id: string,
+  code: LockErrorCode,
+  message: string,
+  owner?: unknown,
+): string =>
+  json<LockErrorMessage>(
+    owner === undefined
+      ? { type: 'lock_error', id, code, message }
+      : { type: 'lock_error', id, code, message, owner },
+  );
+
+export const encodeLease = (
+  root: string,
+  doc: LeaseMessage['doc'],
+  owner: unknown,
+  held: boolean,
+): string =>
+  json<LeaseMessage>(
+    held && owner !== undefined
+      ? { type: 'lease', root, doc, held, owner }
+      : { type: 'lease', root, doc, held },
+  );
 
 export const HEARTBEAT_FRAME: string = json<HeartbeatMessage>({ type: 'heartbeat' });
 

@@ -105,7 +105,39 @@ export const MutateMessageSchema = Type.Object({
 });
 export type MutateMessage = { type: 'mutate'; id: string; name: string; args?: unknown };
 
-export type ClientMessage = RegisterMessage | SubscribeMessage | UnsubscribeMessage | MutateMessage;
+/**
+ * Asks for the lease of document `doc` of root `root` (a source name; `params` for a
+ * subscribed one). `wait: true` (`collector.lock`) queues behind the holder; `false`
+ * (`collector.request`) fails at once with `locked`. `id` names this lock in `locked`,
+ * `lock_error` and `unlock`.
+ */
+export const LockMessageSchema = Type.Object({
+  type: Type.Literal('lock'),
+  id: SubIdSchema,
+  root: Type.String({ minLength: 1, maxLength: 200 }),
+  params: Type.Optional(Type.Unknown()),
+  doc: IdSchema,
+  wait: Type.Boolean(),
+});
+export type LockMessage = {
+  type: 'lock';
+  id: string;
+  root: string;
+  params?: unknown;
+  doc: Id;
+  wait: boolean;
+};
+/** Releases lock `id` (held or waiting); one this session does not hold is ignored. */
+export const UnlockMessageSchema = Type.Object({ type: Type.Literal('unlock'), id: SubIdSchema });
+export type UnlockMessage = { type: 'unlock'; id: string };
+
+export type ClientMessage =
+  | RegisterMessage
+  | SubscribeMessage
+  | UnsubscribeMessage
+  | MutateMessage
+  | LockMessage
+  | UnlockMessage;
 
 // ---- ops --------------------------------------------------------------------------------
 
@@ -338,7 +370,59 @@ export const BatchMessageSchema = Type.Object({
 });
 export type BatchMessage = { type: 'batch'; messages: Exclude<ServerMessage, BatchMessage>[] };
 
+/** Lock `id` is granted: `token` (larger with every grant of that document), and until when. */
+export const LockedMessageSchema = Type.Object({
+  type: Type.Literal('locked'),
+  id: Type.String(),
+  token: Type.Integer({ minimum: 1 }),
+  expiresAt: Type.String(),
+});
+export type LockedMessage = { type: 'locked'; id: string; token: number; expiresAt: string };
+
+/** Codes a lock may fail with. */
+export const LOCK_ERROR_CODES = [
+  'locked',
+  'forbidden',
+  'unknown_source',
+  'too_many_leases',
+  'cancelled',
+  'bad_message',
+] as const;
+export type LockErrorCode = (typeof LOCK_ERROR_CODES)[number];
+
+/** Lock `id` failed (or a held lease ended: `cancelled`); `owner` names the holder when known. */
+export const LockErrorMessageSchema = Type.Object({
+  type: Type.Literal('lock_error'),
+  id: Type.String(),
+  code: Type.Union(LOCK_ERROR_CODES.map((c) => Type.Literal(c))),
+  message: Type.String(),
+  owner: Type.Optional(Type.Unknown()),
+});
+export type LockErrorMessage = {
+  type: 'lock_error';
+  id: string;
+  code: LockErrorCode;
+  message: string;
+  owner?: unknown;
+};
+
+/**
+ * Who holds the lease of document `doc` of root `root` now (`held: false`: nobody), sent to every
+ * client whose view of a writable source shows it. `owner` is the source's `lockOwner(identity)`.
+ */
+export const LeaseMessageSchema = Type.Object({
+  type: Type.Literal('lease'),
+  root: Type.String(),
+  doc: IdSchema,
+  held: Type.Boolean(),
+  owner: Type.Optional(Type.Unknown()),
+});
+export type LeaseMessage = { type: 'lease'; root: string; doc: Id; held: boolean; owner?: unknown };
+
 export type ServerMessage =
+  | LockedMessage
+  | LockErrorMessage
+  | LeaseMessage
   | BatchMessage
   | MutatedMessage
   | SubscribedMessage
@@ -360,6 +444,11 @@ export const schemas = {
   mutate: MutateMessageSchema,
   mutated: MutatedMessageSchema,
   batch: BatchMessageSchema,
+  lock: LockMessageSchema,
+  unlock: UnlockMessageSchema,
+  locked: LockedMessageSchema,
+  lock_error: LockErrorMessageSchema,
+  lease: LeaseMessageSchema,
   subscribed: SubscribedMessageSchema,
   unsubscribed: UnsubscribedMessageSchema,
   subscription_error: SubscriptionErrorMessageSchema,

@@ -5,6 +5,11 @@ import {
   ErrorMessageSchema,
   HeartbeatMessageSchema,
   ManifestMessageSchema,
+  LeaseMessageSchema,
+  LockErrorMessageSchema,
+  LockMessageSchema,
+  LockedMessageSchema,
+  UnlockMessageSchema,
   MutateMessageSchema,
   MutatedMessageSchema,
   PayloadMessageSchema,
@@ -28,6 +33,8 @@ const clientValidators = {
   subscribe: Compile(SubscribeMessageSchema),
   unsubscribe: Compile(UnsubscribeMessageSchema),
   mutate: Compile(MutateMessageSchema),
+  lock: Compile(LockMessageSchema),
+  unlock: Compile(UnlockMessageSchema),
 } as const;
 // A payload can hold 100k documents: its envelope goes through the schema validator and each
 // document is checked to be an object, which is all DocSchema asks; the published schema is the
@@ -47,6 +54,9 @@ const serverValidators = {
   unsubscribed: Compile(UnsubscribedMessageSchema),
   subscription_error: Compile(SubscriptionErrorMessageSchema),
   mutated: Compile(MutatedMessageSchema),
+  locked: Compile(LockedMessageSchema),
+  lock_error: Compile(LockErrorMessageSchema),
+  lease: Compile(LeaseMessageSchema),
 } as const;
 
 function decode(raw: unknown): ParseResult<Record<string, unknown>> {

@@ -29,7 +29,8 @@ export interface ConnectionLimits {
 
 /**
  * The burst a client may send at once: twice the rate, plus room to re-subscribe everything
- * after a fresh session, so a reconnecting client never trips the bound by catching up.
+ * and re-lock everything after a fresh session, so a reconnecting client never trips the bound
+ * by catching up.
  */
 export function burstFor(maxMessagesPerSecond: number, maxSubscriptions: number): number {
   return 2 * maxMessagesPerSecond + maxSubscriptions;
@@ -70,7 +71,7 @@ export class ClientConnection implements Sink {
   ) {
     // Kept only until the register message: identityLookup reads it once.
     this.request = request;
-    this.burst = burstFor(limits.maxMessagesPerSecond, stream.maxSubscriptions);
+    this.burst = burstFor(limits.maxMessagesPerSecond, stream.maxSubscriptions + stream.maxLeases);
     this.tokens = this.burst;
     if (limits.registerTimeoutMs > 0) {
       this.timer = setTimeout(

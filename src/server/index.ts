@@ -9,6 +9,7 @@ export type {
   Unregister,
 } from './stream.js';
 export type { AuthorizeContext, WindowLimit } from './sources.js';
+export type { AllowContext, Writable } from './directWrites.js';
 export type { Schema, StandardSchema, StandardResult } from './params.js';
 export { MutationError, mutator } from './mutators.js';
 export type { Mutator, MutatorContext, ArgsOf, ScopesLike } from './mutators.js';

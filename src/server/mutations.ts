@@ -1,6 +1,8 @@
 import { encodeMutated } from '../protocol/encode.js';
 import type { MutateMessage } from '../protocol/messages.js';
-import type { Adapter, Db, WritesDone } from './adapter.js';
+import type { Adapter, Db, Doc, WritesDone } from './adapter.js';
+import type { LeaseCheck } from './directWrites.js';
+import { canonicalKey } from './canonical.js';
 import { Dedup, type DedupLimits, type Outcome } from './dedup.js';
 import { publicError, type MutatorState, type ScopesLike } from './mutators.js';
 import { validate } from './params.js';
@@ -10,6 +12,8 @@ import type { Session, Sink } from './session.js';
 export interface MutationHost {
   readonly adapter: Adapter;
   readonly scopes: ScopesLike | undefined;
+  /** Writes to a document another session leases fail with `locked`. */
+  readonly leases: Pick<LeaseCheck, 'assertFree'> & { any(collection: string): boolean };
   /** Server-side bound on one mutation (`run` plus settling), in ms. */
   readonly timeoutMs: number;
   /** Resolves once every change queued so far has been applied and sent to its sinks. */
@@ -52,10 +56,50 @@ export class Mutations {
     this.dedup.close();
   }
 
+  private readonly identities = new WeakMap<object, string>();
+
+  private identityOf(session: Session): string {
+    const identity = session.identity;
+    let key = this.identities.get(identity);
+    if (key === undefined) this.identities.set(identity, (key = canonicalKey(identity)));
+    return key;
+  }
+
+  /**
+   * `db` as a mutator gets it: each write first checks the leases of what it would touch (a
+   * multi-document write fails whole, before writing), then tells the link to start holding.
+   */
+  private guarded(db: Db, wrote: () => void, session: Session): Db {
+    const { leases } = this.host;
+    const free = async (collection: string, filter: Doc) => {
+      if (!leases.any(collection)) return;
+      const ids = (await db.find(collection, filter)).map((d) => d._id);
+      leases.assertFree(session, collection, ids);
+    };
+    return {
+      insert: (c, docs) => (wrote(), db.insert(c, docs)),
+      update: async (c, filter, update) => (
+        await free(c, filter),
+        wrote(),
+        db.update(c, filter, update)
+      ),
+      replace: async (c, filter, doc) => (
+        await free(c, filter),
+        wrote(),
+        db.replace(c, filter, doc)
+      ),
+      remove: async (c, filter) => (await free(c, filter), wrote(), db.remove(c, filter)),
+      find: (c, query, options) => db.find(c, query, options),
+    };
+  }
+
   private async handle(session: Session, message: MutateMessage, sink: Sink): Promise<void> {
     const { id, name } = message;
     const argsJson = JSON.stringify(message.args ?? null);
-    const seen = this.dedup.get(session.identityKey, id);
+    // Keyed by the whole resolved identity: `identityKey` covers only what references read, and
+    // two users alike in those must still never share a mutation id's outcome.
+    const who = this.identityOf(session);
+    const seen = this.dedup.get(who, id);
     if (seen) {
       const outcome: Outcome =
         seen.name === name && seen.argsJson === argsJson
@@ -76,7 +120,7 @@ export class Mutations {
     }
     let resolveOutcome!: (outcome: Outcome) => void;
     const outcome = new Promise<Outcome>((r) => (resolveOutcome = r));
-    this.dedup.remember(session.identityKey, id, { name, argsJson, outcome });
+    this.dedup.remember(who, id, { name, argsJson, outcome });
     // The link holds its frames from the mutation's first write (not before: a mutator that
     // reads or waits first must not delay the client's other live data) until the answer.
     let held = false;
@@ -114,7 +158,10 @@ export class Mutations {
       try {
         done = await adapter.runWrites!(
           async (db) =>
-            mutator.run({ identity: session.identity, args, db: announcing(db, wrote), scopes }),
+            mutator.run(
+              { identity: session.identity, args, db: this.guarded(db, wrote, session), scopes },
+              session,
+            ),
           { transaction: mutator.transaction },
         );
       } catch (error) {
@@ -168,17 +215,6 @@ export class Mutations {
       // a failing link is closed by its transport
     }
   }
-}
-
-/** `db` that calls `wrote()` before each write goes to the adapter. */
-function announcing(db: Db, wrote: () => void): Db {
-  return {
-    insert: (c, docs) => (wrote(), db.insert(c, docs)),
-    update: (c, filter, update) => (wrote(), db.update(c, filter, update)),
-    replace: (c, filter, doc) => (wrote(), db.replace(c, filter, doc)),
-    remove: (c, filter) => (wrote(), db.remove(c, filter)),
-    find: (c, query, options) => db.find(c, query, options),
-  };
 }
 
 function fail(code: string, message: string): Outcome {

@@ -5,6 +5,7 @@ import { MutationError, ParticleError } from '../protocol/errors.js';
 export { MutationError };
 import { checkKeys } from '../protocol/config.js';
 import type { Db } from './adapter.js';
+import type { Session } from './session.js';
 import { isSchema, type Schema, type StandardSchema } from './params.js';
 
 const CODE = new RegExp(MUTATION_CODE_PATTERN);
@@ -47,7 +48,8 @@ export interface Mutator<S extends Schema | undefined = Schema | undefined, R = 
 export interface MutatorState {
   readonly name: string;
   readonly args: Schema | undefined;
-  readonly run: (context: MutatorContext<unknown>) => unknown;
+  /** `session` is for Particle's own mutators (`$write`); an app's `run` takes the context only. */
+  readonly run: (context: MutatorContext<unknown>, session: Session) => unknown;
   readonly transaction: boolean;
 }
 
@@ -87,7 +89,7 @@ export function checkMutators(mutators: Record<string, unknown>): Map<string, Mu
     out.set(name, {
       name,
       args: m.args,
-      run: m.run as MutatorState['run'],
+      run: (context) => (m.run as MutatorState['run'])(context, undefined as never),
       transaction: m.transaction ?? false,
     });
   }

@@ -1,3 +1,4 @@
+import { WRITABLE_KEYS, type Writable } from './directWrites.js';
 import { ParticleError } from '../protocol/errors.js';
 import { checkKeys } from '../protocol/config.js';
 import type { Manifest, Sort } from '../protocol/messages.js';
@@ -45,6 +46,11 @@ export interface DataSource {
   limit?: number | WindowLimit;
   /** `false`: subscribed on demand even without params. @default true without params */
   eager?: boolean;
+  /**
+   * Lets clients write this source's documents directly (`collector.update(root, id, recipe)`),
+   * within their view and `fields`, and take leases on them (`collector.lock`).
+   */
+  writable?: Writable;
 }
 
 export interface SourceState extends GroupSource {
@@ -56,6 +62,9 @@ export interface SourceState extends GroupSource {
   readonly compiled: CompiledCriteria;
   readonly projection: Doc | undefined;
   readonly resolutions: Map<string, Resolution>;
+  readonly writable: Writable | undefined;
+  /** The fields the criteria name (an insert may set them besides `writable.fields`). */
+  readonly criteriaFields: readonly string[];
 }
 
 const DATA_SOURCE_KEYS = [
@@ -68,6 +77,7 @@ const DATA_SOURCE_KEYS = [
   'authorize',
   'limit',
   'eager',
+  'writable',
 ] as const satisfies readonly (keyof DataSource)[];
 
 /** Checks one data source's configuration and compiles its criteria and projection. */
@@ -120,7 +130,10 @@ export function compileSource(name: string, ds: DataSource, cacheConfig: CacheCo
     throw new ParticleError('config', `${where}: a source with params cannot be eager`);
   }
   const limit = windowLimit(where, ds);
+  const writable = checkWritable(where, ds.writable);
   return {
+    writable,
+    criteriaFields: criteriaFields(ds.criteria),
     name,
     params: ds.params,
     authorize: ds.authorize,
@@ -134,6 +147,48 @@ export function compileSource(name: string, ds: DataSource, cacheConfig: CacheCo
     projection: toProjection(ds.manifest, idField),
     resolutions: new Map(),
   };
+}
+
+function checkWritable(where: string, writable: unknown): Writable | undefined {
+  if (writable === undefined) return undefined;
+  if (!isPlainObject(writable)) {
+    throw new ParticleError(
+      'config',
+      `${where}.writable must be an object such as { fields: { title: true } }`,
+    );
+  }
+  checkKeys(`${where}.writable`, writable, WRITABLE_KEYS);
+  const w = writable as Partial<Writable>;
+  if (w.fields !== true && !isPlainObject(w.fields)) {
+    throw new ParticleError(
+      'config',
+      `${where}.writable.fields is required: true, or fields such as { title: true }`,
+    );
+  }
+  for (const key of ['insert', 'remove', 'requireLock'] as const) {
+    if (w[key] !== undefined && typeof w[key] !== 'boolean') {
+      throw new ParticleError('config', `${where}.writable.${key} must be true or false`);
+    }
+  }
+  for (const key of ['allow', 'lockOwner'] as const) {
+    if (w[key] !== undefined && typeof w[key] !== 'function') {
+      throw new ParticleError('config', `${where}.writable.${key} must be a function`);
+    }
+  }
+  return w as Writable;
+}
+
+function criteriaFields(criteria: Doc | undefined): string[] {
+  const out = new Set<string>();
+  const visit = (query: unknown) => {
+    if (!isPlainObject(query)) return;
+    for (const [key, value] of Object.entries(query)) {
+      if (key === '$and' && Array.isArray(value)) value.forEach(visit);
+      else if (!key.startsWith('$')) out.add(key.split('.')[0] as string);
+    }
+  };
+  visit(criteria);
+  return [...out];
 }
 
 function manifestShows(manifest: Manifest, path: string): boolean {

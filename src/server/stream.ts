@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { encodeError, encodeMutated, encodeRegistered, encodeResumed } from '../protocol/encode.js';
+import { encodeError, encodeRegistered, encodeResumed } from '../protocol/encode.js';
 import { ParticleError, CLOSE_CODES, closeCodeFor } from '../protocol/errors.js';
 import { truncateUtf8 } from '../protocol/closeReason.js';
 import {
@@ -25,8 +25,8 @@ import {
 } from './session.js';
 import { IdentityCheck, freezeCopy } from './identity.js';
 import { Views, type DataSource } from './views.js';
-import { checkMutators, type Mutator, type ScopesLike } from './mutators.js';
-import { Mutations } from './mutations.js';
+import type { Mutator, ScopesLike } from './mutators.js';
+import { Writes } from './writes.js';
 
 export type { DataSource } from './views.js';
 
@@ -89,6 +89,10 @@ export interface StreamOptions<
   dedupBytes?: number;
   /** A mutation still running after this is answered `mutation_timeout`. @default 30000 */
   mutationTimeoutMs?: number;
+  /** How long a lease outlives its holder's closed link (no resume). @default 15000 */
+  lockTtlMs?: number;
+  /** Leases and waiting locks per session. @default 16 */
+  maxLeases?: number;
 }
 
 /** Options of {@link Stream.snapshot}. */
@@ -123,6 +127,8 @@ const STREAM_OPTION_KEYS = [
   'dedupEntries',
   'dedupBytes',
   'mutationTimeoutMs',
+  'lockTtlMs',
+  'maxLeases',
 ] as const satisfies readonly (keyof StreamOptions)[];
 
 /** Server state in numbers, as `GET <path>/health` reports it. */
@@ -143,9 +149,7 @@ export type AttachResult =
  * The server side of Particle: decides per identity which records and fields each client may
  * see, sends them once and then every change to them.
  */
-export class Stream<
-  const TMutators extends Record<string, Mutator> = Record<string, Mutator>,
-> {
+export class Stream<const TMutators extends Record<string, Mutator> = Record<string, Mutator>> {
   /**
    * Type-level only (never set): what `Collector<typeof stream>` and
    * `createParticleReact<typeof stream>()` read to type `mutate` by name, args and result.
@@ -160,9 +164,13 @@ export class Stream<
   private readonly hasLookup: boolean;
   private readonly views: Views;
   private readonly subscriptions: Subscriptions;
-  private readonly mutations: Mutations | undefined;
+  private readonly writes: Writes;
   /** @internal Live subscriptions a client may hold. */
   readonly maxSubscriptions: number;
+  /** @internal Leases and waiting locks a client may hold. */
+  get maxLeases(): number {
+    return this.writes.maxLeases;
+  }
   private readonly queue: JobQueue;
   private readonly sessions = new Map<string, Session>();
   private readonly transports = new Set<{ close(): void }>();
@@ -195,7 +203,12 @@ export class Stream<
         timer.unref?.();
       },
     });
-    this.subscriptions = new Subscriptions(this.views, this.limits, this.maxSubscriptions);
+    this.subscriptions = new Subscriptions(
+      this.views,
+      this.limits,
+      this.maxSubscriptions,
+      (root, sink) => this.writes.payloadSent(root, sink),
+    );
     this.hasLookup = options.identityLookup !== undefined;
     this.identities = new IdentityCheck(
       options.identityLookup,
@@ -203,7 +216,12 @@ export class Stream<
       () => this.views.identityFields,
     );
     this.queue = new JobQueue((error) => this.debug('job failed', error));
-    this.mutations = this.createMutations(options);
+    this.writes = new Writes(options, {
+      sources: this.views.sources,
+      sessions: () => this.sessions.values(),
+      drain: () => this.queue.run(() => undefined),
+      debug: (message, details) => this.debug(message, details),
+    });
     // `new Collector({ register: stream.register })` passes the method on its own.
     this.register = this.register.bind(this);
   }
@@ -270,46 +288,8 @@ export class Stream<
       if (message.type === 'subscribe') await this.subscriptions.subscribe(session, message, sink);
       else if (message.type === 'unsubscribe')
         this.subscriptions.unsubscribe(session, message.sub, sink);
-      else if (this.mutations) this.mutations.receive(session, message, sink);
-      else {
-        sink.send(
-          encodeMutated(message.id, {
-            error: { code: 'unknown_mutator', message: 'this server has no mutators' },
-          }),
-          'control',
-        );
-      }
+      else await this.writes.receive(session, message, sink);
     });
-  }
-
-  private createMutations(options: StreamOptions<TMutators>): Mutations | undefined {
-    for (const key of ['dedupMs', 'dedupEntries', 'dedupBytes', 'mutationTimeoutMs'] as const) {
-      checkPositiveInteger(`new Stream: ${key}`, options[key]);
-    }
-    if (options.mutators === undefined) return undefined;
-    const mutators = checkMutators(options.mutators);
-    const adapter = options.adapter;
-    if (typeof adapter.runWrites !== 'function' || typeof adapter.settled !== 'function') {
-      throw new ParticleError(
-        'config',
-        'new Stream: mutators need an adapter with runWrites and settled, so that a mutation is acknowledged only after its changes were sent',
-      );
-    }
-    return new Mutations(
-      mutators,
-      {
-        adapter,
-        scopes: options.scopes,
-        timeoutMs: options.mutationTimeoutMs ?? 30_000,
-        drain: () => this.queue.run(() => undefined),
-        debug: (message, details) => this.debug(message, details),
-      },
-      {
-        ms: options.dedupMs ?? 300_000,
-        entries: options.dedupEntries ?? 1000,
-        bytes: options.dedupBytes ?? 1024 * 1024,
-      },
-    );
   }
 
   /**
@@ -344,6 +324,7 @@ export class Stream<
         ? held
         : await this.createSession(identity, identityKey, credentials);
       if (resumable) {
+        this.writes.leases.linkOpened(session);
         session.credentials = credentials;
         clearTimeout(session.graceTimer);
         // The old link may not have noticed it is dead yet; the resume takes the session over.
@@ -368,6 +349,7 @@ export class Stream<
           if (resumable) root.restart();
           sink.send(root.payloadFrame(), 'control');
         }
+        this.writes.payloadSent(root, sink);
       }
       if (resumable) await this.subscriptions.resume(session, message.resume?.roots ?? {}, sink);
       this.debug('registered', { session: session.id, resumed: resumable });
@@ -383,6 +365,7 @@ export class Stream<
   detach(session: Session, hold: boolean, sink: Sink): void {
     if (session.sink !== sink) return;
     session.sink = null;
+    this.writes.leases.linkClosed(session);
     clearTimeout(session.graceTimer);
     if (!this.sessions.has(session.id)) return;
     if (hold && !this.closed && this.graceMs > 0) {
@@ -477,7 +460,7 @@ export class Stream<
       session.sink = null;
     }
     this.sessions.clear();
-    this.mutations?.close();
+    this.writes.close();
     for (const t of this.transports) t.close();
     await this.queue.run(() => undefined);
     const feed = this.feed;
@@ -533,6 +516,7 @@ export class Stream<
     this.sessions.delete(session.id);
     for (const root of session.roots.values()) this.views.leave(root);
     this.subscriptions.release(session);
+    this.writes.leases.release(session);
     if (sink) {
       try {
         sink.send(encodeError(code, message), 'control');
@@ -558,6 +542,7 @@ export class Stream<
       root.restart();
       await this.views.join(root, source, identity);
       session.sink?.send(root.payloadFrame(), 'control');
+      if (session.sink) this.writes.payloadSent(root, session.sink);
     }
     await this.subscriptions.reresolve(session);
   }
@@ -567,6 +552,7 @@ export class Stream<
     this.sessions.delete(session.id);
     for (const root of session.roots.values()) this.views.leave(root);
     this.subscriptions.release(session);
+    this.writes.leases.release(session);
     this.debug('session dropped', { session: session.id });
   }
 

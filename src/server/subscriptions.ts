@@ -38,6 +38,8 @@ export class Subscriptions {
     private readonly views: Views,
     private readonly backlog: BacklogLimits,
     private readonly maxSubscriptions: number,
+    /** Told after each payload or resume of a subscription's root (leases on its documents follow). */
+    private readonly payloadSent: (root: SessionRoot, sink: Sink) => void = () => undefined,
   ) {}
 
   /** Answers one `subscribe`: `subscribed` and a `payload`, or `subscription_error`. */
@@ -96,6 +98,7 @@ export class Subscriptions {
       session.subs.set(sub, root);
       sink.send(this.subscribedFrame(root), 'control');
       sink.send(root.payloadFrame(), 'control');
+      this.payloadSent(root, sink);
     } catch (error) {
       const refusal = asRefusal(error);
       sink.send(encodeSubscriptionError(sub, refusal.code, refusal.message), 'control');
@@ -170,6 +173,7 @@ export class Subscriptions {
         root.restart();
         sink.send(root.payloadFrame(), 'control');
       }
+      this.payloadSent(root, sink);
     }
     for (const name of Object.keys(positions)) {
       if (!session.roots.has(name) && !session.subs.has(name)) {
@@ -188,7 +192,10 @@ export class Subscriptions {
         await this.authorize(spec.source, session.identity, spec.params);
         root.restart();
         await this.views.join(root, spec.source, session.identity, spec.params, spec.limit);
-        session.sink?.send(root.payloadFrame(), 'control');
+        if (session.sink) {
+          session.sink.send(root.payloadFrame(), 'control');
+          this.payloadSent(root, session.sink);
+        }
       } catch (error) {
         session.subs.delete(sub);
         const refusal = asRefusal(error);

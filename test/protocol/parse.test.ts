@@ -99,6 +99,10 @@ describe('JSON Schemas', () => {
         'mutate',
         'mutated',
         'heartbeat',
+        'lease',
+        'lock',
+        'lock_error',
+        'locked',
         'manifest',
         'manifestValue',
         'op',
@@ -110,6 +114,7 @@ describe('JSON Schemas', () => {
         'subscribed',
         'subscription_error',
         'unsubscribe',
+        'unlock',
         'unsubscribed',
       ].sort(),
     );

@@ -233,6 +233,34 @@ describe('mutators', () => {
     expect(runs).toHaveLength(1);
   });
 
+  it('two identities alike in everything criteria read still never share a mutation id', async () => {
+    // Both read the same channel list: only `userId`, which no criteria reads, tells them apart.
+    await start({
+      dataSources: {
+        messages: { collection: 'messages', criteria: { channelId: '@channels' }, manifest: true },
+      },
+    });
+    const one = await RawClient.register((server as TestServer).url, {
+      userId: 'ann',
+      channels: ['c1'],
+    });
+    const two = await RawClient.register((server as TestServer).url, {
+      userId: 'bob',
+      channels: ['c1'],
+    });
+    clients.push(one, two);
+    await Promise.all([one.ready(), two.ready()]);
+    one.send(post('k:1', 'from ann'));
+    await answer(one, 'k:1');
+    two.send({ ...post('k:1'), args: { _id: 'msg-bob', channelId: 'c1', text: 'from bob' } });
+    expect(await answer(two, 'k:1')).toEqual({
+      type: 'mutated',
+      id: 'k:1',
+      result: { _id: 'msg-bob' },
+    });
+    expect(runs).toHaveLength(2);
+  });
+
   it('a socket cut after the server ran the mutation but before mutated arrived: the resend on resume gets the first outcome, and it ran once', async () => {
     const { adapter, url } = await start();
     let open!: () => void;
