@@ -1,7 +1,9 @@
 import {
   PROTOCOL_VERSION,
   ParticleError,
+  MutationError,
   type Doc,
+  type Id,
   type RegisterMessage,
   type ServerMessage,
 } from '../protocol/index.js';
@@ -19,6 +21,10 @@ import { Model, type Outcome } from './model.js';
 import { PendingMutations, type PendingMutation } from './mutations.js';
 import type { MutateRest, MutatorName, MutatorResult } from './typed.js';
 import { OptimisticLayer } from './optimisticLayer.js';
+import { paramsKeyOf, type LocalStore } from './optimistic.js';
+import { opsOf } from './directWrites.js';
+import { LeaseBook, type Lease, type LeaseState } from './leases.js';
+import type { Draft } from 'immer';
 import { readyTimeout, resolveOptions, type ResolvedOptions } from './options.js';
 import { createLink, type Link } from './link.js';
 import type { Subscription } from './subscription.js';
@@ -62,6 +68,7 @@ export class Collector<TStream = unknown> {
   /** An `error` message on the current link, awaiting the close that follows it. */
   #linkError: ParticleError | null = null;
   readonly #mutations: PendingMutations;
+  readonly #leases: LeaseBook;
   /** What `data` shows: the model's data, with optimistic documents where recipes changed it. */
   readonly #layer: OptimisticLayer;
 
@@ -84,6 +91,12 @@ export class Collector<TStream = unknown> {
       limits: this.#options.limits,
       debug,
       report: (text, error) => this.#report(text, error),
+    });
+    this.#leases = new LeaseBook({
+      send: (msg) => {
+        this.#link.send(msg);
+      },
+      changed: (root, id) => this.#notify({ type: 'lease', root, id }),
     });
     this.#layer = new OptimisticLayer({
       model: this.#model,
@@ -167,6 +180,69 @@ export class Collector<TStream = unknown> {
     ...[args, options]: MutateRest<TStream, K>
   ): Promise<MutatorResult<TStream, K>> {
     return this.#mutations.mutate(name, args, options) as Promise<MutatorResult<TStream, K>>;
+  }
+
+  /**
+   * Writes document `id` of writable source `root` directly: `recipe` changes a draft of it,
+   * and its changes go to the server as one `$write` (shown at once, optimistically; refused
+   * whole with `forbidden` or `locked`). `params` names a subscribed source's view.
+   */
+  update<TDoc extends Doc = Doc>(
+    root: string,
+    id: Id,
+    recipe: (draft: Draft<TDoc>) => void,
+    params?: unknown,
+  ): Promise<void> {
+    const doc = this.#docsOf(root, params)?.find((d) => d[this.#idFieldOf(root, params)] === id);
+    if (doc === undefined) {
+      return Promise.reject(
+        new MutationError(
+          'forbidden',
+          `no document ${String(id)} in this client's view of ${root}`,
+        ),
+      );
+    }
+    const { ops } = opsOf(doc, recipe as (draft: Draft<Doc>) => void);
+    if (ops.length === 0) return Promise.resolve();
+    return this.#write({ root, id, ops }, params, (local) =>
+      local.update(root, params, (docs) => {
+        const draft = docs.find((d) => d[this.#idFieldOf(root, params)] === id);
+        if (draft) recipe(draft as Draft<TDoc>);
+      }),
+    ).then(() => undefined);
+  }
+
+  /** Inserts `doc` into writable source `root` (one that takes inserts); resolves with its id. */
+  insert(root: string, doc: Doc, params?: unknown): Promise<Id> {
+    return this.#write({ root, insert: doc }, params, (local) =>
+      local.insert(root, params, doc),
+    ).then((result) => (result as { id: Id }).id);
+  }
+
+  /** Removes document `id` from writable source `root` (one that takes removes). */
+  remove(root: string, id: Id, params?: unknown): Promise<void> {
+    return this.#write({ root, remove: id }, params, (local) =>
+      local.remove(root, params, id),
+    ).then(() => undefined);
+  }
+
+  /**
+   * Waits for the lease of document `id` of writable source `root` (served in arrival order):
+   * while this client holds it, every other writer of that document is refused with `locked`.
+   * The lease lives while this client is connected, and `lockTtlMs` after it went away.
+   */
+  lock(root: string, id: Id, params?: unknown): Promise<Lease> {
+    return this.#leases.ask(root, id, params, true);
+  }
+
+  /** Like {@link lock}, but rejects at once with `locked` (and `owner`) when someone holds it. */
+  request(root: string, id: Id, params?: unknown): Promise<Lease> {
+    return this.#leases.ask(root, id, params, false);
+  }
+
+  /** Who holds the lease of document `id` of `root`, as far as this client was told. */
+  leaseOf(root: string, id: Id, params?: unknown): LeaseState {
+    return this.#leases.state(this.#wireRoot(root, params) ?? root, root, id);
   }
 
   /** The mutations sent and not answered yet, oldest first (a frozen array). */
@@ -301,6 +377,7 @@ export class Collector<TStream = unknown> {
     this.#link.stop();
     this.#subscriptions.end(null);
     this.#mutations.end('collector.disconnect() was called before the server answered');
+    this.#leases.end('collector.disconnect() was called');
     this.#refresh();
     this.#setStatus('closed');
   }
@@ -339,12 +416,18 @@ export class Collector<TStream = unknown> {
     switch (message.type) {
       case 'mutated':
         return this.#mutations.answer(message) ? 'settled' : 'applied';
+      case 'locked':
+      case 'lock_error':
+      case 'lease':
+        this.#leases.receive(message);
+        break;
       case 'registered':
         this.#session = message.session;
         this.#error = null;
         this.#link.registered();
         this.#subscriptions.registered(this.#resuming !== message.session);
         this.#mutations.registered();
+        this.#leases.registered(this.#resuming !== message.session);
         break;
       case 'error':
         this.#serverError(errorFromMessage(message.code, message.message));
@@ -360,6 +443,7 @@ export class Collector<TStream = unknown> {
       case 'payload':
       case 'resumed':
       case 'delta': {
+        if (message.type !== 'delta') this.#leases.reset(message.root);
         const refused = this.#subscriptions.owns(message.root)
           ? this.#subscriptions.apply(message)
           : message.type === 'payload'
@@ -392,6 +476,44 @@ export class Collector<TStream = unknown> {
     } finally {
       this.#subscriptions.flush();
     }
+  }
+
+  // ---- direct writes ---------------------------------------------------------------------
+
+  #write(
+    args: Record<string, unknown>,
+    params: unknown,
+    optimistic: (local: LocalStore) => void,
+  ): Promise<unknown> {
+    const withParams = params === undefined ? args : { ...args, params };
+    return this.#mutations.mutate('$write', withParams, { optimistic });
+  }
+
+  /** The view's shown documents: an eager root, or the subscription with those params. */
+  #docsOf(root: string, params: unknown): readonly Doc[] | undefined {
+    if (params === undefined && this.#layer.data[root]) return this.#layer.data[root];
+    const key = paramsKeyOf(params);
+    return this.#subscriptions
+      .views()
+      .find((v) => v.source === root && v.paramsKey === key && v.docs !== undefined)?.docs;
+  }
+
+  #idFieldOf(root: string, params: unknown): string {
+    if (params === undefined && this.#model.idField(root) !== undefined) {
+      return this.#model.idField(root) as string;
+    }
+    const key = paramsKeyOf(params);
+    return (
+      this.#subscriptions.views().find((v) => v.source === root && v.paramsKey === key)?.idField ??
+      '_id'
+    );
+  }
+
+  /** The root name lease frames use for this view: the source's, or the subscription's id. */
+  #wireRoot(root: string, params: unknown): string | undefined {
+    if (params === undefined && this.#model.idField(root) !== undefined) return root;
+    const key = paramsKeyOf(params);
+    return this.#subscriptions.views().find((v) => v.source === root && v.paramsKey === key)?.sub;
   }
 
   // ---- link state ------------------------------------------------------------------------
@@ -450,6 +572,7 @@ export class Collector<TStream = unknown> {
     this.#model.restart();
     this.#subscriptions.lost();
     this.#mutations.lost();
+    this.#leases.lost();
     this.#linkError = null;
     this.#setStatus(this.#session === null ? 'waiting' : 'reconnecting');
   }
@@ -460,6 +583,7 @@ export class Collector<TStream = unknown> {
     this.#link.stop();
     this.#subscriptions.end(error);
     this.#mutations.end(`the collector stopped: ${error.message}`);
+    this.#leases.end(`the collector stopped: ${error.message}`);
     this.#refresh();
     this.#setStatus('error');
   }

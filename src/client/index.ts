@@ -23,13 +23,8 @@ export type {
 } from './types.js';
 export type { MutateOptions, PendingMutation } from './mutations.js';
 export type { LocalStore, OptimisticRecipe } from './optimistic.js';
-export type {
-  MutateRest,
-  MutatorArgs,
-  MutatorName,
-  MutatorResult,
-  MutatorsOf,
-} from './typed.js';
+export type { Lease, LeaseState } from './leases.js';
+export type { MutateRest, MutatorArgs, MutatorName, MutatorResult, MutatorsOf } from './typed.js';
 export { MutationError, ParticleError } from '../protocol/index.js';
 export type {
   ClientMessage,

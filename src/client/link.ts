@@ -1,10 +1,17 @@
-import type { MutateMessage, SubscribeMessage, UnsubscribeMessage } from '../protocol/index.js';
+import type {
+  LockMessage,
+  MutateMessage,
+  SubscribeMessage,
+  UnlockMessage,
+  UnsubscribeMessage,
+} from '../protocol/index.js';
 import { Connection, type ConnectionHandlers } from './connection.js';
 import type { ResolvedOptions } from './options.js';
 import { RegisterLink, type RegisterLinkHandlers } from './registerLink.js';
 
 /** What the collector sends after `register`. */
-export type LinkMessage = SubscribeMessage | UnsubscribeMessage | MutateMessage;
+export type LinkMessage =
+  SubscribeMessage | UnsubscribeMessage | MutateMessage | LockMessage | UnlockMessage;
 
 /** The part of a link the collector drives; `Connection` is the socket one. */
 export interface Link {

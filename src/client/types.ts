@@ -21,10 +21,13 @@ export type CollectorData = { readonly [root: string]: readonly Doc[] };
  *   (a payload) or dropped (no longer in the manifest).
  * - `{ type: 'status', status }`: `collector.status` changed to `status`.
  * - `{ type: 'pending' }`: `collector.pending` (the unanswered mutations) changed.
+ * - `{ type: 'lease', root, id }`: who holds the lease of that document changed
+ *   (`collector.leaseOf(root, id)`); `root` is the source name or, for a subscription, its id.
  */
 export type CollectorNotice =
   | { type: 'status'; status: CollectorStatus }
   | { type: 'pending' }
+  | { type: 'lease'; root: string; id: Id }
   | { type: 'data'; root: string; ids: readonly Id[] | null };
 
 /**
