@@ -1,6 +1,7 @@
 import type { Collector, MutateRest, MutatorName, MutatorResult } from './client.js';
 import { ParticleProvider } from './ParticleProvider.js';
 import { useCollector } from './useCollector.js';
+import { useLock } from './useLock.js';
 import { useMutation, usePending } from './useMutation.js';
 import { useParticle } from './useParticle.js';
 import { useParticleStatus } from './useParticleStatus.js';
@@ -13,6 +14,7 @@ export interface ParticleReact<TStream> {
   useSubscription: typeof useSubscription;
   useParticleStatus: typeof useParticleStatus;
   usePending: typeof usePending;
+  useLock: typeof useLock;
   /** The provider's Collector, typed (`collector.mutate` knows the mutators). */
   useCollector(): Collector<TStream> | undefined;
   /**
@@ -37,6 +39,7 @@ export function createParticleReact<TStream>(): ParticleReact<TStream> {
     useSubscription,
     useParticleStatus,
     usePending,
+    useLock,
     useCollector: useCollector as () => Collector<TStream> | undefined,
     useMutation: useMutation as ParticleReact<TStream>['useMutation'],
   };

@@ -10,12 +10,16 @@ export type { SubscriptionState } from './useSubscription.js';
 export { useParticleStatus } from './useParticleStatus.js';
 export { useMutation, usePending } from './useMutation.js';
 export { createParticleReact } from './createParticleReact.js';
+export { useLock } from './useLock.js';
+export type { LockState } from './useLock.js';
 export type { ParticleReact } from './createParticleReact.js';
 export type { MutateFunction } from './useMutation.js';
 export { useCollector } from './useCollector.js';
 export type { ParticlePath } from './path.js';
 export type { InitialData, ParticleStatus } from './store.js';
 export type {
+  Lease,
+  LeaseState,
   MutateOptions,
   PendingMutation,
   SubscribeOptions,
