@@ -21,7 +21,7 @@ import { Model, type Outcome } from './model.js';
 import { PendingMutations, type PendingMutation } from './mutations.js';
 import type { MutateRest, MutatorName, MutatorResult } from './typed.js';
 import { OptimisticLayer } from './optimisticLayer.js';
-import { paramsKeyOf, type LocalStore } from './optimistic.js';
+import { localView, type LocalStore, type LocalViewInfo } from './optimistic.js';
 import { opsOf } from './directWrites.js';
 import { LeaseBook, type Lease, type LeaseState } from './leases.js';
 import type { Draft } from 'immer';
@@ -193,7 +193,9 @@ export class Collector<TStream = unknown> {
     recipe: (draft: Draft<TDoc>) => void,
     params?: unknown,
   ): Promise<void> {
-    const doc = this.#docsOf(root, params)?.find((d) => d[this.#idFieldOf(root, params)] === id);
+    const view = this.#view(root, params);
+    const idField = view?.idField ?? '_id';
+    const doc = view?.docs?.find((d) => d[idField] === id);
     if (doc === undefined) {
       return Promise.reject(
         new MutationError(
@@ -206,7 +208,7 @@ export class Collector<TStream = unknown> {
     if (ops.length === 0) return Promise.resolve();
     return this.#write({ root, id, ops }, params, (local) =>
       local.update(root, params, (docs) => {
-        const draft = docs.find((d) => d[this.#idFieldOf(root, params)] === id);
+        const draft = docs.find((d) => d[idField] === id);
         if (draft) recipe(draft as Draft<TDoc>);
       }),
     ).then(() => undefined);
@@ -242,7 +244,7 @@ export class Collector<TStream = unknown> {
 
   /** Who holds the lease of document `id` of `root`, as far as this client was told. */
   leaseOf(root: string, id: Id, params?: unknown): LeaseState {
-    return this.#leases.state(this.#wireRoot(root, params) ?? root, root, id);
+    return this.#leases.state(this.#view(root, params)?.wireRoot ?? root, root, id);
   }
 
   /** The mutations sent and not answered yet, oldest first (a frozen array). */
@@ -489,31 +491,9 @@ export class Collector<TStream = unknown> {
     return this.#mutations.mutate('$write', withParams, { optimistic });
   }
 
-  /** The view's shown documents: an eager root, or the subscription with those params. */
-  #docsOf(root: string, params: unknown): readonly Doc[] | undefined {
-    if (params === undefined && this.#layer.data[root]) return this.#layer.data[root];
-    const key = paramsKeyOf(params);
-    return this.#subscriptions
-      .views()
-      .find((v) => v.source === root && v.paramsKey === key && v.docs !== undefined)?.docs;
-  }
-
-  #idFieldOf(root: string, params: unknown): string {
-    if (params === undefined && this.#model.idField(root) !== undefined) {
-      return this.#model.idField(root) as string;
-    }
-    const key = paramsKeyOf(params);
-    return (
-      this.#subscriptions.views().find((v) => v.source === root && v.paramsKey === key)?.idField ??
-      '_id'
-    );
-  }
-
-  /** The root name lease frames use for this view: the source's, or the subscription's id. */
-  #wireRoot(root: string, params: unknown): string | undefined {
-    if (params === undefined && this.#model.idField(root) !== undefined) return root;
-    const key = paramsKeyOf(params);
-    return this.#subscriptions.views().find((v) => v.source === root && v.paramsKey === key)?.sub;
+  /** The local view of `root` with `params`: an eager root, or the subscription with them. */
+  #view(root: string, params: unknown): LocalViewInfo | undefined {
+    return localView(this.#model, this.#layer.data, this.#subscriptions.views(), root, params);
   }
 
   // ---- link state ------------------------------------------------------------------------

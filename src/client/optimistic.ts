@@ -106,3 +106,29 @@ function sorted(docs: readonly Doc[], compare: DocComparator): boolean {
   }
   return true;
 }
+
+/** Where a view is found, for direct writes and leases. */
+export interface LocalViewInfo {
+  readonly docs: readonly Doc[] | undefined;
+  readonly idField: string;
+  /** The root name the wire uses for it: the source's, or the subscription's id. */
+  readonly wireRoot: string;
+}
+
+/** The local view of `root` with `params`: an eager root (no params), or that subscription. */
+export function localView(
+  eager: { idField(root: string): string | undefined },
+  shown: Readonly<Record<string, readonly Doc[]>>,
+  subs: readonly (LocalView & {
+    readonly sub: string;
+    readonly docs: readonly Doc[] | undefined;
+  })[],
+  root: string,
+  params: unknown,
+): LocalViewInfo | undefined {
+  const idField = params === undefined ? eager.idField(root) : undefined;
+  if (idField !== undefined) return { docs: shown[root], idField, wireRoot: root };
+  const key = paramsKeyOf(params);
+  const sub = subs.find((v) => v.source === root && v.paramsKey === key);
+  return sub && { docs: sub.docs, idField: sub.idField, wireRoot: sub.sub };
+}
