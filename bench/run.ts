@@ -370,6 +370,125 @@ for (const clients of p1Sizes) {
   });
 }
 
+{
+  const clients = quick ? 500 : 1000;
+  const common = {
+    clients,
+    procs: 2,
+    senders: clients / 10,
+    rate: quick ? 100 : 200,
+    sharedRate: Math.max(1, Math.round(20_000 / clients)),
+    warmupMs: quick ? 500 : 1000,
+    measureMs: quick ? 2000 : 6000,
+    targets: ['own', 'unwatched', 'shared'],
+  };
+  const p = measure('p9-particle', 'p9', { ...common, system: 'particle' });
+  const r = measure('p9-raw', 'p9', { ...common, system: 'raw' });
+  const who = `${clients} clients, ${common.senders} sending ${common.rate}/s`;
+  const counts = (target: string): string =>
+    `${fig(p.key, `${target}Samples`)} / ${fig(r.key, `${target}Samples`)} round trips sampled, ` +
+    `${fig(p.key, `${target}Lost`)} / ${fig(r.key, `${target}Lost`)} unanswered, ` +
+    `${Math.round(fig(p.key, `${target}InBatchShare`) * 100)}% / ${Math.round(fig(r.key, `${target}InBatchShare`) * 100)}% answered inside a batch (Particle / raw)`;
+  plan.push({
+    id: 'P9',
+    keys: [p.key, r.key],
+    rows: () => [
+      ratioRow(
+        `P9 mutation round trip, ${who}, own doc (one delta, to the caller): p50`,
+        fig(p.key, 'ownP50Ms'),
+        fig(r.key, 'ownP50Ms'),
+        'ms',
+        'info',
+        null,
+      ),
+      ratioRow(
+        `P9 mutation round trip, ${who}, own doc (one delta, to the caller): p99`,
+        fig(p.key, 'ownP99Ms'),
+        fig(r.key, 'ownP99Ms'),
+        'ms',
+        '<= 2x',
+        (x) => x <= 2,
+        counts('own'),
+      ),
+      ratioRow(
+        `P9 mutation round trip, ${who}, unwatched collection (no delta): p50`,
+        fig(p.key, 'unwatchedP50Ms'),
+        fig(r.key, 'unwatchedP50Ms'),
+        'ms',
+        'info',
+        null,
+      ),
+      ratioRow(
+        `P9 mutation round trip, ${who}, unwatched collection (no delta): p99`,
+        fig(p.key, 'unwatchedP99Ms'),
+        fig(r.key, 'unwatchedP99Ms'),
+        'ms',
+        'info',
+        null,
+        counts('unwatched'),
+      ),
+      ratioRow(
+        `P9 mutation round trip, ${clients} clients, ${common.sharedRate}/s to the shared doc (delta to every client): p50`,
+        fig(p.key, 'sharedP50Ms'),
+        fig(r.key, 'sharedP50Ms'),
+        'ms',
+        'info',
+        null,
+      ),
+      ratioRow(
+        `P9 mutation round trip, ${clients} clients, ${common.sharedRate}/s to the shared doc (delta to every client): p99`,
+        fig(p.key, 'sharedP99Ms'),
+        fig(r.key, 'sharedP99Ms'),
+        'ms',
+        'info',
+        null,
+        `${(common.sharedRate * clients).toLocaleString('en-US')} deltas/s delivered; ${counts('shared')}`,
+      ),
+    ],
+  });
+}
+
+{
+  const p = measure(
+    'p10',
+    'p10',
+    { docs: 10_000, components: 1000, samples: quick ? 100 : 300 },
+    { NODE_ENV: 'production' },
+  );
+  plan.push({
+    id: 'P10',
+    keys: [p.key],
+    rows: () => [
+      ratioRow(
+        'P10 one optimistic mutation into 10k docs: mutate to React commit, 1k components (baseline: produce + findIndex)',
+        fig(p.key, 'optimisticMedianUs'),
+        fig(p.key, 'immerFindMedianUs'),
+        'µs',
+        '<= 1.5x',
+        (x) => x <= 1.5,
+        `components woken per mutation: ${fig(p.key, 'componentsWokenPerMutation')}`,
+      ),
+      ratioRow(
+        'P10 the same, the recipe finding the document with docs.find on the draft',
+        fig(p.key, 'draftFindMedianUs'),
+        fig(p.key, 'immerFindMedianUs'),
+        'µs',
+        'info',
+        null,
+      ),
+      ratioRow(
+        "P10 the server's answer (delta + mutated in one batch) to React commit",
+        fig(p.key, 'confirmMedianUs'),
+        fig(p.key, 'immerFindMedianUs'),
+        'µs',
+        'info',
+        null,
+        `components woken per answer: ${fig(p.key, 'componentsWokenPerConfirm')}`,
+      ),
+    ],
+  });
+}
+
 // ---- running -----------------------------------------------------------------------------
 
 function format(value: number, unit: string): string {

@@ -6,7 +6,7 @@
 import WebSocket from 'ws';
 import { Collector } from '../../src/client/index.js';
 import type { ClientCommand, ClientReply, Envelope } from './protocol.js';
-import { wallMs } from './stats.js';
+import { sleep, wallMs } from './stats.js';
 
 const SAMPLE_CAP = 50_000;
 let sockets: WebSocket[] = [];
@@ -32,11 +32,44 @@ function sample(latency: number): void {
 interface Frame {
   type?: string;
   ops?: { path?: string; data?: unknown }[];
+  id?: string;
+  error?: { code?: string; message?: string };
+  messages?: Frame[];
+}
+
+/** Mutations sent and not answered yet, by id: when each was sent, and whether it is sampled. */
+const inFlight = new Map<string, { at: number; measured: boolean }>();
+let mutations = {
+  sent: 0,
+  answered: 0,
+  inBatch: 0,
+  errors: 0,
+  firstError: null as string | null,
+};
+let roundTrips: number[] = [];
+let mutationSeq = 0;
+
+function onMutated(frame: Frame, now: number, inBatch: boolean): void {
+  const sent = frame.id === undefined ? undefined : inFlight.get(frame.id);
+  if (sent === undefined) return;
+  inFlight.delete(frame.id as string);
+  if (frame.error) {
+    mutations.errors++;
+    mutations.firstError ??= `${frame.error.code}: ${frame.error.message}`;
+  }
+  if (!sent.measured) return;
+  mutations.answered++;
+  if (inBatch) mutations.inBatch++;
+  roundTrips.push(now - sent.at);
 }
 
 function onFrame(text: string): Frame {
   const frame = JSON.parse(text) as Frame;
-  if (frame.type === 'delta') {
+  if (frame.type === 'mutated') onMutated(frame, performance.now(), false);
+  else if (frame.type === 'batch') {
+    const now = performance.now();
+    for (const one of frame.messages ?? []) if (one.type === 'mutated') onMutated(one, now, true);
+  } else if (frame.type === 'delta') {
     received++;
     const now = wallMs();
     for (const op of frame.ops ?? []) {
@@ -134,6 +167,47 @@ function rawPayload(url: string): Promise<ClientReply> {
   });
 }
 
+/**
+ * Sends `rate` mutations per second for `warmupMs + measureMs`, round-robin over the first
+ * `senders` sockets, then waits (up to 10 s) for the answers; reports the measured round trips.
+ */
+async function mutateLoad(
+  command: Extract<ClientCommand, { cmd: 'mutateLoad' }>,
+): Promise<ClientReply> {
+  const senders = sockets.slice(0, command.senders);
+  if (senders.length === 0) throw new Error('no sockets to send mutations from');
+  inFlight.clear();
+  mutations = { sent: 0, answered: 0, inBatch: 0, errors: 0, firstError: null };
+  roundTrips = [];
+  const interval = 1000 / command.rate;
+  const start = performance.now();
+  const measureFrom = start + command.warmupMs;
+  const end = measureFrom + command.measureMs;
+  let next = start;
+  let turn = 0;
+  while (next < end) {
+    const wait = next - performance.now();
+    if (wait > 0) await sleep(wait);
+    const k = turn++ % senders.length;
+    const ws = senders[k] as WebSocket;
+    // Ids stay unique across calls: the server remembers each one's outcome for a while.
+    const seq = ++mutationSeq;
+    const id = `b${k}:${seq}`;
+    const measured = next >= measureFrom;
+    // A value no other process sends, so every write to a shared document changes it.
+    const n = process.pid * 1_000_000 + seq;
+    const frame = JSON.stringify({ type: 'mutate', id, name: command.name, args: { n } });
+    inFlight.set(id, { at: performance.now(), measured });
+    ws.send(frame);
+    if (measured) mutations.sent++;
+    next += interval;
+  }
+  const deadline = performance.now() + 10_000;
+  while (inFlight.size > 0 && performance.now() < deadline) await sleep(20);
+  inFlight.clear();
+  return { ev: 'mutated', ...mutations, samples: roundTrips };
+}
+
 async function handle(command: ClientCommand): Promise<ClientReply> {
   switch (command.cmd) {
     case 'connect':
@@ -162,6 +236,8 @@ async function handle(command: ClientCommand): Promise<ClientReply> {
       return collectorReady(command.url, command.identity);
     case 'rawPayload':
       return rawPayload(command.url);
+    case 'mutateLoad':
+      return mutateLoad(command);
   }
 }
 

@@ -132,6 +132,57 @@ export class ClientPool {
     return out;
   }
 
+  /**
+   * Every process sends mutations from `senders` of its sockets (in all) at `rate` per second
+   * (in all) and reports the round trips; resolves with them merged.
+   */
+  async mutateLoad(options: {
+    senders: number;
+    rate: number;
+    warmupMs: number;
+    measureMs: number;
+    name: string;
+  }): Promise<{
+    sent: number;
+    answered: number;
+    inBatch: number;
+    errors: number;
+    firstError: string | null;
+    samples: number[];
+  }> {
+    const count = this.procs.length;
+    const replies = await Promise.all(
+      this.procs.map((_, i) =>
+        this.request(i, {
+          cmd: 'mutateLoad',
+          name: options.name,
+          senders: Math.max(1, Math.round(options.senders / count)),
+          rate: options.rate / count,
+          warmupMs: options.warmupMs,
+          measureMs: options.measureMs,
+        }),
+      ),
+    );
+    const out = {
+      sent: 0,
+      answered: 0,
+      inBatch: 0,
+      errors: 0,
+      firstError: null as string | null,
+      samples: [] as number[],
+    };
+    for (const r of replies) {
+      if (r.ev !== 'mutated') continue;
+      out.sent += r.sent;
+      out.answered += r.answered;
+      out.inBatch += r.inBatch;
+      out.errors += r.errors;
+      out.firstError ??= r.firstError;
+      for (const s of r.samples) out.samples.push(s);
+    }
+    return out;
+  }
+
   async closeAll(): Promise<void> {
     await this.every({ cmd: 'closeAll' });
   }

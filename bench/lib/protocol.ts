@@ -16,7 +16,19 @@ export type ClientCommand =
   | { cmd: 'report' }
   | { cmd: 'closeAll' }
   | { cmd: 'collectorReady'; url: string; identity: Record<string, unknown> }
-  | { cmd: 'rawPayload'; url: string };
+  | { cmd: 'rawPayload'; url: string }
+  | {
+      cmd: 'mutateLoad';
+      /** How many of this process's sockets send (the first ones it opened). */
+      senders: number;
+      /** Mutations per second this process sends, spread round-robin over its senders. */
+      rate: number;
+      /** Sent before `measureMs` starts; their round trips are not sampled. */
+      warmupMs: number;
+      measureMs: number;
+      /** The mutator called; its args are `{ n }`, a number unique to each mutation. */
+      name: string;
+    };
 
 export type ClientReply =
   | { ev: 'connected'; ready: number; failed: number }
@@ -29,6 +41,19 @@ export type ClientReply =
     }
   | { ev: 'closed' }
   | { ev: 'timed'; ms: number; docs: number }
+  | {
+      ev: 'mutated';
+      /** Mutations sent in the measured window, and how many of those were answered. */
+      sent: number;
+      answered: number;
+      /** Of those, how many came inside a `batch` (with the deltas the mutation caused). */
+      inBatch: number;
+      /** Answers that carried an error (a benchmark expects none). */
+      errors: number;
+      firstError: string | null;
+      /** Send-to-answer round trips of the measured window, in ms. */
+      samples: number[];
+    }
   | { ev: 'error'; message: string };
 
 export type Envelope<T> = T & { id: number };
