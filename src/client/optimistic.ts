@@ -1,4 +1,4 @@
-import { produce, type Draft } from 'immer';
+import { Immer, type Draft } from 'immer';
 import { canonicalJson, type Doc, type Id } from '../protocol/index.js';
 import type { DocComparator } from './sort.js';
 
@@ -30,6 +30,16 @@ export interface LocalView {
   readonly compare: DocComparator | null;
 }
 
+// Immer's own freeze walks every element of a 10k-document root on every produce; here only
+// the new arrays and the documents a recipe made are frozen (the rest is frozen already).
+const immer = new Immer({ autoFreeze: false });
+
+function freezeNew(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const child of Object.values(value)) freezeNew(child);
+}
+
 /** The key {@link LocalView.paramsKey} is matched against. */
 export function paramsKeyOf(params: unknown): string {
   return params === undefined ? '' : canonicalJson(params);
@@ -54,7 +64,7 @@ export function computeOverlay(
   const change = (view: LocalView, recipe: (docs: Draft<Doc[]>) => void): void => {
     const base = current.get(view) ?? (view.confirmed as readonly Doc[]);
     // The recipe's return value is ignored: `docs => docs.push(x)` must not read as a replacement.
-    const next = produce(base as Doc[], (draft) => {
+    const next = immer.produce(base as Doc[], (draft) => {
       recipe(draft);
     });
     if (next !== base) current.set(view, next);
@@ -93,9 +103,10 @@ export function computeOverlay(
     }
   }
   for (const [view, docs] of current) {
-    if (view.compare !== null && !sorted(docs, view.compare)) {
-      current.set(view, Object.freeze([...docs].sort(view.compare)));
-    }
+    const laid =
+      view.compare !== null && !sorted(docs, view.compare) ? [...docs].sort(view.compare) : docs;
+    freezeNew(laid);
+    current.set(view, laid);
   }
   return current;
 }

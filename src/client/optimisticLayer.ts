@@ -1,4 +1,4 @@
-import type { Doc } from '../protocol/index.js';
+import type { Doc, Id } from '../protocol/index.js';
 import type { Model, Outcome } from './model.js';
 import { computeOverlay, type LocalView, type OptimisticRecipe } from './optimistic.js';
 import type { CollectorData } from './types.js';
@@ -58,20 +58,18 @@ export class OptimisticLayer {
         : computeOverlay([...eager, ...subs], recipes, (text, error) =>
             this.#from.report(text, error),
           );
-    const noticed = new Set(outcome.notices.map((n) => (n.type === 'data' ? n.root : '')));
+    const previous = this.#shown;
     const overlaid = new Map<string, readonly Doc[]>();
     let shown: Record<string, readonly Doc[]> | null = null;
     for (const view of eager) {
       const docs = result.get(view);
-      const before = this.#overlaid.get(view.source);
       if (docs !== undefined) {
         overlaid.set(view.source, docs);
         (shown ??= { ...confirmed })[view.source] = docs;
       }
-      const changed = docs !== before && (docs !== undefined || before !== undefined);
-      if (changed && !noticed.has(view.source)) {
-        outcome.notices.push({ type: 'data', root: view.source, ids: null });
-      }
+      const before = previous[view.source];
+      const now = docs ?? view.confirmed;
+      if (now !== before) notice(outcome, view.source, changedIds(before, now, view.idField));
     }
     this.#overlaid = overlaid;
     this.#shown = shown === null ? confirmed : Object.freeze(shown);
@@ -82,4 +80,41 @@ export class OptimisticLayer {
       sub.deliver({ type: 'data', ids: null }, []);
     }
   }
+}
+
+/** Beyond this many changed documents a notice names none (the whole root is re-read). */
+const MAX_NAMED = 64;
+
+/**
+ * The ids whose documents differ between two shown arrays of one root, when they line up
+ * (same length, so a set or a rebase); `null` (the whole root) otherwise.
+ */
+function changedIds(
+  before: readonly Doc[] | undefined,
+  now: readonly Doc[] | undefined,
+  idField: string,
+): Id[] | null {
+  if (!before || !now || before.length !== now.length) return null;
+  const ids: Id[] = [];
+  for (let i = 0; i < now.length; i++) {
+    const a = before[i] as Doc;
+    const b = now[i] as Doc;
+    if (a === b) continue;
+    if (a[idField] !== b[idField] || ids.length === MAX_NAMED) return null;
+    ids.push(b[idField] as Id);
+  }
+  return ids;
+}
+
+/** Adds `ids` to the root's data notice of this message (one notice per root). */
+function notice(outcome: Outcome, root: string, ids: Id[] | null): void {
+  const at = outcome.notices.findIndex((n) => n.type === 'data' && n.root === root);
+  if (at < 0) {
+    outcome.notices.push({ type: 'data', root, ids });
+    return;
+  }
+  const existing = outcome.notices[at] as { type: 'data'; root: string; ids: readonly Id[] | null };
+  const merged =
+    existing.ids === null || ids === null ? null : [...new Set([...existing.ids, ...ids])];
+  outcome.notices[at] = { type: 'data', root, ids: merged };
 }
