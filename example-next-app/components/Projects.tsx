@@ -1,7 +1,7 @@
 'use client';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { FormEvent } from 'react';
-import { useMutation, useParticle } from 'particle-sync/react';
+import { useCollector, useLock, useMutation, useParticle } from 'particle-sync/react';
 import type { MutateOptions } from 'particle-sync/react';
 import type { ProjectRow, TaskRow } from '../lib/model';
 import { useWrite } from './useWrite';
@@ -99,17 +99,36 @@ function ProjectCard({ project, tasks, projects }: ProjectCardProps) {
 function TaskItem({ task, projects }: { task: TaskRow; projects: readonly ProjectRow[] }) {
   // Move and delete still go through the REST API: writes from outside Particle work too.
   const { write, error: restError } = useWrite();
+  const collector = useCollector();
   const rename = useTaskMutation('renameTask');
-  const tick = useTaskMutation('setDone');
-  const error = restError ?? rename.error ?? tick.error;
+  const [tickError, setTickError] = useState<string>();
+  // While someone renames a task they hold its lease: everyone else sees who, and waits.
+  const lease = useLock('tasks', task._id);
+  const [leaseError, setLeaseError] = useState<string>();
+  const error = restError ?? rename.error ?? tickError ?? leaseError;
   const [renaming, setRenaming] = useState(false);
   const url = `/api/tasks/${encodeURIComponent(task._id)}`;
+  const { release } = lease;
+  useEffect(() => release, [release]);
+  const startRenaming = () => {
+    setLeaseError(undefined);
+    lease.request().then(
+      () => setRenaming(true),
+      (refusal: Error & { owner?: unknown }) =>
+        setLeaseError(refusal.owner ? `${String(refusal.owner)} is renaming it` : refusal.message),
+    );
+  };
+  const stopRenaming = () => {
+    setRenaming(false);
+    lease.release();
+  };
   const save = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const title = String(new FormData(event.currentTarget).get('title') ?? '').trim();
     rename.run({ id: task._id, title }, { optimistic: patchTask(task._id, { title }) });
-    setRenaming(false);
+    stopRenaming();
   };
+  const editedElsewhere = lease.held && !lease.mine;
   return (
     <li data-task={task._id} className={task.done ? 'done' : undefined}>
       <input
@@ -118,7 +137,13 @@ function TaskItem({ task, projects }: { task: TaskRow; projects: readonly Projec
         aria-label={`Done: ${task.title}`}
         onChange={(event) => {
           const done = event.target.checked;
-          tick.run({ id: task._id, done }, { optimistic: patchTask(task._id, { done }) });
+          setTickError(undefined);
+          // A direct write: the source is writable, so no mutator is needed for a tick.
+          collector
+            ?.update<TaskRow>('tasks', task._id, (draft) => {
+              draft.done = done;
+            })
+            .catch((refusal: Error) => setTickError(refusal.message));
         }}
       />
       {renaming ? (
@@ -127,12 +152,21 @@ function TaskItem({ task, projects }: { task: TaskRow; projects: readonly Projec
           <button>Save</button>
         </form>
       ) : (
-        <span className="title" onDoubleClick={() => setRenaming(true)}>
+        <span className="title" onDoubleClick={startRenaming}>
           {task.title}
         </span>
       )}
+      {editedElsewhere && (
+        <span className="editing" data-editing>
+          ✎ {String(lease.owner ?? 'someone')} is renaming
+        </span>
+      )}
       <span className="actions">
-        <button type="button" onClick={() => setRenaming(!renaming)}>
+        <button
+          type="button"
+          disabled={editedElsewhere}
+          onClick={renaming ? stopRenaming : startRenaming}
+        >
           {renaming ? 'Cancel' : 'Rename'}
         </button>
         <select

@@ -81,12 +81,4 @@ export const mutators: Record<string, Mutator> = {
       await db.update('tasks', { _id: task._id }, { $set: { title: text(title, 'title') } });
     },
   }),
-  setDone: mutator({
-    run: async ({ identity, args, db }) => {
-      await slow();
-      const { id, done } = record(args);
-      const task = await workableTask(db, identity, id);
-      await db.update('tasks', { _id: task._id }, { $set: { done: done === true } });
-    },
-  }),
 };

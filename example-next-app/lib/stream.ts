@@ -24,9 +24,10 @@ async function lookupIdentity(adapter: Adapter, request: IdentityRequest) {
   const [user] = await adapter.find('users', { _id: userId });
   if (!user) throw new Error(`Unknown user ${userId}.`);
   // The client claims nothing: every field that criteria read comes from the server's records.
+  // `name` is what others see while this user holds a task's lease (`lockOwner` below).
   return user.role === 'admin'
-    ? { userId, adminOrgId: user.orgId }
-    : { userId, accountId: user.accountId };
+    ? { userId, name: user.name, adminOrgId: user.orgId }
+    : { userId, name: user.name, accountId: user.accountId };
 }
 
 /** The example's Stream: which records and fields each signed-in user may see. */
@@ -35,6 +36,8 @@ export function createStream(adapter: Adapter): Stream {
     adapter,
     identityLookup: (_claimed, request) => lookupIdentity(adapter, request),
     mutators,
+    // Tests shorten how long a closed tab's lease lives on (`EXAMPLE_LOCK_TTL_MS`).
+    lockTtlMs: Number(process.env.EXAMPLE_LOCK_TTL_MS ?? 15_000),
     cacheConfig: { memberships: { userId: 'users._id', projectId: 'projects._id' } },
     dataSources: {
       me: {
@@ -66,6 +69,9 @@ export function createStream(adapter: Adapter): Stream {
         criteria: { $or: [{ projectId: MY_PROJECT_IDS }, ADMIN] },
         manifest: { title: true, done: true, projectId: true, createdAt: true },
         sort: { done: 1, title: 1 },
+        // Ticking off is a direct write (`collector.update`); renaming takes the task's lease
+        // so two people never rename it at once. What a user may write is what they may see.
+        writable: { fields: { done: true }, lockOwner: (identity) => identity.name },
       },
       // Only the admin manages who works on what.
       memberships: { collection: 'memberships', criteria: ADMIN, manifest: true },

@@ -109,6 +109,8 @@ function startServer(port: number): Promise<ChildProcess> {
       MONGO_URL: '',
       // Every mutation answers late, so the test can see optimistic changes before the answer.
       EXAMPLE_WRITE_DELAY_MS: '800',
+      // A closed tab's lease lives on this long.
+      EXAMPLE_LOCK_TTL_MS: '1000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -287,6 +289,27 @@ describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
       () => titles(ann.page, 'p-launch'),
       (list: string[]) => expect(list.at(-1)).toBe('Book the launch venue'),
     );
+
+    // Renaming takes the task's lease: Ben sees who is renaming and cannot start; when that tab
+    // closes, the lease ends after the example's lock TTL and Ben may rename again.
+    const annAgain = await signIn(browser!, baseURL, 'Ann (account A)');
+    const pressId = await annAgain.page
+      .locator('li[data-task]', { hasText: 'Write the press release' })
+      .getAttribute('data-task');
+    const press = (page: Page) => page.locator(`li[data-task="${pressId}"]`);
+    await press(annAgain.page).getByRole('button', { name: 'Rename' }).click();
+    await expect.poll(() => press(annAgain.page).getByLabel('New title').count()).toBe(1);
+    await expectEventually(
+      () => press(ben.page).locator('[data-editing]').textContent(),
+      (text: string) => expect(text).toContain('Ann is renaming'),
+    );
+    expect(await press(ben.page).getByRole('button', { name: 'Rename' }).isDisabled()).toBe(true);
+    await annAgain.context.close();
+    await expectEventually(
+      () => press(ben.page).locator('[data-editing]').count(),
+      (count: number) => expect(count).toBe(0),
+    );
+    expect(await press(ben.page).getByRole('button', { name: 'Rename' }).isDisabled()).toBe(false);
 
     // Ann moves the shared task into her own project: it leaves Ben's page, stays on hers.
     await ann.page.getByLabel('Move Shared checklist, by Ben').selectOption('p-web');
