@@ -129,6 +129,26 @@ export class Leases implements LeaseCheck {
     for (const claim of [...(this.claims.get(session) ?? [])]) this.end(claim);
   }
 
+  /** After a changed identity: leases whose document left every view of the session end. */
+  prune(session: Session): void {
+    for (const claim of [...(this.claims.get(session) ?? [])]) {
+      const key = idKey(claim.native);
+      const seen = [...session.roots.values(), ...session.subs.values()].some(
+        (root) =>
+          root.group?.source.collection === claim.collection &&
+          root.group.docs.has(key) &&
+          this.host.writable(root),
+      );
+      if (!seen) {
+        this.send(
+          session,
+          encodeLockError(claim.lockId, 'cancelled', 'the document left your view'),
+        );
+        this.end(claim);
+      }
+    }
+  }
+
   /** The lease frames a root's client needs after its payload (held leases of its documents). */
   framesFor(root: SessionRoot): string[] {
     const group = root.group;

@@ -545,6 +545,7 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
       if (session.sink) this.writes.payloadSent(root, session.sink);
     }
     await this.subscriptions.reresolve(session);
+    this.writes.leases.prune(session);
   }
 
   private dropSession(session: Session): void {

@@ -290,6 +290,23 @@ describe('leases', () => {
     expect(mine).toMatchObject({ result: 1 });
   });
 
+  it('a changed identity that no longer sees the document ends its lease (cancelled)', async () => {
+    const projects: Record<string, string[]> = { ann: ['p1'], bob: ['p1'] };
+    const { stream } = await start({
+      identityLookup: (claimed) => ({ ...claimed, projectIds: projects[String(claimed.userId)] }),
+    });
+    const ann = await client('ann');
+    const bob = await client('bob');
+    ann.send({ type: 'lock', id: 'x', root: 'tasks', doc: 't1', wait: true });
+    await lockAnswer(ann, 'x');
+    projects.ann = [];
+    await stream.reauthorize((identity) => identity.userId === 'ann');
+    await ann.until(() => ann.of('lock_error').length === 1);
+    expect(ann.of('lock_error')[0]).toMatchObject({ id: 'x', code: 'cancelled' });
+    bob.send({ type: 'lock', id: 'y', root: 'tasks', doc: 't1', wait: false });
+    expect(await lockAnswer(bob, 'y')).toMatchObject({ type: 'locked', token: 2 });
+  });
+
   it('requireLock: a direct write needs the lease', async () => {
     await start();
     const ann = await client('ann');
