@@ -107,3 +107,55 @@ test('a write this client does not watch is answered after an idle batch; a refu
     error: { code: 'bad_title', message: 'a title is needed' },
   });
 });
+
+test('a direct write to a writable source on MongoDB: applied as $set, answered with its delta, fenced by a lease', async () => {
+  const fake = await MongoWireFake.start();
+  cleanups.push(() => fake.stop());
+  fake.seed('tasks', [{ _id: 't1', team: 'a', title: 'one' }]);
+  const client = new MongoClient(fake.url);
+  await client.connect();
+  cleanups.push(() => client.close());
+  const adapter = new MongoAdapter({ db: client.db(fake.dbName), maxAwaitTimeMS: 100 });
+  const stream = new Stream({
+    adapter,
+    dataSources: {
+      tasks: {
+        collection: 'tasks',
+        criteria: { team: '@team' },
+        manifest: { title: true },
+        writable: { fields: { title: true } },
+      },
+    },
+  });
+  cleanups.push(() => stream.disconnect());
+  const inbox = (): { got: ServerMessage[]; unregister: ReturnType<typeof stream.register> } => {
+    const got: ServerMessage[] = [];
+    const unregister = stream.register({ team: 'a' }, (_type, message) => got.push(message));
+    cleanups.push(async () => unregister());
+    return { got, unregister };
+  };
+  const ann = inbox();
+  const bob = inbox();
+  await vi.waitFor(() => expect(bob.got.some((m) => m.type === 'payload')).toBe(true));
+  const args = (title: string) => ({
+    root: 'tasks',
+    id: 't1',
+    ops: [{ operation: 'set', path: 'title', data: title }],
+  });
+  ann.unregister.send({ type: 'mutate', id: 'a:1', name: '$write', args: args('two') });
+  await vi.waitFor(() => expect(answerOf(ann.got, 'a:1')).toBeDefined(), { timeout: 5000 });
+  expect(answerOf(ann.got, 'a:1')).toMatchObject({
+    type: 'batch',
+    messages: [
+      { type: 'delta', ops: [{ operation: 'set', path: 'title', data: 'two' }] },
+      { type: 'mutated', id: 'a:1' },
+    ],
+  });
+  expect(fake.docs('tasks')[0]).toMatchObject({ title: 'two' });
+  ann.unregister.send({ type: 'lock', id: 'l1', root: 'tasks', doc: 't1', wait: false });
+  await vi.waitFor(() => expect(ann.got.some((m) => m.type === 'locked')).toBe(true));
+  bob.unregister.send({ type: 'mutate', id: 'b:1', name: '$write', args: args('three') });
+  await vi.waitFor(() => expect(answerOf(bob.got, 'b:1')).toBeDefined(), { timeout: 5000 });
+  expect(answerOf(bob.got, 'b:1')).toMatchObject({ error: { code: 'locked' } });
+  expect(fake.docs('tasks')[0]).toMatchObject({ title: 'two' });
+});
