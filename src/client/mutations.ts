@@ -1,4 +1,5 @@
 import { MutationError, type MutateMessage, type MutatedMessage } from '../protocol/index.js';
+import { jsonCopy } from './jsonCopy.js';
 import type { OptimisticRecipe } from './optimistic.js';
 
 /** A mutation sent (or about to be) and not answered yet, as `collector.pending` lists it. */
@@ -89,7 +90,7 @@ export class PendingMutations {
         `collector.mutate: timeoutMs must be a positive number, got ${String(timeoutMs)}`,
       );
     }
-    const copy = jsonCopy(args);
+    const copy = jsonCopy(args, 'collector.mutate: args');
     if (this.#ended) return Promise.reject(this.#ended);
     return new Promise((resolve, reject) => {
       const entry: Entry = {
@@ -174,16 +175,4 @@ export class PendingMutations {
       this.#entries.map(({ id, name, args }) => Object.freeze({ id, name, args })),
     );
   }
-}
-
-function jsonCopy(args: unknown): unknown {
-  if (args === undefined) return undefined;
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(args);
-  } catch (error) {
-    throw new TypeError('collector.mutate: args must be JSON-serializable', { cause: error });
-  }
-  if (text === undefined) throw new TypeError('collector.mutate: args must be JSON-serializable');
-  return JSON.parse(text) as unknown;
 }

@@ -13,6 +13,7 @@ import {
 } from '../protocol/index.js';
 import { checkKeys } from '../protocol/config.js';
 import type { FrameLimits } from './apply.js';
+import { jsonCopy } from './jsonCopy.js';
 import type { LinkMessage } from './link.js';
 import { Subscription, checkLimit } from './subscription.js';
 import type { SubscribeOptions } from './types.js';
@@ -48,20 +49,6 @@ export type SubscriptionMessage =
 /** Sub ids this registry hands out: `s` and a counter, never reused. */
 const SUB_ID = /^s([0-9]+)$/;
 
-function jsonCopy(params: unknown): unknown {
-  if (params === undefined) return undefined;
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(params);
-  } catch (error) {
-    throw new TypeError('collector.subscribe: params must be JSON-serializable', { cause: error });
-  }
-  if (text === undefined) {
-    throw new TypeError('collector.subscribe: params must be JSON-serializable (an object)');
-  }
-  return JSON.parse(text) as unknown;
-}
-
 /**
  * The collector's subscriptions: handles by key, the wire subscriptions they share by sub id,
  * what is queued until `registered`, and what to send again after a reconnect (a fresh
@@ -96,7 +83,7 @@ export class SubscriptionRegistry {
       checkKeys('collector.subscribe', options, ['limit']);
     }
     const limit = checkLimit('collector.subscribe', options?.limit);
-    const copy = jsonCopy(params);
+    const copy = jsonCopy(params, 'collector.subscribe: params');
     const ended = this.#ended;
     if (ended !== null) {
       const entry = new WireSubscription('', '', source, copy, limit, this.#deferral);

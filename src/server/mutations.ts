@@ -124,8 +124,10 @@ export class Mutations {
     // The link holds its frames from the mutation's first write (not before: a mutator that
     // reads or waits first must not delay the client's other live data) until the answer.
     let held = false;
+    let answered = false;
     const wrote = () => {
-      if (held) return;
+      // A run that outlived its timeout may still write after the answer: nothing to hold for.
+      if (held || answered) return;
       held = true;
       sink.hold();
     };
@@ -137,6 +139,7 @@ export class Mutations {
       result = fail('internal', `mutator ${name} failed on the server`);
     }
     resolveOutcome(result);
+    answered = true;
     this.answer(session, sink, id, result, held);
   }
 

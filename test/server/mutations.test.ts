@@ -365,6 +365,30 @@ describe('mutators', () => {
     expect(await answer(ann, 'k:2')).toMatchObject({ result: 'done' });
   });
 
+  it("a mutation that times out and writes afterwards does not hold back the client's later frames", async () => {
+    let open!: () => void;
+    const late = new Promise<void>((r) => (open = r));
+    const { adapter } = await start({
+      mutationTimeoutMs: 30,
+      mutators: {
+        ...mutators,
+        slowWrite: mutator({
+          run: async ({ db }) => {
+            await late;
+            await db.insert('messages', { _id: 'late', channelId: 'c1', text: 'late' });
+          },
+        }),
+      },
+    });
+    const ann = await client('ann');
+    ann.send({ type: 'mutate', id: 'k:1', name: 'slowWrite' });
+    expect(await answer(ann, 'k:1')).toMatchObject({ error: { code: 'mutation_timeout' } });
+    open();
+    await ann.until(() => flat(ann).some((m) => m.type === 'delta'));
+    adapter.insert('messages', { _id: 'after', channelId: 'c1', text: 'after' });
+    await ann.until(() => flat(ann).filter((m) => m.type === 'delta').length === 2);
+  });
+
   it('works in process: stream.register(...).send(mutate) gets the batch', async () => {
     const adapter = chat();
     const stream = new Stream({ adapter, dataSources: { messages }, cacheConfig: {}, mutators });
