@@ -104,9 +104,11 @@ export class Collector<TStream = unknown> {
       recipes: () => this.#mutations.recipes(),
       report: (text, error) => this.#report(text, error),
     });
+    const noSend =
+      "this Collector's `register` transport has no way to send mutations (its unregister function has no `send(message)`)";
     this.#mutations = new PendingMutations({
       send: (msg) => {
-        this.#link.send(msg);
+        if (!this.#link.send(msg)) this.#mutations.end(noSend, 'config');
       },
       changed: () => this.#refresh(),
       timeoutMs: this.#options.mutationTimeoutMs,
@@ -133,9 +135,7 @@ export class Collector<TStream = unknown> {
       unsendable: (messages) => {
         this.#subscriptions.unsendable(messages);
         if (messages.some((m) => m.type === 'mutate')) {
-          this.#mutations.end(
-            "this Collector's `register` transport has no way to send mutations (its unregister function has no `send(message)`)",
-          );
+          this.#mutations.end(noSend, 'config');
         }
       },
       debug,

@@ -142,10 +142,10 @@ export class PendingMutations {
     return true;
   }
 
-  /** The collector ended: every pending mutation rejects with `disconnected`. */
-  end(why: string): void {
+  /** The collector ended (or cannot send): every pending mutation rejects with `code`. */
+  end(why: string, code = 'disconnected'): void {
     if (this.#ended) return;
-    this.#ended = new MutationError('disconnected', why);
+    this.#ended = new MutationError(code, why);
     const entries = this.#entries;
     this.#entries = [];
     this.#relist();

@@ -357,6 +357,24 @@ describe('collector.mutate', () => {
     expect(() => ann.mutate('rename', { big: 10n })).toThrow(/JSON/);
   });
 
+  it('a register transport that cannot send refuses mutations with config, at once', async () => {
+    const server = await live();
+    const ann = new Collector({
+      register: (identity, receive, done) => {
+        const unregister = server.stream.register(identity, receive, done);
+        return () => unregister();
+      },
+      identity: { userId: 'ann' },
+    });
+    cleanups.push(() => ann.disconnect());
+    await ann.ready();
+    await expect(ann.mutate('rename', { id: 't1', title: 'x' })).rejects.toMatchObject({
+      code: 'config',
+      message: expect.stringContaining('no way to send mutations'),
+    });
+    expect(ann.pending).toEqual([]);
+  });
+
   it('works over stream.register in process', async () => {
     const server = await live();
     const ann = new Collector({ register: server.stream.register, identity: { userId: 'ann' } });
