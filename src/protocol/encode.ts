@@ -48,7 +48,13 @@ export const encodeSubscriptionError = (
   sub: string,
   code: SubscriptionErrorCode,
   message: string,
-): string => json<SubscriptionErrorMessage>({ type: 'subscription_error', sub, code, message });
+  retrying?: boolean,
+): string =>
+  json<SubscriptionErrorMessage>(
+    retrying
+      ? { type: 'subscription_error', sub, code, message, retrying }
+      : { type: 'subscription_error', sub, code, message },
+  );
 
 /** The answer to mutation `id`: its result, or its error. */
 export const encodeMutated = (

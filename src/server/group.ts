@@ -94,6 +94,30 @@ export class Group {
     return ops;
   }
 
+  /**
+   * Replaces the view by `rows` (a producer's new output) with the smallest ops: a document
+   * gone is a `remove`, a new one an `insert`, a changed one `set`/`unset` at the deepest
+   * changed paths (an array whose length changed is set whole).
+   */
+  replace(rows: Doc[]): Op[] {
+    const ops: Op[] = [];
+    const fresh = new Map<string, Doc>();
+    for (const row of rows) fresh.set(idKey(row._id), this.projected(row));
+    for (const [key, doc] of this.docs) {
+      if (!fresh.has(key)) {
+        this.release(key);
+        ops.push({ operation: 'remove', id: this.wire(doc) });
+      }
+    }
+    for (const [key, doc] of fresh) {
+      const before = this.docs.get(key);
+      this.hold(key, doc);
+      if (!before) ops.push({ operation: 'insert', id: this.wire(doc), data: doc });
+      else ops.push(...diffOps(this.wire(doc), before, doc));
+    }
+    return ops;
+  }
+
   /** The ops that take a client from this group's view to `other`'s view. */
   opsTowards(other: Group): Op[] {
     const ops: Op[] = [];

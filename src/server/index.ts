@@ -10,6 +10,8 @@ export type {
 } from './stream.js';
 export type { AuthorizeContext, WindowLimit } from './sources.js';
 export type { AllowContext, Writable } from './directWrites.js';
+export type { ProduceContext, ProducedDataSource } from './producers.js';
+export type { CollectionDataSource } from './sources.js';
 export type { Schema, StandardSchema, StandardResult } from './params.js';
 export { MutationError, mutator } from './mutators.js';
 export type { Mutator, MutatorContext, ArgsOf, ScopesLike } from './mutators.js';

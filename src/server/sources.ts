@@ -1,4 +1,5 @@
 import { WRITABLE_KEYS, type Writable } from './directWrites.js';
+import { checkProduced, type Produced, type ProducedDataSource } from './producers.js';
 import { ParticleError } from '../protocol/errors.js';
 import { checkKeys } from '../protocol/config.js';
 import type { Manifest, Sort } from '../protocol/messages.js';
@@ -23,7 +24,8 @@ export interface WindowLimit {
 }
 
 /** One root of every client's data model. */
-export interface DataSource {
+/** A source over a collection: the documents its criteria select for each identity. */
+export interface CollectionDataSource {
   /** The adapter's collection (Mongo collection, memory collection). */
   collection: string;
   /** A MongoDB query; string values starting with `@` or holding `|` are references. `undefined`: every record. */
@@ -53,7 +55,12 @@ export interface DataSource {
   writable?: Writable;
 }
 
+/** A data source: a collection's documents, or documents made by `produce` (see {@link ProducedDataSource}). */
+export type DataSource = CollectionDataSource | ProducedDataSource;
+
 export interface SourceState extends GroupSource {
+  /** Set for a produced source (its `collection` is then empty). */
+  readonly produced?: Produced | undefined;
   readonly params: Schema | undefined;
   readonly authorize: DataSource['authorize'];
   readonly limit: WindowLimit | undefined;
@@ -78,7 +85,7 @@ const DATA_SOURCE_KEYS = [
   'limit',
   'eager',
   'writable',
-] as const satisfies readonly (keyof DataSource)[];
+] as const satisfies readonly (keyof CollectionDataSource)[];
 
 /** Checks one data source's configuration and compiles its criteria and projection. */
 export function compileSource(name: string, ds: DataSource, cacheConfig: CacheConfig): SourceState {
@@ -88,6 +95,15 @@ export function compileSource(name: string, ds: DataSource, cacheConfig: CacheCo
       'config',
       `${where} must be an object such as { collection, manifest }`,
     );
+  }
+  if ('produce' in ds) {
+    if ('collection' in ds) {
+      throw new ParticleError(
+        'config',
+        `${where}: a source is exactly one kind: collection (criteria) or produced (produce), not both`,
+      );
+    }
+    return compileProduced(name, where, ds as ProducedDataSource);
   }
   checkKeys(where, ds, DATA_SOURCE_KEYS);
   if (typeof ds.collection !== 'string' || !ds.collection) {
@@ -149,6 +165,43 @@ export function compileSource(name: string, ds: DataSource, cacheConfig: CacheCo
   };
 }
 
+function compileProduced(name: string, where: string, ds: ProducedDataSource): SourceState {
+  const produced = checkProduced(where, ds);
+  if (ds.manifest !== true && !isPlainObject(ds.manifest)) {
+    throw new ParticleError(
+      'config',
+      `${where}.manifest is required: true, or a projection such as { total: true }`,
+    );
+  }
+  if (ds.authorize !== undefined && typeof ds.authorize !== 'function') {
+    throw new ParticleError('config', `${where}.authorize must be a function`);
+  }
+  const idField = ds.idField ?? '_id';
+  return {
+    name,
+    produced,
+    params: ds.params,
+    authorize: ds.authorize,
+    limit: undefined,
+    eager: false,
+    collection: '',
+    manifest: ds.manifest,
+    idField,
+    sort: ds.sort,
+    compiled: {
+      source: undefined,
+      references: new Map(),
+      identityFields: [...produced.shareBy],
+      paramFields: [],
+      dependencies: new Map(),
+    },
+    projection: toProjection(ds.manifest, idField),
+    resolutions: new Map(),
+    writable: undefined,
+    criteriaFields: [],
+  };
+}
+
 function checkWritable(where: string, writable: unknown): Writable | undefined {
   if (writable === undefined) return undefined;
   if (!isPlainObject(writable)) {
@@ -202,7 +255,7 @@ function manifestShows(manifest: Manifest, path: string): boolean {
   return true;
 }
 
-function windowLimit(where: string, ds: DataSource): WindowLimit | undefined {
+function windowLimit(where: string, ds: CollectionDataSource): WindowLimit | undefined {
   if (ds.limit === undefined) return undefined;
   const limit = typeof ds.limit === 'number' ? { default: ds.limit, max: ds.limit } : ds.limit;
   if (!isPlainObject(limit)) {

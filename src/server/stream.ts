@@ -437,6 +437,16 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
     return targets.length;
   }
 
+  /**
+   * Marks dependency `name` changed: every produced instance whose `produce` called
+   * `depend(name)` produces again (coalesced). Call it from REST routes or jobs after changing
+   * what a producer reads outside the adapter. Returns how many instances were marked.
+   */
+  bump(name: string): number {
+    if (typeof name !== 'string') throw new TypeError('stream.bump: name must be a string');
+    return this.views.producers.bump(name);
+  }
+
   /** Counts for health checks. */
   stats(): StreamStats {
     let clients = 0;

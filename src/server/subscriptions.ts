@@ -276,5 +276,8 @@ function asRefusal(error: unknown): Refusal {
   ) {
     return new Refusal('bad_params', error.message);
   }
+  if (error instanceof ParticleError && error.code === 'produce_failed') {
+    return new Refusal('produce_failed', error.message);
+  }
   throw error;
 }

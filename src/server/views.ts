@@ -10,6 +10,8 @@ import { CollectionGroups } from './groupIndex.js';
 import { idKey } from './ids.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import { compileSource, type DataSource, type SourceState } from './sources.js';
+import { Producers, type Produced } from './producers.js';
+import type { SessionRoot } from './session.js';
 
 export type { DataSource, SourceState } from './sources.js';
 
@@ -70,6 +72,8 @@ export class Views {
   private readonly groups = new Map<string, Group>();
   private readonly collections = new Map<string, CollectionGroups>();
   private closed = false;
+  /** The instances of produced sources. */
+  readonly producers: Producers;
 
   constructor(
     private readonly adapter: Adapter,
@@ -77,6 +81,9 @@ export class Views {
     cacheConfig: CacheConfig,
     private readonly options: ViewsOptions = {},
   ) {
+    this.producers = new Producers(adapter, (message, details) =>
+      options.debug?.(message, details),
+    );
     const manifests: Record<string, Manifest> = {};
     const rootOptions: Record<string, RootOptions> = {};
     const watched = new Set<string>();
@@ -91,7 +98,8 @@ export class Views {
         manifests[name] = ds.manifest;
         if (options) rootOptions[name] = options;
       }
-      watched.add(ds.collection);
+      if (source.produced) for (const c of source.produced.collections) watched.add(c);
+      else watched.add(source.collection);
       for (const [collection, fields] of source.compiled.dependencies) {
         watched.add(collection);
         const list = this.dependents.get(collection) ?? [];
@@ -110,7 +118,7 @@ export class Views {
   }
 
   get groupCount(): number {
-    return this.groups.size;
+    return this.groups.size + this.producers.size;
   }
 
   /** The sources sent at register, in declaration order. */
@@ -129,6 +137,9 @@ export class Views {
     params: Record<string, unknown> = {},
     limit?: number,
   ): Promise<void> {
+    if (source.produced) {
+      return this.producers.join(member as SessionRoot, producedOf(source), identity, params);
+    }
     const resolution = await this.resolutionFor(source, identity, params, limit);
     member.resolution = resolution;
     member.group = resolution.group;
@@ -144,6 +155,8 @@ export class Views {
     params: Record<string, unknown>,
     limit?: number,
   ): Promise<void> {
+    // A produced source has no window: its view does not change with the limit.
+    if (source.produced) return;
     const old = member.resolution;
     const from = member.group;
     const resolution = await this.resolutionFor(source, identity, params, limit);
@@ -163,6 +176,11 @@ export class Views {
 
   /** Takes `member` out of its view; groups and resolutions nobody uses are dropped. */
   leave(member: ViewMember): void {
+    if (this.producers.owns(member as SessionRoot)) {
+      this.producers.leave(member as SessionRoot);
+      member.resolution = null;
+      return;
+    }
     const resolution = member.resolution;
     if (resolution) {
       resolution.members.delete(member);
@@ -180,6 +198,7 @@ export class Views {
     params: Record<string, unknown> = {},
     limit?: number,
   ): Promise<Doc[]> {
+    if (source.produced) return this.producers.view(producedOf(source), identity, params);
     const existing = source.resolutions.get(this.resolutionKey(source, identity, params, limit));
     const query = existing?.query ?? (await this.resolve(source, identity, params)).query;
     const group =
@@ -190,6 +209,7 @@ export class Views {
 
   /** Applies one change from the feed (inside the job queue). */
   apply(change: Change): void | Promise<void> {
+    this.producers.changed(change);
     if (change.type === 'reset') return this.resync(change.collection);
     const affected = (this.dependents.get(change.collection) ?? []).filter(
       ({ source, fields }) => source.resolutions.size > 0 && touches(change, fields),
@@ -231,6 +251,7 @@ export class Views {
   /** Forgets every group (the stream is shutting down). */
   clear(): void {
     this.closed = true;
+    this.producers.clear();
     for (const group of this.groups.values()) group.clear();
     this.groups.clear();
     for (const source of this.sources.values()) source.resolutions.clear();
@@ -528,4 +549,8 @@ function traceTouches(trace: TracedLookup[], change: Exclude<Change, { type: 're
     (t) =>
       t.collection === change.collection && (t.ids.has(key) || (doc !== null && t.matcher(doc))),
   );
+}
+
+function producedOf(source: SourceState): SourceState & { readonly produced: Produced } {
+  return source as SourceState & { readonly produced: Produced };
 }

@@ -1,0 +1,430 @@
+import { encodeSubscriptionError } from '../protocol/encode.js';
+import { ParticleError } from '../protocol/errors.js';
+import type { Manifest, Sort } from '../protocol/messages.js';
+import { checkKeys } from '../protocol/config.js';
+import type { Adapter, Change, Doc, FindOptions } from './adapter.js';
+import { canonicalKey } from './canonical.js';
+import { cloneDeep, isPlainObject } from './clone.js';
+import { Group } from './group.js';
+import { idKey } from './ids.js';
+import { compileMatcher, type Matcher } from './matcher.js';
+import { isSchema, type Schema } from './params.js';
+import type { SessionRoot } from './session.js';
+import type { AuthorizeContext, SourceState } from './sources.js';
+
+/** What a producer gets. */
+export interface ProduceContext {
+  /** The validated params. */
+  readonly params: Record<string, unknown>;
+  /** Only the identity's `shareBy` fields: an instance is shared by everyone alike in them. */
+  readonly identity: Readonly<Record<string, unknown>>;
+  /**
+   * Reads through the adapter (a collection listed in `collections`); a later change that could
+   * alter this result makes the instance produce again.
+   */
+  find(collection: string, query?: Doc, options?: FindOptions): Promise<Doc[]>;
+  /** Produces again on `stream.bump(name)`. */
+  depend(name: string): void;
+}
+
+/** A produced source (Seapig's objects): documents made by `produce`, on demand, shared. */
+export interface ProducedDataSource {
+  /** Makes one document or an array of documents (each with its id field). */
+  produce: (context: ProduceContext) => Doc | Doc[] | Promise<Doc | Doc[]>;
+  /** `true` (all fields) or a projection; only listed fields leave the server. */
+  manifest: Manifest;
+  /** Validated params (Standard Schema or TypeBox); part of the instance key. */
+  params?: Schema;
+  /** The identity fields `produce` may read; one instance per params and these values. @default [] */
+  shareBy?: string[];
+  /** The collections `produce` reads with `find` (their changes are watched). @default [] */
+  collections?: string[];
+  /** An extra check on subscribe; `false` or a throw refuses with `forbidden`. */
+  authorize?: (context: AuthorizeContext) => boolean | Promise<boolean>;
+  /** The order of the client's array. */
+  sort?: Sort;
+  /** @default '_id' */
+  idField?: string;
+  /** Stale marks within this long give one production. @default 0 */
+  debounceMs?: number;
+  /** How long an instance outlives its last subscriber. @default 0 */
+  lingerMs?: number;
+  /** A production running longer fails (`produce_failed`, retried on the next stale mark). @default 10000 */
+  produceTimeoutMs?: number;
+}
+
+export const PRODUCED_KEYS = [
+  'produce',
+  'manifest',
+  'params',
+  'shareBy',
+  'collections',
+  'authorize',
+  'sort',
+  'idField',
+  'debounceMs',
+  'lingerMs',
+  'produceTimeoutMs',
+] as const satisfies readonly (keyof ProducedDataSource)[];
+
+/** A checked produced source. */
+export interface Produced {
+  readonly produce: ProducedDataSource['produce'];
+  readonly shareBy: readonly string[];
+  readonly collections: readonly string[];
+  readonly debounceMs: number;
+  readonly lingerMs: number;
+  readonly timeoutMs: number;
+}
+
+/** Checks a produced source's own keys (the shared ones are checked with every source). */
+export function checkProduced(where: string, ds: ProducedDataSource): Produced {
+  checkKeys(where, ds, PRODUCED_KEYS);
+  if (typeof ds.produce !== 'function') {
+    throw new ParticleError(
+      'config',
+      `${where}.produce must be a function ({ params, identity, find, depend }) => doc | docs`,
+    );
+  }
+  if (ds.params !== undefined && !isSchema(ds.params)) {
+    throw new ParticleError(
+      'config',
+      `${where}.params must be a Standard Schema or a TypeBox schema`,
+    );
+  }
+  for (const key of ['shareBy', 'collections'] as const) {
+    const list = ds[key];
+    if (
+      list !== undefined &&
+      (!Array.isArray(list) || !list.every((f) => typeof f === 'string' && f))
+    ) {
+      throw new ParticleError('config', `${where}.${key} must be an array of names`);
+    }
+  }
+  for (const key of ['debounceMs', 'lingerMs', 'produceTimeoutMs'] as const) {
+    const value = ds[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+      throw new ParticleError('config', `${where}.${key} must be an integer >= 0`);
+    }
+  }
+  return {
+    produce: ds.produce,
+    shareBy: ds.shareBy ?? [],
+    collections: ds.collections ?? [],
+    debounceMs: ds.debounceMs ?? 0,
+    lingerMs: ds.lingerMs ?? 0,
+    timeoutMs: ds.produceTimeoutMs ?? 10_000,
+  };
+}
+
+interface FindTrace {
+  readonly collection: string;
+  readonly matcher: Matcher;
+  readonly ids: ReadonlySet<string>;
+}
+
+/** One produced instance: its documents (a group, shared by its subscribers) and dependencies. */
+class Instance {
+  readonly members = new Set<SessionRoot>();
+  finds: FindTrace[] = [];
+  names = new Set<string>();
+  running = false;
+  again = false;
+  destroyed = false;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  linger: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly source: SourceState & { readonly produced: Produced },
+    readonly params: Record<string, unknown>,
+    readonly identity: Readonly<Record<string, unknown>>,
+    readonly group: Group,
+  ) {}
+}
+
+const TIMEOUT = Symbol('timeout');
+
+/**
+ * The live instances of every produced source: made on the first subscriber, shared by the
+ * subscribers with the same params and `shareBy` values, produced again (single-flight,
+ * coalescing) when a dependency may have changed, destroyed `lingerMs` after the last one left.
+ */
+export class Producers {
+  private readonly instances = new Map<string, Instance>();
+  private readonly byGroup = new Map<Group, Instance>();
+  /** First productions under way, so that concurrent subscribers share them. */
+  private readonly starting = new Map<string, Promise<Instance>>();
+
+  constructor(
+    private readonly adapter: Adapter,
+    private readonly debug: (message: string, details?: unknown) => void,
+  ) {}
+
+  get size(): number {
+    return this.instances.size;
+  }
+
+  /** Puts `member` into its instance, producing it first if it is new. */
+  async join(
+    member: SessionRoot,
+    source: SourceState & { readonly produced: Produced },
+    identity: Record<string, unknown>,
+    params: Record<string, unknown>,
+  ): Promise<void> {
+    const instance = await this.instanceFor(source, identity, params);
+    clearTimeout(instance.linger);
+    instance.linger = undefined;
+    instance.members.add(member);
+    instance.group.members.add(member);
+    member.group = instance.group;
+    member.resolution = null;
+  }
+
+  /** The documents an instance holds (or would hold) for this identity and params. */
+  async view(
+    source: SourceState & { readonly produced: Produced },
+    identity: Record<string, unknown>,
+    params: Record<string, unknown>,
+  ): Promise<Doc[]> {
+    const live = this.instances.get(this.keyOf(source, identity, params));
+    if (live) return live.group.list();
+    const scratch = this.newInstance(source, identity, params);
+    await this.firstProduction(scratch);
+    return scratch.group.list();
+  }
+
+  owns(member: SessionRoot): boolean {
+    return member.group !== null && this.byGroup.has(member.group);
+  }
+
+  leave(member: SessionRoot): void {
+    const instance = member.group ? this.byGroup.get(member.group) : undefined;
+    if (!instance) return;
+    instance.members.delete(member);
+    instance.group.members.delete(member);
+    member.group = null;
+    if (instance.members.size > 0) return;
+    const lingerMs = instance.source.produced.lingerMs;
+    if (lingerMs === 0) this.destroy(instance);
+    else {
+      instance.linger = setTimeout(() => this.destroy(instance), lingerMs);
+      instance.linger.unref?.();
+    }
+  }
+
+  /** A change on the feed: instances whose finds it could alter produce again. */
+  changed(change: Change): void {
+    for (const instance of this.instances.values()) {
+      const hit = instance.finds.some(
+        (f) =>
+          f.collection === change.collection &&
+          (change.type === 'reset' ||
+            f.ids.has(idKey(change.id)) ||
+            (change.type !== 'delete' && change.doc !== null && f.matcher(change.doc))),
+      );
+      if (hit) this.stale(instance);
+    }
+  }
+
+  /** `stream.bump(name)`: instances that depend on `name` produce again. Returns how many. */
+  bump(name: string): number {
+    let count = 0;
+    for (const instance of this.instances.values()) {
+      if (instance.names.has(name)) {
+        count++;
+        this.stale(instance);
+      }
+    }
+    return count;
+  }
+
+  clear(): void {
+    for (const instance of [...this.instances.values()]) this.destroy(instance);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private keyOf(
+    source: SourceState & { produced: Produced },
+    identity: Record<string, unknown>,
+    params: Record<string, unknown>,
+  ): string {
+    const shared = Object.fromEntries(source.produced.shareBy.map((f) => [f, identity[f] ?? null]));
+    return `${source.name}?${canonicalKey(params)}#${canonicalKey(shared)}`;
+  }
+
+  private async instanceFor(
+    source: SourceState & { readonly produced: Produced },
+    identity: Record<string, unknown>,
+    params: Record<string, unknown>,
+  ): Promise<Instance> {
+    const key = this.keyOf(source, identity, params);
+    const live = this.instances.get(key);
+    if (live) return live;
+    let starting = this.starting.get(key);
+    if (!starting) {
+      const instance = this.newInstance(source, identity, params);
+      starting = this.firstProduction(instance).then(
+        () => {
+          this.starting.delete(key);
+          this.instances.set(key, instance);
+          this.byGroup.set(instance.group, instance);
+          return instance;
+        },
+        (error: unknown) => {
+          this.starting.delete(key);
+          throw error;
+        },
+      );
+      this.starting.set(key, starting);
+    }
+    return starting;
+  }
+
+  private newInstance(
+    source: SourceState & { readonly produced: Produced },
+    identity: Record<string, unknown>,
+    params: Record<string, unknown>,
+  ): Instance {
+    const key = this.keyOf(source, identity, params);
+    const shared = Object.freeze(
+      Object.fromEntries(
+        source.produced.shareBy.map((f) => [f, identity[f]]).filter(([, v]) => v !== undefined),
+      ),
+    );
+    const group = new Group(
+      key,
+      source,
+      {},
+      () => true,
+      () => undefined,
+    );
+    return new Instance(key, source, params, shared, group);
+  }
+
+  private async firstProduction(instance: Instance): Promise<void> {
+    const outcome = await this.produceOnce(instance);
+    if (!outcome.ok) throw new ParticleError('produce_failed', outcome.message);
+    instance.group.load(outcome.docs);
+  }
+
+  /** One production with its dependencies recorded; a throw, a bad value or a timeout fails it. */
+  private async produceOnce(
+    instance: Instance,
+  ): Promise<{ ok: true; docs: Doc[] } | { ok: false; message: string }> {
+    const { source } = instance;
+    const finds: FindTrace[] = [];
+    const names = new Set<string>();
+    const context: ProduceContext = {
+      params: instance.params,
+      identity: instance.identity,
+      find: async (collection, query = {}, options) => {
+        if (!source.produced.collections.includes(collection)) {
+          throw new ParticleError(
+            'config',
+            `dataSources.${source.name}: find in ${collection}, which its collections do not list`,
+          );
+        }
+        const docs = await this.adapter.find(collection, query, options);
+        finds.push({
+          collection,
+          matcher: compileMatcher(query),
+          ids: new Set(docs.map((d) => idKey(d._id))),
+        });
+        return docs.map((d) => cloneDeep(d));
+      },
+      depend: (name) => {
+        names.add(String(name));
+      },
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const timeout = new Promise<typeof TIMEOUT>((resolve) => {
+        timer = setTimeout(() => resolve(TIMEOUT), source.produced.timeoutMs);
+        timer.unref?.();
+      });
+      const value = await Promise.race([
+        Promise.resolve().then(() => source.produced.produce(context)),
+        timeout,
+      ]);
+      if (value === TIMEOUT) {
+        return {
+          ok: false,
+          message: `${source.name}: produce took longer than ${source.produced.timeoutMs} ms`,
+        };
+      }
+      const docs = Array.isArray(value) ? value : [value];
+      const idField = source.idField;
+      const bad = docs.findIndex((d) => !isPlainObject(d) || d[idField] === undefined);
+      if (bad >= 0) {
+        return {
+          ok: false,
+          message: `${source.name}: produce must return documents with ${idField} (item ${bad} has none)`,
+        };
+      }
+      // The group keys documents by `_id`; a produced document named by another field is keyed by it.
+      const rows = docs.map((d) => (idField === '_id' ? d : { ...d, _id: d[idField] }));
+      instance.finds = finds;
+      instance.names = names;
+      return { ok: true, docs: JSON.parse(JSON.stringify(rows)) as Doc[] };
+    } catch (error) {
+      this.debug(`${source.name}: produce failed`, error);
+      const text = error instanceof ParticleError ? error.message : 'produce failed on the server';
+      return { ok: false, message: `${source.name}: ${text}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private stale(instance: Instance): void {
+    if (instance.destroyed) return;
+    if (instance.running) {
+      instance.again = true;
+      return;
+    }
+    if (instance.timer) return;
+    instance.timer = setTimeout(() => {
+      instance.timer = undefined;
+      void this.reproduce(instance);
+    }, instance.source.produced.debounceMs);
+    instance.timer.unref?.();
+  }
+
+  private async reproduce(instance: Instance): Promise<void> {
+    if (instance.destroyed) return;
+    instance.running = true;
+    const outcome = await this.produceOnce(instance);
+    instance.running = false;
+    if (instance.destroyed) return;
+    if (outcome.ok) {
+      instance.group.emit(instance.group.replace(outcome.docs));
+    } else {
+      // The last good value stays; subscribers hear why, and the next stale mark retries.
+      for (const member of instance.members) {
+        try {
+          member.session.sink?.send(
+            encodeSubscriptionError(member.name, 'produce_failed', outcome.message, true),
+            'control',
+          );
+        } catch {
+          // a failing link is closed by its transport
+        }
+      }
+    }
+    if (instance.again) {
+      instance.again = false;
+      this.stale(instance);
+    }
+  }
+
+  private destroy(instance: Instance): void {
+    if (instance.destroyed) return;
+    instance.destroyed = true;
+    clearTimeout(instance.timer);
+    clearTimeout(instance.linger);
+    if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
+    this.byGroup.delete(instance.group);
+    instance.group.clear();
+  }
+}
