@@ -8,7 +8,7 @@ import { cloneDeep, isPlainObject } from './clone.js';
 import { Group } from './group.js';
 import { idKey } from './ids.js';
 import { compileMatcher, type Matcher } from './matcher.js';
-import { isSchema, type Schema } from './params.js';
+import { isSchema, validate, type Schema } from './params.js';
 import type { SessionRoot } from './session.js';
 import type { AuthorizeContext, SourceState } from './sources.js';
 
@@ -25,6 +25,12 @@ export interface ProduceContext {
   find(collection: string, query?: Doc, options?: FindOptions): Promise<Doc[]>;
   /** Produces again on `stream.bump(name)`. */
   depend(name: string): void;
+  /**
+   * The documents of another produced source's instance (same `shareBy` identity), produced if
+   * needed; this instance produces again when that one's output changes. A cycle is
+   * `produce_failed` naming it.
+   */
+  read(source: string, params?: unknown): Promise<Doc[]>;
 }
 
 /** A produced source (Seapig's objects): documents made by `produce`, on demand, shared. */
@@ -128,6 +134,9 @@ class Instance {
   readonly members = new Set<SessionRoot>();
   finds: FindTrace[] = [];
   names = new Set<string>();
+  /** Instances this one read in its last production, and those that read it. */
+  reads = new Set<Instance>();
+  readonly readers = new Set<Instance>();
   running = false;
   again = false;
   destroyed = false;
@@ -159,6 +168,8 @@ export class Producers {
   constructor(
     private readonly adapter: Adapter,
     private readonly debug: (message: string, details?: unknown) => void,
+    /** The data sources by name (for `read`). */
+    private readonly lookup: (name: string) => SourceState | undefined,
   ) {}
 
   get size(): number {
@@ -190,8 +201,12 @@ export class Producers {
     const live = this.instances.get(this.keyOf(source, identity, params));
     if (live) return live.group.list();
     const scratch = this.newInstance(source, identity, params);
-    await this.firstProduction(scratch);
-    return scratch.group.list();
+    try {
+      await this.firstProduction(scratch);
+      return scratch.group.list();
+    } finally {
+      this.destroy(scratch);
+    }
   }
 
   owns(member: SessionRoot): boolean {
@@ -204,7 +219,13 @@ export class Producers {
     instance.members.delete(member);
     instance.group.members.delete(member);
     member.group = null;
-    if (instance.members.size > 0) return;
+    this.unused(instance);
+  }
+
+  /** An instance nobody subscribes to or reads goes after `lingerMs`. */
+  private unused(instance: Instance): void {
+    if (instance.members.size > 0 || instance.readers.size > 0 || instance.destroyed) return;
+    clearTimeout(instance.linger);
     const lingerMs = instance.source.produced.lingerMs;
     if (lingerMs === 0) this.destroy(instance);
     else {
@@ -258,6 +279,7 @@ export class Producers {
     source: SourceState & { readonly produced: Produced },
     identity: Record<string, unknown>,
     params: Record<string, unknown>,
+    chain: readonly string[] = [],
   ): Promise<Instance> {
     const key = this.keyOf(source, identity, params);
     const live = this.instances.get(key);
@@ -265,7 +287,7 @@ export class Producers {
     let starting = this.starting.get(key);
     if (!starting) {
       const instance = this.newInstance(source, identity, params);
-      starting = this.firstProduction(instance).then(
+      starting = this.firstProduction(instance, chain).then(
         () => {
           this.starting.delete(key);
           this.instances.set(key, instance);
@@ -303,8 +325,8 @@ export class Producers {
     return new Instance(key, source, params, shared, group);
   }
 
-  private async firstProduction(instance: Instance): Promise<void> {
-    const outcome = await this.produceOnce(instance);
+  private async firstProduction(instance: Instance, chain: readonly string[] = []): Promise<void> {
+    const outcome = await this.produceOnce(instance, chain);
     if (!outcome.ok) throw new ParticleError('produce_failed', outcome.message);
     instance.group.load(outcome.docs);
   }
@@ -312,10 +334,13 @@ export class Producers {
   /** One production with its dependencies recorded; a throw, a bad value or a timeout fails it. */
   private async produceOnce(
     instance: Instance,
+    before: readonly string[] = [],
   ): Promise<{ ok: true; docs: Doc[] } | { ok: false; message: string }> {
     const { source } = instance;
+    const chain = [...before, instance.key];
     const finds: FindTrace[] = [];
     const names = new Set<string>();
+    const reads = new Set<Instance>();
     const context: ProduceContext = {
       params: instance.params,
       identity: instance.identity,
@@ -336,6 +361,31 @@ export class Producers {
       },
       depend: (name) => {
         names.add(String(name));
+      },
+      read: async (name, rawParams) => {
+        const target = this.lookup(String(name));
+        if (!target?.produced) {
+          throw new ParticleError(
+            'produce_failed',
+            `read: ${String(name)} is not a produced source`,
+          );
+        }
+        let params: Record<string, unknown> = {};
+        if (target.params) {
+          const checked = await validate(target.params, rawParams, 'params');
+          if (!checked.ok)
+            throw new ParticleError('produce_failed', `read ${target.name}: ${checked.message}`);
+          params = checked.value as Record<string, unknown>;
+        }
+        const produced = target as SourceState & { readonly produced: Produced };
+        const key = this.keyOf(produced, instance.identity, params);
+        if (chain.includes(key)) {
+          const names = [...chain, key].map((k) => k.slice(0, k.indexOf('?')));
+          throw new ParticleError('produce_failed', `read cycle: ${names.join(' -> ')}`);
+        }
+        const dep = await this.instanceFor(produced, instance.identity, params, chain);
+        reads.add(dep);
+        return dep.group.list().map((d) => cloneDeep(d));
       },
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -367,6 +417,7 @@ export class Producers {
       const rows = docs.map((d) => (idField === '_id' ? d : { ...d, _id: d[idField] }));
       instance.finds = finds;
       instance.names = names;
+      this.relink(instance, reads);
       return { ok: true, docs: JSON.parse(JSON.stringify(rows)) as Doc[] };
     } catch (error) {
       this.debug(`${source.name}: produce failed`, error);
@@ -398,7 +449,10 @@ export class Producers {
     instance.running = false;
     if (instance.destroyed) return;
     if (outcome.ok) {
-      instance.group.emit(instance.group.replace(outcome.docs));
+      const ops = instance.group.replace(outcome.docs);
+      instance.group.emit(ops);
+      // What read this instance reads something new.
+      if (ops.length > 0) for (const reader of instance.readers) this.stale(reader);
     } else {
       // The last good value stays; subscribers hear why, and the next stale mark retries.
       for (const member of instance.members) {
@@ -418,9 +472,26 @@ export class Producers {
     }
   }
 
+  /** Records what `instance` read in its last production (and lets go of what it no longer reads). */
+  private relink(instance: Instance, reads: Set<Instance>): void {
+    const old = instance.reads;
+    instance.reads = reads;
+    for (const dep of reads) {
+      dep.readers.add(instance);
+      clearTimeout(dep.linger);
+      dep.linger = undefined;
+    }
+    for (const dep of old) {
+      if (reads.has(dep)) continue;
+      dep.readers.delete(instance);
+      this.unused(dep);
+    }
+  }
+
   private destroy(instance: Instance): void {
     if (instance.destroyed) return;
     instance.destroyed = true;
+    this.relink(instance, new Set());
     clearTimeout(instance.timer);
     clearTimeout(instance.linger);
     if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);

@@ -81,8 +81,10 @@ export class Views {
     cacheConfig: CacheConfig,
     private readonly options: ViewsOptions = {},
   ) {
-    this.producers = new Producers(adapter, (message, details) =>
-      options.debug?.(message, details),
+    this.producers = new Producers(
+      adapter,
+      (message, details) => options.debug?.(message, details),
+      (name) => this.sources.get(name),
     );
     const manifests: Record<string, Manifest> = {};
     const rootOptions: Record<string, RootOptions> = {};

@@ -191,6 +191,49 @@ describe('produced sources', () => {
     expect(ann.of('delta')).toEqual([]);
   });
 
+  it('read(): an instance built on another is produced again when that one changes; a cycle is produce_failed naming it', async () => {
+    let base = 1;
+    const { stream } = await start({
+      dataSources: {
+        me,
+        base: { produce: ({ depend }) => (depend('base'), { _id: 'b', v: base }), manifest: true },
+        derived: {
+          produce: async ({ read }) => {
+            const [b] = await read('base');
+            return { _id: 'd', v: Number(b?.v) * 2 };
+          },
+          manifest: true,
+        },
+        ping: {
+          produce: async ({ read }) => (await read('pong'))[0] ?? { _id: 'x' },
+          manifest: true,
+        },
+        pong: {
+          produce: async ({ read }) => (await read('ping'))[0] ?? { _id: 'y' },
+          manifest: true,
+        },
+      },
+    });
+    const ann = await client();
+    ann.send({ type: 'subscribe', sub: 's1', source: 'derived' });
+    await ann.until(() => ann.of('payload', 's1').length === 1);
+    expect(docs(ann, 's1')).toEqual([{ _id: 'd', v: 2 }]);
+    base = 5;
+    stream.bump('base');
+    await ann.until(() => ann.of('delta', 's1').length === 1);
+    expect(ann.of('delta', 's1')[0]?.ops).toEqual([
+      { operation: 'set', id: 'd', path: 'v', data: 10 },
+    ]);
+    ann.send({ type: 'subscribe', sub: 's2', source: 'ping' });
+    await ann.until(() => ann.of('subscription_error').length === 1);
+    expect(ann.of('subscription_error')[0]).toMatchObject({ sub: 's2', code: 'produce_failed' });
+    expect(ann.of('subscription_error')[0]?.message).toContain('read cycle: ping -> pong -> ping');
+    // Leaving the reader lets the instance it read go too.
+    ann.send({ type: 'unsubscribe', sub: 's1' });
+    await ann.until(() => ann.of('unsubscribed').length === 1);
+    expect(stream.stats().groups).toBe(1);
+  });
+
   it('is checked when new Stream runs', () => {
     const adapter = store();
     expect(
