@@ -38,6 +38,7 @@ import type {
   ReadyCallback,
   ReadyOptions,
   SubscribeOptions,
+  WildcardDoc,
 } from './types.js';
 
 /**
@@ -321,6 +322,15 @@ export class Collector<TStream = unknown> {
     }
     warnSubscribeListener();
     return this.onNotice(source);
+  }
+
+  /**
+   * Follows every live instance of a produced source marked `wildcard: true`: one document per
+   * instance (`{ _id: subscriptionKey, params, docs }`), those `authorize` lets this identity
+   * see, appearing and disappearing as instances are made and destroyed on the server.
+   */
+  subscribeAll(source: string): Subscription<WildcardDoc> {
+    return this.#subscriptions.subscribeAll(source) as Subscription<WildcardDoc>;
   }
 
   /**

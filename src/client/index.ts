@@ -20,6 +20,7 @@ export type {
   SubscriptionStatus,
   WebSocketClass,
   WebSocketLike,
+  WildcardDoc,
 } from './types.js';
 export type { MutateOptions, PendingMutation } from './mutations.js';
 export type { LocalStore, OptimisticRecipe } from './optimistic.js';

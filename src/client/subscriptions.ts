@@ -95,6 +95,20 @@ export class SubscriptionRegistry {
     return this.#acquire(source, copy, limit);
   }
 
+  /** A wildcard consumer of a `wildcard: true` produced source. */
+  subscribeAll(source: string): Subscription {
+    if (typeof source !== 'string' || source === '') {
+      throw new TypeError('collector.subscribeAll: source must be a data source name');
+    }
+    const ended = this.#ended;
+    if (ended !== null) return this.subscribe(source, undefined, undefined);
+    const { entry, created } = this.#entryFor(source, undefined, undefined, true);
+    const handle = new Subscription(this, entry, source, undefined, undefined);
+    entry.handles.add(handle);
+    if (created && this.#registered) this.#send(entry);
+    return handle;
+  }
+
   /** From now until {@link flush}, what subscriptions tell their handles waits. */
   hold(): void {
     this.#deferral.active = true;
@@ -286,8 +300,8 @@ export class SubscriptionRegistry {
     return handle;
   }
 
-  #entryFor(source: string, params: unknown, limit: number | undefined) {
-    const key = subscriptionKey(source, params, limit);
+  #entryFor(source: string, params: unknown, limit: number | undefined, all = false) {
+    const key = all ? `${source}?*` : subscriptionKey(source, params, limit);
     const existing = this.#byKey.get(key);
     if (existing !== undefined) return { entry: existing, created: false };
     const entry = new WireSubscription(
@@ -298,6 +312,7 @@ export class SubscriptionRegistry {
       limit,
       this.#deferral,
     );
+    entry.all = all;
     this.#byKey.set(key, entry);
     this.#bySub.set(entry.sub, entry);
     return { entry, created: true };
@@ -325,6 +340,7 @@ export class SubscriptionRegistry {
     const message: SubscribeMessage = { type: 'subscribe', sub: entry.sub, source: entry.source };
     if (entry.params !== undefined) message.params = entry.params;
     if (entry.limit !== undefined) message.limit = entry.limit;
+    if (entry.all) message.all = true;
     entry.sentLimit = entry.limit;
     if (!this.#host.send(message)) this.#cannotSend(entry);
   }

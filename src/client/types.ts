@@ -10,6 +10,15 @@ import type { ClientMessage, Doc, Id, ParticleError } from '../protocol/index.js
  */
 export type CollectorStatus = 'waiting' | 'ready' | 'reconnecting' | 'error' | 'closed';
 
+/** One live instance as a wildcard consumer (`collector.subscribeAll`) sees it. */
+export type WildcardDoc = {
+  /** The instance's `subscriptionKey(source, params)`. */
+  _id: string;
+  params: Record<string, unknown>;
+  /** What the instance holds now. */
+  docs: Doc[];
+};
+
 /** The collector's data: one frozen array of documents per root received so far. */
 export type CollectorData = { readonly [root: string]: readonly Doc[] };
 

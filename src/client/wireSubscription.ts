@@ -48,6 +48,8 @@ export class WireSubscription implements SharedState {
   /** The limit last sent to the server (`undefined` also for "the default"). */
   sentLimit: number | undefined = undefined;
   readonly handles = new Set<Subscription>();
+  /** A wildcard consumer (`subscribeAll`): one document per live instance of the source. */
+  all = false;
   /** The optimistic documents, while a pending mutation's recipe changes this view. */
   overlay: readonly Doc[] | null = null;
   #docs: RootDocs | null = null;

@@ -73,6 +73,7 @@ export const SubscribeMessageSchema = Type.Object({
   source: Type.String({ minLength: 1, maxLength: 200 }),
   params: Type.Optional(Type.Unknown()),
   limit: Type.Optional(Type.Integer()),
+  all: Type.Optional(Type.Boolean()),
 });
 export type SubscribeMessage = {
   type: 'subscribe';
@@ -80,6 +81,8 @@ export type SubscribeMessage = {
   source: string;
   params?: unknown;
   limit?: number;
+  /** A wildcard consumer: one document per live instance of a `wildcard: true` produced source. */
+  all?: boolean;
 };
 
 /** Ends subscription `sub`; the server answers `unsubscribed`. */

@@ -1,4 +1,5 @@
 import { encodeSubscriptionError } from '../protocol/encode.js';
+import { subscriptionKey } from '../protocol/subscriptionKey.js';
 import { ParticleError } from '../protocol/errors.js';
 import type { Manifest, Sort } from '../protocol/messages.js';
 import { checkKeys } from '../protocol/config.js';
@@ -57,6 +58,11 @@ export interface ProducedDataSource {
   lingerMs?: number;
   /** A production running longer fails (`produce_failed`, retried on the next stale mark). @default 10000 */
   produceTimeoutMs?: number;
+  /**
+   * Lets clients follow every live instance (`collector.subscribeAll(source)`): one document per
+   * instance, filtered by `authorize`. Needs `shareBy: []` (instances then hold no identity).
+   */
+  wildcard?: boolean;
 }
 
 export const PRODUCED_KEYS = [
@@ -71,6 +77,7 @@ export const PRODUCED_KEYS = [
   'debounceMs',
   'lingerMs',
   'produceTimeoutMs',
+  'wildcard',
 ] as const satisfies readonly (keyof ProducedDataSource)[];
 
 /** A checked produced source. */
@@ -81,6 +88,8 @@ export interface Produced {
   readonly debounceMs: number;
   readonly lingerMs: number;
   readonly timeoutMs: number;
+  readonly wildcard: boolean;
+  readonly authorize: ProducedDataSource['authorize'];
 }
 
 /** Checks a produced source's own keys (the shared ones are checked with every source). */
@@ -113,7 +122,18 @@ export function checkProduced(where: string, ds: ProducedDataSource): Produced {
       throw new ParticleError('config', `${where}.${key} must be an integer >= 0`);
     }
   }
+  if (ds.wildcard !== undefined && typeof ds.wildcard !== 'boolean') {
+    throw new ParticleError('config', `${where}.wildcard must be true or false`);
+  }
+  if (ds.wildcard && (ds.shareBy ?? []).length > 0) {
+    throw new ParticleError(
+      'config',
+      `${where}: a wildcard source needs shareBy: [] (a consumer of every instance must not see identities)`,
+    );
+  }
   return {
+    wildcard: ds.wildcard === true,
+    authorize: ds.authorize,
     produce: ds.produce,
     shareBy: ds.shareBy ?? [],
     collections: ds.collections ?? [],
@@ -154,6 +174,15 @@ class Instance {
 
 const TIMEOUT = Symbol('timeout');
 
+/** One wildcard consumer: its own group of one document per instance its identity may see. */
+interface Watcher {
+  readonly member: SessionRoot;
+  readonly group: Group;
+  readonly identity: Readonly<Record<string, unknown>>;
+  /** The rows it shows, by instance key. */
+  readonly rows: Map<string, Doc>;
+}
+
 /**
  * The live instances of every produced source: made on the first subscriber, shared by the
  * subscribers with the same params and `shareBy` values, produced again (single-flight,
@@ -162,6 +191,9 @@ const TIMEOUT = Symbol('timeout');
 export class Producers {
   private readonly instances = new Map<string, Instance>();
   private readonly byGroup = new Map<Group, Instance>();
+  /** Wildcard consumers by source name, and by their group. */
+  private readonly watchers = new Map<string, Set<Watcher>>();
+  private readonly watcherOf = new Map<Group, Watcher>();
   /** First productions under way, so that concurrent subscribers share them. */
   private readonly starting = new Map<string, Promise<Instance>>();
 
@@ -210,10 +242,49 @@ export class Producers {
   }
 
   owns(member: SessionRoot): boolean {
-    return member.group !== null && this.byGroup.has(member.group);
+    return (
+      member.group !== null && (this.byGroup.has(member.group) || this.watcherOf.has(member.group))
+    );
+  }
+
+  /** A wildcard consumer: one document per live instance of `source` that `authorize` lets it see. */
+  async joinAll(
+    member: SessionRoot,
+    source: SourceState & { readonly produced: Produced },
+    identity: Record<string, unknown>,
+  ): Promise<void> {
+    const group = new Group(
+      `*${source.name}`,
+      { name: source.name, collection: '', manifest: true, idField: '_id', sort: undefined },
+      {},
+      () => true,
+      () => undefined,
+    );
+    const watcher: Watcher = { member, group, identity, rows: new Map() };
+    for (const instance of this.instances.values()) {
+      if (instance.source === source && (await this.allowed(watcher, instance))) {
+        watcher.rows.set(instance.key, rowOf(instance));
+      }
+    }
+    group.load([...watcher.rows.values()]);
+    let set = this.watchers.get(source.name);
+    if (!set) this.watchers.set(source.name, (set = new Set()));
+    set.add(watcher);
+    this.watcherOf.set(group, watcher);
+    group.members.add(member);
+    member.group = group;
+    member.resolution = null;
   }
 
   leave(member: SessionRoot): void {
+    const watcher = member.group ? this.watcherOf.get(member.group) : undefined;
+    if (watcher) {
+      this.watcherOf.delete(watcher.group);
+      this.watchers.get(watcher.member.subscription?.source.name ?? '')?.delete(watcher);
+      watcher.group.clear();
+      member.group = null;
+      return;
+    }
     const instance = member.group ? this.byGroup.get(member.group) : undefined;
     if (!instance) return;
     instance.members.delete(member);
@@ -292,6 +363,7 @@ export class Producers {
           this.starting.delete(key);
           this.instances.set(key, instance);
           this.byGroup.set(instance.group, instance);
+          void this.tellWatchers(instance, 'live');
           return instance;
         },
         (error: unknown) => {
@@ -452,7 +524,10 @@ export class Producers {
       const ops = instance.group.replace(outcome.docs);
       instance.group.emit(ops);
       // What read this instance reads something new.
-      if (ops.length > 0) for (const reader of instance.readers) this.stale(reader);
+      if (ops.length > 0) {
+        for (const reader of instance.readers) this.stale(reader);
+        void this.tellWatchers(instance, 'changed');
+      }
     } else {
       // The last good value stays; subscribers hear why, and the next stale mark retries.
       for (const member of instance.members) {
@@ -497,5 +572,44 @@ export class Producers {
     if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
     this.byGroup.delete(instance.group);
     instance.group.clear();
+    void this.tellWatchers(instance, 'gone');
   }
+
+  /** Keeps every wildcard consumer of the instance's source current. */
+  private async tellWatchers(instance: Instance, what: 'live' | 'changed' | 'gone'): Promise<void> {
+    const watchers = this.watchers.get(instance.source.name);
+    if (!watchers || !instance.source.produced.wildcard) return;
+    for (const watcher of [...watchers]) {
+      if (what === 'gone') {
+        if (!watcher.rows.delete(instance.key)) continue;
+      } else if (what === 'changed') {
+        if (!watcher.rows.has(instance.key)) continue;
+        watcher.rows.set(instance.key, rowOf(instance));
+      } else {
+        if (!(await this.allowed(watcher, instance)) || instance.destroyed) continue;
+        if (!this.watcherOf.has(watcher.group)) continue;
+        watcher.rows.set(instance.key, rowOf(instance));
+      }
+      watcher.group.emit(watcher.group.replace([...watcher.rows.values()]));
+    }
+  }
+
+  private async allowed(watcher: Watcher, instance: Instance): Promise<boolean> {
+    const authorize = instance.source.produced.authorize;
+    if (!authorize) return true;
+    try {
+      return (await authorize({ identity: watcher.identity, params: instance.params })) === true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** What a wildcard consumer holds for one instance: its key, its params and its documents. */
+function rowOf(instance: Instance): Doc {
+  return {
+    _id: subscriptionKey(instance.source.name, instance.params),
+    params: instance.params,
+    docs: instance.group.list(),
+  };
 }

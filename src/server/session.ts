@@ -13,6 +13,8 @@ export interface SubscriptionSpec {
   readonly paramsKey: string;
   /** The window in force (clamped to the source's `max`); `undefined` without one. */
   readonly limit: number | undefined;
+  /** A wildcard consumer of a produced source (`subscribe` with `all: true`). */
+  readonly all?: boolean;
 }
 
 /** Where a session's frames go while its client is connected. */

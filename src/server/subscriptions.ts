@@ -56,9 +56,16 @@ export class Subscriptions {
       if (!source) {
         throw new Refusal('unknown_source', `no data source is named "${message.source}"`);
       }
-      const params = await this.params(source, message.params);
+      const all = message.all === true;
+      if (all && !source.produced?.wildcard) {
+        throw new Refusal('bad_params', `${source.name} is not a wildcard source`);
+      }
+      if (all && message.params !== undefined) {
+        throw new Refusal('bad_params', 'a wildcard subscription takes no params');
+      }
+      const params = all ? {} : await this.params(source, message.params);
       const limit = windowOf(source, message.limit);
-      const paramsKey = canonicalKey(params);
+      const paramsKey = all ? '*' : canonicalKey(params);
       const existing = session.subs.get(sub);
       if (existing?.subscription) {
         const was = existing.subscription;
@@ -87,12 +94,14 @@ export class Subscriptions {
           `at most ${this.maxSubscriptions} subscriptions per client`,
         );
       }
-      await this.authorize(source, session.identity, params);
+      // A wildcard consumer is authorized per instance, as instances come.
+      if (!all) await this.authorize(source, session.identity, params);
       const root = new SessionRoot(session, sub, this.backlog, {
         source,
         params,
         paramsKey,
         limit,
+        ...(all ? { all } : {}),
       });
       await this.views.join(root, source, session.identity, params, limit);
       session.subs.set(sub, root);
@@ -152,7 +161,7 @@ export class Subscriptions {
         continue;
       }
       try {
-        await this.authorize(spec.source, session.identity, spec.params);
+        if (!spec.all) await this.authorize(spec.source, session.identity, spec.params);
       } catch (error) {
         this.drop(session, sub);
         const refusal = asRefusal(error);
@@ -189,7 +198,7 @@ export class Subscriptions {
       if (!spec) continue;
       this.views.leave(root);
       try {
-        await this.authorize(spec.source, session.identity, spec.params);
+        if (!spec.all) await this.authorize(spec.source, session.identity, spec.params);
         root.restart();
         await this.views.join(root, spec.source, session.identity, spec.params, spec.limit);
         if (session.sink) {

@@ -140,7 +140,9 @@ export class Views {
     limit?: number,
   ): Promise<void> {
     if (source.produced) {
-      return this.producers.join(member as SessionRoot, producedOf(source), identity, params);
+      const root = member as SessionRoot;
+      if (root.subscription?.all) return this.producers.joinAll(root, producedOf(source), identity);
+      return this.producers.join(root, producedOf(source), identity, params);
     }
     const resolution = await this.resolutionFor(source, identity, params, limit);
     member.resolution = resolution;

@@ -50,3 +50,55 @@ it('a Collector subscribes to a produced source like any other: live data, and a
   await expect.poll(() => sub.data).toEqual([{ _id: 'c1', count: 3, last: 'again' }]);
   expect(sub.error).toBeUndefined();
 });
+
+it('subscribeAll follows every live instance of a wildcard source that authorize lets it see', async () => {
+  const adapter = new MemoryAdapter({ collections: { messages: [] } });
+  const rooms: ProducedDataSource = {
+    params: z.object({ room: z.string() }),
+    wildcard: true,
+    produce: ({ params }) => ({ _id: params.room, name: `Room ${params.room}` }),
+    authorize: ({ identity, params }) => identity.admin === true || params.room !== 'secret',
+    manifest: true,
+    lingerMs: 0,
+  };
+  const server: TestServer = await startServer({
+    adapter,
+    dataSources: { rooms },
+    cacheConfig: {},
+  });
+  cleanups.push(() => server.close());
+  const make = (identity: Record<string, unknown>) => {
+    const c = new Collector({ url: server.url, identity, WebSocket });
+    cleanups.push(() => c.disconnect());
+    return c;
+  };
+  const watcher = make({ admin: false });
+  const user = make({ admin: true });
+  const all = watcher.subscribeAll('rooms');
+  expect(await all.ready()).toEqual([]);
+  const a = user.subscribe('rooms', { room: 'a' });
+  const secret = user.subscribe('rooms', { room: 'secret' });
+  await Promise.all([a.ready(), secret.ready()]);
+  await expect.poll(() => all.data?.map((d) => d._id)).toEqual(['rooms?{"room":"a"}']);
+  expect(all.data?.[0]).toEqual({
+    _id: 'rooms?{"room":"a"}',
+    params: { room: 'a' },
+    docs: [{ _id: 'a', name: 'Room a' }],
+  });
+  a.unsubscribe();
+  await expect.poll(() => all.data).toEqual([]);
+  expect(() => watcher.subscribeAll('')).toThrow(TypeError);
+});
+
+it('subscribeAll on a source that is not a wildcard ends with bad_params', async () => {
+  const adapter = new MemoryAdapter({ collections: { messages: [] } });
+  const server: TestServer = await startServer({
+    adapter,
+    dataSources: { summary },
+    cacheConfig: {},
+  });
+  cleanups.push(() => server.close());
+  const c = new Collector({ url: server.url, identity: {}, WebSocket });
+  cleanups.push(() => c.disconnect());
+  await expect(c.subscribeAll('summary').ready()).rejects.toMatchObject({ code: 'bad_params' });
+});

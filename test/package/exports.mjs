@@ -190,6 +190,7 @@ const expected = {
     'SubscriptionStatus',
     'WebSocketClass',
     'WebSocketLike',
+    'WildcardDoc',
   ],
   react: [
     'InitialData',

@@ -243,6 +243,9 @@ describe('produced sources', () => {
       () =>
         new Stream({ adapter, dataSources: { r: { ...report, collection: 'orders' } as never } }),
     ).toThrow(/exactly one kind/);
+    expect(
+      () => new Stream({ adapter, dataSources: { r: { ...report, wildcard: true } } }),
+    ).toThrow(/a wildcard source needs shareBy: \[\]/);
   });
 
   it('find in a collection the source does not list is produce_failed', async () => {
