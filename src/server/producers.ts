@@ -1,147 +1,16 @@
 import { encodeSubscriptionError } from '../protocol/encode.js';
-import { subscriptionKey } from '../protocol/subscriptionKey.js';
 import { ParticleError } from '../protocol/errors.js';
-import type { Manifest, Sort } from '../protocol/messages.js';
-import { checkKeys } from '../protocol/config.js';
-import type { Adapter, Change, Doc, FindOptions } from './adapter.js';
+import type { Adapter, Change, Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { cloneDeep, isPlainObject } from './clone.js';
 import { Group } from './group.js';
+import { Wildcards } from './wildcards.js';
+import type { ProduceContext, Produced } from './produced.js';
 import { idKey } from './ids.js';
 import { compileMatcher, type Matcher } from './matcher.js';
-import { isSchema, validate, type Schema } from './params.js';
+import { validate } from './params.js';
 import type { SessionRoot } from './session.js';
-import type { AuthorizeContext, SourceState } from './sources.js';
-
-/** What a producer gets. */
-export interface ProduceContext {
-  /** The validated params. */
-  readonly params: Record<string, unknown>;
-  /** Only the identity's `shareBy` fields: an instance is shared by everyone alike in them. */
-  readonly identity: Readonly<Record<string, unknown>>;
-  /**
-   * Reads through the adapter (a collection listed in `collections`); a later change that could
-   * alter this result makes the instance produce again.
-   */
-  find(collection: string, query?: Doc, options?: FindOptions): Promise<Doc[]>;
-  /** Produces again on `stream.bump(name)`. */
-  depend(name: string): void;
-  /**
-   * The documents of another produced source's instance (same `shareBy` identity), produced if
-   * needed; this instance produces again when that one's output changes. A cycle is
-   * `produce_failed` naming it.
-   */
-  read(source: string, params?: unknown): Promise<Doc[]>;
-}
-
-/** A produced source (Seapig's objects): documents made by `produce`, on demand, shared. */
-export interface ProducedDataSource {
-  /** Makes one document or an array of documents (each with its id field). */
-  produce: (context: ProduceContext) => Doc | Doc[] | Promise<Doc | Doc[]>;
-  /** `true` (all fields) or a projection; only listed fields leave the server. */
-  manifest: Manifest;
-  /** Validated params (Standard Schema or TypeBox); part of the instance key. */
-  params?: Schema;
-  /** The identity fields `produce` may read; one instance per params and these values. @default [] */
-  shareBy?: string[];
-  /** The collections `produce` reads with `find` (their changes are watched). @default [] */
-  collections?: string[];
-  /** An extra check on subscribe; `false` or a throw refuses with `forbidden`. */
-  authorize?: (context: AuthorizeContext) => boolean | Promise<boolean>;
-  /** The order of the client's array. */
-  sort?: Sort;
-  /** @default '_id' */
-  idField?: string;
-  /** Stale marks within this long give one production. @default 0 */
-  debounceMs?: number;
-  /** How long an instance outlives its last subscriber. @default 0 */
-  lingerMs?: number;
-  /** A production running longer fails (`produce_failed`, retried on the next stale mark). @default 10000 */
-  produceTimeoutMs?: number;
-  /**
-   * Lets clients follow every live instance (`collector.subscribeAll(source)`): one document per
-   * instance, filtered by `authorize`. Needs `shareBy: []` (instances then hold no identity).
-   */
-  wildcard?: boolean;
-}
-
-export const PRODUCED_KEYS = [
-  'produce',
-  'manifest',
-  'params',
-  'shareBy',
-  'collections',
-  'authorize',
-  'sort',
-  'idField',
-  'debounceMs',
-  'lingerMs',
-  'produceTimeoutMs',
-  'wildcard',
-] as const satisfies readonly (keyof ProducedDataSource)[];
-
-/** A checked produced source. */
-export interface Produced {
-  readonly produce: ProducedDataSource['produce'];
-  readonly shareBy: readonly string[];
-  readonly collections: readonly string[];
-  readonly debounceMs: number;
-  readonly lingerMs: number;
-  readonly timeoutMs: number;
-  readonly wildcard: boolean;
-  readonly authorize: ProducedDataSource['authorize'];
-}
-
-/** Checks a produced source's own keys (the shared ones are checked with every source). */
-export function checkProduced(where: string, ds: ProducedDataSource): Produced {
-  checkKeys(where, ds, PRODUCED_KEYS);
-  if (typeof ds.produce !== 'function') {
-    throw new ParticleError(
-      'config',
-      `${where}.produce must be a function ({ params, identity, find, depend }) => doc | docs`,
-    );
-  }
-  if (ds.params !== undefined && !isSchema(ds.params)) {
-    throw new ParticleError(
-      'config',
-      `${where}.params must be a Standard Schema or a TypeBox schema`,
-    );
-  }
-  for (const key of ['shareBy', 'collections'] as const) {
-    const list = ds[key];
-    if (
-      list !== undefined &&
-      (!Array.isArray(list) || !list.every((f) => typeof f === 'string' && f))
-    ) {
-      throw new ParticleError('config', `${where}.${key} must be an array of names`);
-    }
-  }
-  for (const key of ['debounceMs', 'lingerMs', 'produceTimeoutMs'] as const) {
-    const value = ds[key];
-    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
-      throw new ParticleError('config', `${where}.${key} must be an integer >= 0`);
-    }
-  }
-  if (ds.wildcard !== undefined && typeof ds.wildcard !== 'boolean') {
-    throw new ParticleError('config', `${where}.wildcard must be true or false`);
-  }
-  if (ds.wildcard && (ds.shareBy ?? []).length > 0) {
-    throw new ParticleError(
-      'config',
-      `${where}: a wildcard source needs shareBy: [] (a consumer of every instance must not see identities)`,
-    );
-  }
-  return {
-    wildcard: ds.wildcard === true,
-    authorize: ds.authorize,
-    produce: ds.produce,
-    shareBy: ds.shareBy ?? [],
-    collections: ds.collections ?? [],
-    debounceMs: ds.debounceMs ?? 0,
-    lingerMs: ds.lingerMs ?? 0,
-    timeoutMs: ds.produceTimeoutMs ?? 10_000,
-  };
-}
+import type { SourceState } from './sources.js';
 
 interface FindTrace {
   readonly collection: string;
@@ -150,7 +19,7 @@ interface FindTrace {
 }
 
 /** One produced instance: its documents (a group, shared by its subscribers) and dependencies. */
-class Instance {
+export class Instance {
   readonly members = new Set<SessionRoot>();
   finds: FindTrace[] = [];
   names = new Set<string>();
@@ -174,15 +43,6 @@ class Instance {
 
 const TIMEOUT = Symbol('timeout');
 
-/** One wildcard consumer: its own group of one document per instance its identity may see. */
-interface Watcher {
-  readonly member: SessionRoot;
-  readonly group: Group;
-  readonly identity: Readonly<Record<string, unknown>>;
-  /** The rows it shows, by instance key. */
-  readonly rows: Map<string, Doc>;
-}
-
 /**
  * The live instances of every produced source: made on the first subscriber, shared by the
  * subscribers with the same params and `shareBy` values, produced again (single-flight,
@@ -191,9 +51,8 @@ interface Watcher {
 export class Producers {
   private readonly instances = new Map<string, Instance>();
   private readonly byGroup = new Map<Group, Instance>();
-  /** Wildcard consumers by source name, and by their group. */
-  private readonly watchers = new Map<string, Set<Watcher>>();
-  private readonly watcherOf = new Map<Group, Watcher>();
+  /** Wildcard consumers. */
+  private readonly wildcards = new Wildcards();
   /** First productions under way, so that concurrent subscribers share them. */
   private readonly starting = new Map<string, Promise<Instance>>();
 
@@ -243,7 +102,7 @@ export class Producers {
 
   owns(member: SessionRoot): boolean {
     return (
-      member.group !== null && (this.byGroup.has(member.group) || this.watcherOf.has(member.group))
+      member.group !== null && (this.byGroup.has(member.group) || this.wildcards.owns(member.group))
     );
   }
 
@@ -253,38 +112,12 @@ export class Producers {
     source: SourceState & { readonly produced: Produced },
     identity: Record<string, unknown>,
   ): Promise<void> {
-    const group = new Group(
-      `*${source.name}`,
-      { name: source.name, collection: '', manifest: true, idField: '_id', sort: undefined },
-      {},
-      () => true,
-      () => undefined,
-    );
-    const watcher: Watcher = { member, group, identity, rows: new Map() };
-    for (const instance of this.instances.values()) {
-      if (instance.source === source && (await this.allowed(watcher, instance))) {
-        watcher.rows.set(instance.key, rowOf(instance));
-      }
-    }
-    group.load([...watcher.rows.values()]);
-    let set = this.watchers.get(source.name);
-    if (!set) this.watchers.set(source.name, (set = new Set()));
-    set.add(watcher);
-    this.watcherOf.set(group, watcher);
-    group.members.add(member);
-    member.group = group;
-    member.resolution = null;
+    const live = [...this.instances.values()].filter((i) => i.source === source);
+    await this.wildcards.join(member, source.name, identity, live);
   }
 
   leave(member: SessionRoot): void {
-    const watcher = member.group ? this.watcherOf.get(member.group) : undefined;
-    if (watcher) {
-      this.watcherOf.delete(watcher.group);
-      this.watchers.get(watcher.member.subscription?.source.name ?? '')?.delete(watcher);
-      watcher.group.clear();
-      member.group = null;
-      return;
-    }
+    if (this.wildcards.leave(member)) return;
     const instance = member.group ? this.byGroup.get(member.group) : undefined;
     if (!instance) return;
     instance.members.delete(member);
@@ -363,7 +196,7 @@ export class Producers {
           this.starting.delete(key);
           this.instances.set(key, instance);
           this.byGroup.set(instance.group, instance);
-          void this.tellWatchers(instance, 'live');
+          void this.wildcards.tell(instance, 'live');
           return instance;
         },
         (error: unknown) => {
@@ -526,7 +359,7 @@ export class Producers {
       // What read this instance reads something new.
       if (ops.length > 0) {
         for (const reader of instance.readers) this.stale(reader);
-        void this.tellWatchers(instance, 'changed');
+        void this.wildcards.tell(instance, 'changed');
       }
     } else {
       // The last good value stays; subscribers hear why, and the next stale mark retries.
@@ -572,44 +405,6 @@ export class Producers {
     if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
     this.byGroup.delete(instance.group);
     instance.group.clear();
-    void this.tellWatchers(instance, 'gone');
+    void this.wildcards.tell(instance, 'gone');
   }
-
-  /** Keeps every wildcard consumer of the instance's source current. */
-  private async tellWatchers(instance: Instance, what: 'live' | 'changed' | 'gone'): Promise<void> {
-    const watchers = this.watchers.get(instance.source.name);
-    if (!watchers || !instance.source.produced.wildcard) return;
-    for (const watcher of [...watchers]) {
-      if (what === 'gone') {
-        if (!watcher.rows.delete(instance.key)) continue;
-      } else if (what === 'changed') {
-        if (!watcher.rows.has(instance.key)) continue;
-        watcher.rows.set(instance.key, rowOf(instance));
-      } else {
-        if (!(await this.allowed(watcher, instance)) || instance.destroyed) continue;
-        if (!this.watcherOf.has(watcher.group)) continue;
-        watcher.rows.set(instance.key, rowOf(instance));
-      }
-      watcher.group.emit(watcher.group.replace([...watcher.rows.values()]));
-    }
-  }
-
-  private async allowed(watcher: Watcher, instance: Instance): Promise<boolean> {
-    const authorize = instance.source.produced.authorize;
-    if (!authorize) return true;
-    try {
-      return (await authorize({ identity: watcher.identity, params: instance.params })) === true;
-    } catch {
-      return false;
-    }
-  }
-}
-
-/** What a wildcard consumer holds for one instance: its key, its params and its documents. */
-function rowOf(instance: Instance): Doc {
-  return {
-    _id: subscriptionKey(instance.source.name, instance.params),
-    params: instance.params,
-    docs: instance.group.list(),
-  };
 }

@@ -1,5 +1,5 @@
 import { WRITABLE_KEYS, type Writable } from './directWrites.js';
-import { checkProduced, type Produced, type ProducedDataSource } from './producers.js';
+import { checkProduced, type Produced, type ProducedDataSource } from './produced.js';
 import { ParticleError } from '../protocol/errors.js';
 import { checkKeys } from '../protocol/config.js';
 import type { Manifest, Sort } from '../protocol/messages.js';

@@ -10,7 +10,8 @@ import { CollectionGroups } from './groupIndex.js';
 import { idKey } from './ids.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import { compileSource, type DataSource, type SourceState } from './sources.js';
-import { Producers, type Produced } from './producers.js';
+import { Producers } from './producers.js';
+import type { Produced } from './produced.js';
 import type { SessionRoot } from './session.js';
 
 export type { DataSource, SourceState } from './sources.js';
