@@ -9,6 +9,8 @@ import type {
   LockedMessage,
   MutatedMessage,
   PayloadMessage,
+  PublishErrorCode,
+  PublishErrorMessage,
   RegisteredMessage,
   ResumedMessage,
   SubscribedMessage,
@@ -99,6 +101,9 @@ export const encodeLease = (
       ? { type: 'lease', root, doc, held, owner }
       : { type: 'lease', root, doc, held },
   );
+
+export const encodePublishError = (pub: string, code: PublishErrorCode, message: string): string =>
+  json<PublishErrorMessage>({ type: 'publish_error', pub, code, message });
 
 export const HEARTBEAT_FRAME: string = json<HeartbeatMessage>({ type: 'heartbeat' });
 

@@ -134,13 +134,40 @@ export type LockMessage = {
 export const UnlockMessageSchema = Type.Object({ type: Type.Literal('unlock'), id: SubIdSchema });
 export type UnlockMessage = { type: 'unlock'; id: string };
 
+/**
+ * Publishes `data` into the instance (`source`, `params`) of a published source as publication
+ * `pub`; again with the same `pub` replaces the value. Refusals come as `publish_error`.
+ */
+export const PublishMessageSchema = Type.Object({
+  type: Type.Literal('publish'),
+  pub: SubIdSchema,
+  source: Type.String({ minLength: 1, maxLength: 200 }),
+  params: Type.Optional(Type.Unknown()),
+  data: Type.Unknown(),
+});
+export type PublishMessage = {
+  type: 'publish';
+  pub: string;
+  source: string;
+  params?: unknown;
+  data: unknown;
+};
+/** Ends publication `pub`: its document goes. One this session does not hold is ignored. */
+export const UnpublishMessageSchema = Type.Object({
+  type: Type.Literal('unpublish'),
+  pub: SubIdSchema,
+});
+export type UnpublishMessage = { type: 'unpublish'; pub: string };
+
 export type ClientMessage =
   | RegisterMessage
   | SubscribeMessage
   | UnsubscribeMessage
   | MutateMessage
   | LockMessage
-  | UnlockMessage;
+  | UnlockMessage
+  | PublishMessage
+  | UnpublishMessage;
 
 // ---- ops --------------------------------------------------------------------------------
 
@@ -422,7 +449,35 @@ export const LeaseMessageSchema = Type.Object({
 });
 export type LeaseMessage = { type: 'lease'; root: string; doc: Id; held: boolean; owner?: unknown };
 
+/** Codes a publication may fail with. */
+export const PUBLISH_ERROR_CODES = [
+  'bad_message',
+  'unknown_source',
+  'bad_params',
+  'forbidden',
+  'rejected',
+  'publish_conflict',
+  'too_many_publications',
+  'rate_limited',
+] as const;
+export type PublishErrorCode = (typeof PUBLISH_ERROR_CODES)[number];
+
+/** Publication `pub` was refused: the server holds no document for it (any earlier one is gone). */
+export const PublishErrorMessageSchema = Type.Object({
+  type: Type.Literal('publish_error'),
+  pub: Type.String(),
+  code: Type.Union(PUBLISH_ERROR_CODES.map((c) => Type.Literal(c))),
+  message: Type.String(),
+});
+export type PublishErrorMessage = {
+  type: 'publish_error';
+  pub: string;
+  code: PublishErrorCode;
+  message: string;
+};
+
 export type ServerMessage =
+  | PublishErrorMessage
   | LockedMessage
   | LockErrorMessage
   | LeaseMessage
@@ -452,6 +507,9 @@ export const schemas = {
   locked: LockedMessageSchema,
   lock_error: LockErrorMessageSchema,
   lease: LeaseMessageSchema,
+  publish: PublishMessageSchema,
+  unpublish: UnpublishMessageSchema,
+  publish_error: PublishErrorMessageSchema,
   subscribed: SubscribedMessageSchema,
   unsubscribed: UnsubscribedMessageSchema,
   subscription_error: SubscriptionErrorMessageSchema,

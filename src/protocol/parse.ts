@@ -11,6 +11,9 @@ import {
   LockedMessageSchema,
   UnlockMessageSchema,
   MutateMessageSchema,
+  PublishErrorMessageSchema,
+  PublishMessageSchema,
+  UnpublishMessageSchema,
   MutatedMessageSchema,
   PayloadMessageSchema,
   RegisterMessageSchema,
@@ -35,6 +38,8 @@ const clientValidators = {
   mutate: Compile(MutateMessageSchema),
   lock: Compile(LockMessageSchema),
   unlock: Compile(UnlockMessageSchema),
+  publish: Compile(PublishMessageSchema),
+  unpublish: Compile(UnpublishMessageSchema),
 } as const;
 // A payload can hold 100k documents: its envelope goes through the schema validator and each
 // document is checked to be an object, which is all DocSchema asks; the published schema is the
@@ -57,6 +62,7 @@ const serverValidators = {
   locked: Compile(LockedMessageSchema),
   lock_error: Compile(LockErrorMessageSchema),
   lease: Compile(LeaseMessageSchema),
+  publish_error: Compile(PublishErrorMessageSchema),
 } as const;
 
 function decode(raw: unknown): ParseResult<Record<string, unknown>> {

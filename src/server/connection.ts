@@ -29,7 +29,7 @@ export interface ConnectionLimits {
 
 /**
  * The burst a client may send at once: twice the rate, plus room to re-subscribe everything
- * and re-lock everything after a fresh session, so a reconnecting client never trips the bound
+ * re-lock and republish everything after a fresh session, so a reconnecting client never trips the bound
  * by catching up.
  */
 export function burstFor(maxMessagesPerSecond: number, maxSubscriptions: number): number {
@@ -71,7 +71,10 @@ export class ClientConnection implements Sink {
   ) {
     // Kept only until the register message: identityLookup reads it once.
     this.request = request;
-    this.burst = burstFor(limits.maxMessagesPerSecond, stream.maxSubscriptions + stream.maxLeases);
+    this.burst = burstFor(
+      limits.maxMessagesPerSecond,
+      stream.maxSubscriptions + stream.maxLeases + stream.maxPublications,
+    );
     this.tokens = this.burst;
     if (limits.registerTimeoutMs > 0) {
       this.timer = setTimeout(

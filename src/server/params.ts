@@ -1,3 +1,4 @@
+import { isPlainObject } from './clone.js';
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 
@@ -65,4 +66,27 @@ function describeIssue(
     .map((p) => `.${p}`)
     .join('');
   return `${what}${path}: ${issue.message}`;
+}
+
+/**
+ * A source's params from what a client sent: validated by the source's schema (an object of
+ * named values), or nothing at all for a source without one.
+ */
+export async function sourceParams(
+  name: string,
+  schema: Schema | undefined,
+  raw: unknown,
+): Promise<{ ok: true; value: Record<string, unknown> } | { ok: false; message: string }> {
+  if (!schema) {
+    if (raw === undefined || (isPlainObject(raw) && Object.keys(raw).length === 0)) {
+      return { ok: true, value: {} };
+    }
+    return { ok: false, message: `${name} takes no params` };
+  }
+  const result = await validate(schema, raw ?? {}, 'params');
+  if (!result.ok) return result;
+  if (!isPlainObject(result.value)) {
+    return { ok: false, message: 'params must be an object of named values' };
+  }
+  return { ok: true, value: result.value };
 }

@@ -1,5 +1,6 @@
 import { WRITABLE_KEYS, type Writable } from './directWrites.js';
 import { checkProduced, type Produced, type ProducedDataSource } from './produced.js';
+import { checkPublished, type Published, type PublishedDataSource } from './published.js';
 import { ParticleError } from '../protocol/errors.js';
 import { checkKeys } from '../protocol/config.js';
 import type { Manifest, Sort } from '../protocol/messages.js';
@@ -55,12 +56,17 @@ export interface CollectionDataSource {
   writable?: Writable;
 }
 
-/** A data source: a collection's documents, or documents made by `produce` (see {@link ProducedDataSource}). */
-export type DataSource = CollectionDataSource | ProducedDataSource;
+/**
+ * A data source: a collection's documents, documents made by `produce` (see
+ * {@link ProducedDataSource}), or documents clients publish (see {@link PublishedDataSource}).
+ */
+export type DataSource = CollectionDataSource | ProducedDataSource | PublishedDataSource;
 
 export interface SourceState extends GroupSource {
   /** Set for a produced source (its `collection` is then empty). */
   readonly produced?: Produced | undefined;
+  /** Set for a published source (its `collection` is then empty). */
+  readonly published?: Published | undefined;
   readonly params: Schema | undefined;
   readonly authorize: DataSource['authorize'];
   readonly limit: WindowLimit | undefined;
@@ -96,15 +102,24 @@ export function compileSource(name: string, ds: DataSource, cacheConfig: CacheCo
       `${where} must be an object such as { collection, manifest }`,
     );
   }
-  if ('produce' in ds) {
-    if ('collection' in ds) {
-      throw new ParticleError(
-        'config',
-        `${where}: a source is exactly one kind: collection (criteria) or produced (produce), not both`,
-      );
-    }
-    return compileProduced(name, where, ds as ProducedDataSource);
+  const kinds = (['collection', 'produce', 'published'] as const).filter((k) => k in ds);
+  if (kinds.length > 1) {
+    throw new ParticleError(
+      'config',
+      `${where}: a source is exactly one kind: collection (criteria), produced (produce) or published, not ${kinds.join(' and ')}`,
+    );
   }
+  if (kinds[0] === 'produce') return compileProduced(name, where, ds as ProducedDataSource);
+  if (kinds[0] === 'published') return compilePublished(name, where, ds as PublishedDataSource);
+  return compileCollection(name, where, ds as CollectionDataSource, cacheConfig);
+}
+
+function compileCollection(
+  name: string,
+  where: string,
+  ds: CollectionDataSource,
+  cacheConfig: CacheConfig,
+): SourceState {
   checkKeys(where, ds, DATA_SOURCE_KEYS);
   if (typeof ds.collection !== 'string' || !ds.collection) {
     throw new ParticleError('config', `${where}.collection must name a collection`);
@@ -196,6 +211,41 @@ function compileProduced(name: string, where: string, ds: ProducedDataSource): S
       dependencies: new Map(),
     },
     projection: toProjection(ds.manifest, idField),
+    resolutions: new Map(),
+    writable: undefined,
+    criteriaFields: [],
+  };
+}
+
+function compilePublished(name: string, where: string, ds: PublishedDataSource): SourceState {
+  const published = checkPublished(where, ds);
+  for (const field of Object.keys(ds.sort ?? {})) {
+    if (!manifestShows(ds.manifest, field) && field !== '_id') {
+      throw new ParticleError(
+        'config',
+        `${where}.sort: "${field}" must be in the manifest, or clients cannot keep the order`,
+      );
+    }
+  }
+  return {
+    name,
+    published,
+    params: ds.params,
+    authorize: ds.authorize,
+    limit: undefined,
+    eager: false,
+    collection: '',
+    manifest: ds.manifest,
+    idField: '_id',
+    sort: ds.sort,
+    compiled: {
+      source: undefined,
+      references: new Map(),
+      identityFields: [],
+      paramFields: [],
+      dependencies: new Map(),
+    },
+    projection: toProjection(ds.manifest, '_id'),
     resolutions: new Map(),
     writable: undefined,
     criteriaFields: [],

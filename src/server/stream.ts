@@ -16,6 +16,7 @@ import type { Adapter, Doc, StopWatching } from './adapter.js';
 import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
 import type { CacheConfig } from './criteria.js';
 import { JobQueue } from './jobQueue.js';
+import { canonicalKey } from './canonical.js';
 import {
   Session,
   SessionRoot,
@@ -93,6 +94,8 @@ export interface StreamOptions<
   lockTtlMs?: number;
   /** Leases and waiting locks per session. @default 16 */
   maxLeases?: number;
+  /** Publications (`collector.publish`) per client; one more is refused. @default 16 */
+  maxPublications?: number;
 }
 
 /** Options of {@link Stream.snapshot}. */
@@ -129,6 +132,7 @@ const STREAM_OPTION_KEYS = [
   'mutationTimeoutMs',
   'lockTtlMs',
   'maxLeases',
+  'maxPublications',
 ] as const satisfies readonly (keyof StreamOptions)[];
 
 /** Server state in numbers, as `GET <path>/health` reports it. */
@@ -167,6 +171,8 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
   private readonly writes: Writes;
   /** @internal Live subscriptions a client may hold. */
   readonly maxSubscriptions: number;
+  /** @internal Publications a client may hold. */
+  readonly maxPublications: number;
   /** @internal Leases and waiting locks a client may hold. */
   get maxLeases(): number {
     return this.writes.maxLeases;
@@ -186,7 +192,9 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
     checkPositiveInteger('new Stream: maxIdentityBytes', options.maxIdentityBytes);
     checkPositiveInteger('new Stream: maxReferenceValues', options.maxReferenceValues);
     checkPositiveInteger('new Stream: maxSubscriptions', options.maxSubscriptions);
+    checkPositiveInteger('new Stream: maxPublications', options.maxPublications);
     this.maxSubscriptions = options.maxSubscriptions ?? 100;
+    this.maxPublications = options.maxPublications ?? 16;
     this.adapter = options.adapter;
     this.debugLog = options.onDebug;
     this.graceMs = options.sessionGraceMs ?? 30_000;
@@ -195,6 +203,7 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
     this.views = new Views(options.adapter, options.dataSources, options.cacheConfig ?? {}, {
       debug: (message, details) => this.debug(message, details),
       maxReferenceValues,
+      maxPublications: this.maxPublications,
       defer: (job, delayMs) => {
         const timer = setTimeout(
           () => this.queue.push(() => (this.closed ? undefined : job())),
@@ -288,6 +297,10 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
       if (message.type === 'subscribe') await this.subscriptions.subscribe(session, message, sink);
       else if (message.type === 'unsubscribe')
         this.subscriptions.unsubscribe(session, message.sub, sink);
+      else if (message.type === 'publish')
+        await this.views.publications.publish(session, message, sink);
+      else if (message.type === 'unpublish')
+        this.views.publications.unpublish(session, message.pub);
       else await this.writes.receive(session, message, sink);
     });
   }
@@ -325,6 +338,7 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
         : await this.createSession(identity, identityKey, credentials);
       if (resumable) {
         this.writes.leases.linkOpened(session);
+        this.views.publications.linkOpened(session);
         session.credentials = credentials;
         clearTimeout(session.graceTimer);
         // The old link may not have noticed it is dead yet; the resume takes the session over.
@@ -366,6 +380,7 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
     if (session.sink !== sink) return;
     session.sink = null;
     this.writes.leases.linkClosed(session);
+    this.views.publications.linkClosed(session);
     clearTimeout(session.graceTimer);
     if (!this.sessions.has(session.id)) return;
     if (hold && !this.closed && this.graceMs > 0) {
@@ -430,7 +445,12 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
           if (!checked.ok) this.endSession(session, checked.code, checked.message);
           else if (this.identities.key(checked.identity) !== session.identityKey) {
             await this.reresolveSession(session, checked.identity);
-          } else session.identity = checked.identity;
+          } else if (canonicalKey(checked.identity) !== canonicalKey(session.identity)) {
+            // Nothing the criteria read changed, but authorize and accept may read the rest.
+            session.identity = checked.identity;
+            await this.subscriptions.recheck(session);
+            await this.views.publications.reauthorize(session);
+          }
         });
       }),
     );
@@ -527,6 +547,7 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
     for (const root of session.roots.values()) this.views.leave(root);
     this.subscriptions.release(session);
     this.writes.leases.release(session);
+    this.views.publications.release(session);
     if (sink) {
       try {
         sink.send(encodeError(code, message), 'control');
@@ -555,6 +576,7 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
       if (session.sink) this.writes.payloadSent(root, session.sink);
     }
     await this.subscriptions.reresolve(session);
+    await this.views.publications.reauthorize(session);
     this.writes.leases.prune(session);
   }
 
@@ -564,6 +586,7 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
     for (const root of session.roots.values()) this.views.leave(root);
     this.subscriptions.release(session);
     this.writes.leases.release(session);
+    this.views.publications.release(session);
     this.debug('session dropped', { session: session.id });
   }
 

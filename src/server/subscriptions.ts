@@ -13,8 +13,7 @@ import {
 } from '../protocol/messages.js';
 import type { Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
-import { isPlainObject } from './clone.js';
-import { validate } from './params.js';
+import { sourceParams } from './params.js';
 import { SessionRoot, type BacklogLimits, type Session, type Sink } from './session.js';
 import { rootOptionsOf, type SourceState, type Views } from './views.js';
 
@@ -213,6 +212,24 @@ export class Subscriptions {
     }
   }
 
+  /**
+   * The identity changed only in what authorize reads (its views stay): each subscription is
+   * authorized again, and a refused one ends with `subscription_error forbidden`.
+   */
+  async recheck(session: Session): Promise<void> {
+    for (const [sub, root] of [...session.subs]) {
+      const spec = root.subscription;
+      if (!spec || spec.all) continue;
+      try {
+        await this.authorize(spec.source, session.identity, spec.params);
+      } catch (error) {
+        this.drop(session, sub);
+        const refusal = asRefusal(error);
+        session.sink?.send(encodeSubscriptionError(sub, refusal.code, refusal.message), 'control');
+      }
+    }
+  }
+
   /** The session ends: its subscriptions leave their views. */
   release(session: Session): void {
     for (const sub of [...session.subs.keys()]) this.drop(session, sub);
@@ -236,15 +253,8 @@ export class Subscriptions {
   }
 
   private async params(source: SourceState, raw: unknown): Promise<Record<string, unknown>> {
-    if (!source.params) {
-      if (raw === undefined || (isPlainObject(raw) && Object.keys(raw).length === 0)) return {};
-      throw new Refusal('bad_params', `${source.name} takes no params`);
-    }
-    const result = await validate(source.params, raw ?? {}, 'params');
+    const result = await sourceParams(source.name, source.params, raw);
     if (!result.ok) throw new Refusal('bad_params', result.message);
-    if (!isPlainObject(result.value)) {
-      throw new Refusal('bad_params', 'params must be an object of named values');
-    }
     return result.value;
   }
 

@@ -11,6 +11,8 @@ import { idKey } from './ids.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import { compileSource, type DataSource, type SourceState } from './sources.js';
 import { Producers } from './producers.js';
+import { Publications } from './publications.js';
+import type { Published } from './published.js';
 import type { Produced } from './produced.js';
 import type { SessionRoot } from './session.js';
 
@@ -55,6 +57,8 @@ export interface ViewsOptions {
   maxReferenceValues?: number | undefined;
   /** Runs `job` after `delayMs`, in turn with the change feed (a resync after a failure). */
   defer?: ((job: () => Promise<void>, delayMs: number) => void) | undefined;
+  /** Publications a client may hold at once. @default 16 */
+  maxPublications?: number | undefined;
 }
 
 /**
@@ -75,6 +79,8 @@ export class Views {
   private closed = false;
   /** The instances of produced sources. */
   readonly producers: Producers;
+  /** The instances of published sources, and who publishes into them. */
+  readonly publications: Publications;
 
   constructor(
     private readonly adapter: Adapter,
@@ -87,6 +93,13 @@ export class Views {
       (message, details) => options.debug?.(message, details),
       (name) => this.sources.get(name),
     );
+    this.publications = new Publications({
+      sources: this.sources,
+      maxPublications: options.maxPublications ?? 16,
+      schedule: (job) =>
+        options.defer ? options.defer(async () => job(), 0) : queueMicrotask(job),
+      debug: (message, details) => options.debug?.(message, details),
+    });
     const manifests: Record<string, Manifest> = {};
     const rootOptions: Record<string, RootOptions> = {};
     const watched = new Set<string>();
@@ -102,7 +115,7 @@ export class Views {
         if (options) rootOptions[name] = options;
       }
       if (source.produced) for (const c of source.produced.collections) watched.add(c);
-      else watched.add(source.collection);
+      else if (!source.published) watched.add(source.collection);
       for (const [collection, fields] of source.compiled.dependencies) {
         watched.add(collection);
         const list = this.dependents.get(collection) ?? [];
@@ -121,7 +134,7 @@ export class Views {
   }
 
   get groupCount(): number {
-    return this.groups.size + this.producers.size;
+    return this.groups.size + this.producers.size + this.publications.size;
   }
 
   /** The sources sent at register, in declaration order. */
@@ -140,6 +153,10 @@ export class Views {
     params: Record<string, unknown> = {},
     limit?: number,
   ): Promise<void> {
+    if (source.published) {
+      this.publications.join(member as SessionRoot, publishedOf(source), params);
+      return;
+    }
     if (source.produced) {
       const root = member as SessionRoot;
       if (root.subscription?.all) return this.producers.joinAll(root, producedOf(source), identity);
@@ -160,8 +177,8 @@ export class Views {
     params: Record<string, unknown>,
     limit?: number,
   ): Promise<void> {
-    // A produced source has no window: its view does not change with the limit.
-    if (source.produced) return;
+    // A produced or published source has no window: its view does not change with the limit.
+    if (source.produced || source.published) return;
     const old = member.resolution;
     const from = member.group;
     const resolution = await this.resolutionFor(source, identity, params, limit);
@@ -186,6 +203,10 @@ export class Views {
       member.resolution = null;
       return;
     }
+    if (this.publications.owns(member as SessionRoot)) {
+      this.publications.leave(member as SessionRoot);
+      return;
+    }
     const resolution = member.resolution;
     if (resolution) {
       resolution.members.delete(member);
@@ -204,6 +225,7 @@ export class Views {
     limit?: number,
   ): Promise<Doc[]> {
     if (source.produced) return this.producers.view(producedOf(source), identity, params);
+    if (source.published) return this.publications.view(publishedOf(source), params);
     const existing = source.resolutions.get(this.resolutionKey(source, identity, params, limit));
     const query = existing?.query ?? (await this.resolve(source, identity, params)).query;
     const group =
@@ -257,6 +279,7 @@ export class Views {
   clear(): void {
     this.closed = true;
     this.producers.clear();
+    this.publications.clear();
     for (const group of this.groups.values()) group.clear();
     this.groups.clear();
     for (const source of this.sources.values()) source.resolutions.clear();
@@ -558,4 +581,8 @@ function traceTouches(trace: TracedLookup[], change: Exclude<Change, { type: 're
 
 function producedOf(source: SourceState): SourceState & { readonly produced: Produced } {
   return source as SourceState & { readonly produced: Produced };
+}
+
+function publishedOf(source: SourceState): SourceState & { readonly published: Published } {
+  return source as SourceState & { readonly published: Published };
 }

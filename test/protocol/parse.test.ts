@@ -12,6 +12,7 @@ import {
 const valid: ServerMessage[] = [
   { type: 'registered', session: 's1' },
   { type: 'error', code: 'bad_message', message: 'no' },
+  { type: 'publish_error', pub: 'p1', code: 'publish_conflict', message: 'taken' },
   {
     type: 'manifest',
     sources: { users: { name: true, address: { state: true } }, all: true },
@@ -107,6 +108,9 @@ describe('JSON Schemas', () => {
         'manifestValue',
         'op',
         'payload',
+        'publish',
+        'publish_error',
+        'unpublish',
         'register',
         'registered',
         'resumed',
