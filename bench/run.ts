@@ -70,6 +70,12 @@ function fig(key: string, name: string): number {
   return median((measures.get(key)?.figures ?? []).map((f) => f[name] ?? Number.NaN));
 }
 
+/** The largest over runs of one figure of one measure (for a count that must stay 0). */
+function worst(key: string, name: string): number {
+  const values = (measures.get(key)?.figures ?? []).map((f) => f[name] ?? Number.NaN);
+  return values.length > 0 ? Math.max(...values) : Number.NaN;
+}
+
 function ratioRow(
   scenario: string,
   particle: number,
@@ -486,6 +492,85 @@ for (const clients of p1Sizes) {
         `components woken per answer: ${fig(p.key, 'componentsWokenPerConfirm')}`,
       ),
     ],
+  });
+}
+
+{
+  const common = {
+    objects: 100,
+    consumers: 1000,
+    procs: 2,
+    objectBytes: 10_000,
+    rate: 100,
+    durationMs: quick ? 2000 : 5000,
+    debounceMs: 10,
+  };
+  const p = measure('p11-particle', 'p11', { ...common, system: 'particle' });
+  const r = measure('p11-raw', 'p11', { ...common, system: 'raw' });
+  const who =
+    `${common.objects} produced objects of ${common.objectBytes / 1000} kB, ` +
+    `${common.consumers} consumers, ${common.rate} bumps/s of one field`;
+  // Stale marks within debounceMs give one production: at most one per debounceMs per object.
+  const bound = common.durationMs / common.debounceMs;
+  plan.push({
+    id: 'P11',
+    keys: [p.key, r.key],
+    rows: () => {
+      const productions = ratioRow(
+        `P11 ${who}: productions per bump (baseline: Seapig, every object on every bump)`,
+        fig(p.key, 'productionsPerBump'),
+        fig(r.key, 'productionsPerBump'),
+        'productions',
+        `<= 1 per object per ${common.debounceMs} ms`,
+        null,
+        `${fig(p.key, 'productionsPerObject').toFixed(0)} productions per object in ` +
+          `${common.durationMs / 1000} s (bound ${bound}), ${fig(p.key, 'initialProductions')} / ` +
+          `${fig(r.key, 'initialProductions')} first productions for ${common.consumers} subscribers; ` +
+          `bumps sustained ${fig(p.key, 'bumpsPerSec').toFixed(0)} / ${fig(r.key, 'bumpsPerSec').toFixed(0)} per s (Particle / baseline)`,
+      );
+      productions.met = worst(p.key, 'productionsPerObject') <= bound;
+      const wrong = ratioRow(
+        `P11 consumers whose last ticks is not the final value (worst run)`,
+        worst(p.key, 'wrong'),
+        worst(r.key, 'wrong'),
+        'consumers',
+        '0',
+        null,
+        `${worst(p.key, 'closed')} / ${worst(r.key, 'closed')} sockets closed (Particle / baseline)`,
+      );
+      wrong.met = wrong.particle === 0;
+      return [
+        productions,
+        ratioRow(
+          `P11 bytes sent per bump, server to all ${common.consumers} consumers`,
+          fig(p.key, 'bytesPerBump') / 1024,
+          fig(r.key, 'bytesPerBump') / 1024,
+          'KiB',
+          'info',
+          null,
+          `${fig(p.key, 'framesPerBump').toFixed(0)} / ${fig(r.key, 'framesPerBump').toFixed(0)} frames per bump ` +
+            `(Particle: set ops per production; baseline: one JSON Patch frame per consumer)`,
+        ),
+        ratioRow(
+          `P11 server CPU per bump (baseline: re-produce all, fast-json-patch compare per consumer)`,
+          fig(p.key, 'cpuUsPerBump'),
+          fig(r.key, 'cpuUsPerBump'),
+          'µs',
+          '>= 5x less',
+          (x) => x <= 0.2,
+        ),
+        ratioRow(
+          `P11 server CPU per production of one object, sent to its ${common.consumers / common.objects} consumers`,
+          fig(p.key, 'cpuUsPerProduction'),
+          fig(r.key, 'cpuUsPerProduction'),
+          'µs',
+          'info',
+          null,
+          'Particle diffs once per production and serializes the ops once; the baseline diffs per consumer',
+        ),
+        wrong,
+      ];
+    },
   });
 }
 

@@ -1,20 +1,24 @@
 /**
  * A client process: holds many WebSockets to one server, parses every frame as a real client
- * would, counts delta frames and samples write-to-client latency from the `t` field the writer
- * set. Driven over IPC by the benchmark process (see ./clients.ts).
+ * would, counts delta frames and their bytes, samples write-to-client latency from the `t` field
+ * the writer set, and follows the `ticks` field of each socket's subscription. Driven over IPC
+ * by the benchmark process (see ./clients.ts).
  */
 import WebSocket from 'ws';
 import { Collector } from '../../src/client/index.js';
-import type { ClientCommand, ClientReply, Envelope } from './protocol.js';
+import type { ClientCommand, ClientReply, Envelope, Subscription } from './protocol.js';
 import { sleep, wallMs } from './stats.js';
 
 const SAMPLE_CAP = 50_000;
 let sockets: WebSocket[] = [];
 let received = 0;
+let bytes = 0;
 let seen = 0;
 let samples: number[] = [];
 let closes: Record<string, number> = {};
 let progressTimer: ReturnType<typeof setInterval> | undefined;
+/** The last `ticks` each subscribed socket learned (`null`: none yet). */
+const ticks = new Map<WebSocket, number | null>();
 
 function reply(id: number, message: ClientReply): void {
   process.send?.({ ...message, id });
@@ -35,6 +39,28 @@ interface Frame {
   id?: string;
   error?: { code?: string; message?: string };
   messages?: Frame[];
+  /** A `payload`'s documents. */
+  data?: { ticks?: unknown }[];
+  /** Seapig's frames (the P11 baseline): `object-update` with a JSON Patch. */
+  action?: string;
+  patch?: { path?: string; value?: unknown }[];
+}
+
+/**
+ * The `ticks` a frame tells its socket, if any: a payload's document, a delta's `set`, or a
+ * Seapig `object-update`'s JSON Patch (the first one, from `{}`, adds `/ticks`).
+ */
+function ticksIn(frame: Frame): number | undefined {
+  let found: unknown;
+  if (frame.type === 'payload') found = frame.data?.[0]?.ticks;
+  else if (frame.type === 'delta') {
+    for (const op of frame.ops ?? []) if (op.path === 'ticks') found = op.data;
+  } else if (frame.type === 'batch') {
+    for (const one of frame.messages ?? []) found = ticksIn(one) ?? found;
+  } else if (frame.action === 'object-update') {
+    for (const op of frame.patch ?? []) if (op.path === '/ticks') found = op.value;
+  }
+  return typeof found === 'number' ? found : undefined;
 }
 
 /** Mutations sent and not answered yet, by id: when each was sent, and whether it is sampled. */
@@ -75,19 +101,22 @@ function onFrame(text: string): Frame {
     for (const op of frame.ops ?? []) {
       if (op.path === 't' && typeof op.data === 'number') sample(now - op.data);
     }
-  }
+  } else if (frame.action === 'object-update') received++;
   return frame;
 }
 
 function openOne(
   url: string,
   identity: Record<string, unknown> | null,
+  subscription: Subscription | null,
   readyPayloads: number,
+  readyTicks: boolean,
   pause: boolean,
 ): Promise<boolean> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     sockets.push(ws);
+    if (subscription) ticks.set(ws, null);
     let payloads = 0;
     let settled = false;
     const settle = (ok: boolean): void => {
@@ -98,10 +127,19 @@ function openOne(
     };
     ws.on('open', () => {
       if (identity) ws.send(JSON.stringify({ type: 'register', protocol: 1, identity }));
-      if (readyPayloads === 0) settle(true);
+      // The server holds frames that arrive while it answers the register, in order.
+      if (subscription) ws.send(JSON.stringify({ type: 'subscribe', ...subscription }));
+      if (readyPayloads === 0 && !readyTicks) settle(true);
     });
     ws.on('message', (data) => {
-      const frame = onFrame(String(data));
+      const text = String(data);
+      bytes += Buffer.isBuffer(data) ? data.length : Buffer.byteLength(text);
+      const frame = onFrame(text);
+      if (subscription) {
+        const value = ticksIn(frame);
+        if (value !== undefined) ticks.set(ws, value);
+        if (readyTicks && value !== undefined) settle(true);
+      }
       if (frame.type === 'payload' && ++payloads === readyPayloads) settle(true);
     });
     ws.on('close', (code) => {
@@ -118,8 +156,16 @@ async function connect(command: Extract<ClientCommand, { cmd: 'connect' }>): Pro
   let failed = 0;
   const lane = async (): Promise<void> => {
     while (next < command.identities.length) {
-      const identity = command.identities[next++] ?? null;
-      if (await openOne(command.url, identity, command.readyPayloads, command.pause)) ready++;
+      const i = next++;
+      const ok = await openOne(
+        command.url,
+        command.identities[i] ?? null,
+        command.subscriptions?.[i] ?? null,
+        command.readyPayloads,
+        command.readyTicks ?? false,
+        command.pause,
+      );
+      if (ok) ready++;
       else failed++;
     }
   };
@@ -134,6 +180,7 @@ function closeAll(): Promise<ClientReply> {
   );
   for (const ws of open) ws.terminate();
   sockets = [];
+  ticks.clear();
   return done.then(() => ({ ev: 'closed' }));
 }
 
@@ -214,6 +261,7 @@ async function handle(command: ClientCommand): Promise<ClientReply> {
       return connect(command);
     case 'reset':
       received = 0;
+      bytes = 0;
       seen = 0;
       samples = [];
       closes = {};
@@ -229,7 +277,16 @@ async function handle(command: ClientCommand): Promise<ClientReply> {
       }
       return { ev: 'progress', received };
     case 'report':
-      return { ev: 'report', received, samples, closes };
+      return { ev: 'report', received, bytes, samples, closes };
+    case 'ticks': {
+      let right = 0;
+      let missing = 0;
+      for (const value of ticks.values()) {
+        if (value === command.expected) right++;
+        else if (value === null) missing++;
+      }
+      return { ev: 'ticks', right, wrong: ticks.size - right - missing, missing };
+    }
     case 'closeAll':
       return closeAll();
     case 'collectorReady':

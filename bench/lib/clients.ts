@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ClientCommand, ClientReply, Envelope } from './protocol.js';
+import type { ClientCommand, ClientReply, Envelope, Subscription } from './protocol.js';
 
 const script = fileURLToPath(new URL('./clientProcess.ts', import.meta.url));
 
@@ -67,21 +67,36 @@ export class ClientPool {
     return Promise.all(this.procs.map((_, i) => this.request(i, command)));
   }
 
-  /** Opens one socket per identity, spread over the processes; resolves when all are ready. */
+  /**
+   * Opens one socket per identity, spread over the processes; resolves when all are ready. With
+   * `subscriptions`, socket `i` sends `subscriptions[i]` right after its register.
+   */
   async connect(
     url: string,
     identities: (Record<string, unknown> | null)[],
-    options: { readyPayloads: number; pause?: boolean; concurrency?: number },
+    options: {
+      readyPayloads: number;
+      readyTicks?: boolean;
+      subscriptions?: (Subscription | null)[];
+      pause?: boolean;
+      concurrency?: number;
+    },
   ): Promise<{ ready: number; failed: number }> {
     const shares: (Record<string, unknown> | null)[][] = this.procs.map(() => []);
-    identities.forEach((identity, i) => shares[i % shares.length]?.push(identity));
+    const subShares: (Subscription | null)[][] = this.procs.map(() => []);
+    identities.forEach((identity, i) => {
+      shares[i % shares.length]?.push(identity);
+      subShares[i % subShares.length]?.push(options.subscriptions?.[i] ?? null);
+    });
     const replies = await Promise.all(
       shares.map((share, i) =>
         this.request(i, {
           cmd: 'connect',
           url,
           identities: share,
+          ...(options.subscriptions ? { subscriptions: subShares[i] } : {}),
           readyPayloads: options.readyPayloads,
+          readyTicks: options.readyTicks ?? false,
           pause: options.pause ?? false,
           concurrency: options.concurrency ?? 50,
         }),
@@ -119,15 +134,39 @@ export class ClientPool {
     return new Promise((resolve) => this.progressWaiters.push(resolve));
   }
 
-  async report(): Promise<{ received: number; samples: number[]; closes: Record<string, number> }> {
+  async report(): Promise<{
+    received: number;
+    bytes: number;
+    samples: number[];
+    closes: Record<string, number>;
+  }> {
     const replies = await this.every({ cmd: 'report' });
-    const out = { received: 0, samples: [] as number[], closes: {} as Record<string, number> };
+    const out = {
+      received: 0,
+      bytes: 0,
+      samples: [] as number[],
+      closes: {} as Record<string, number>,
+    };
     for (const r of replies) {
       if (r.ev !== 'report') continue;
       out.received += r.received;
+      out.bytes += r.bytes;
       for (const s of r.samples) out.samples.push(s);
       for (const [code, n] of Object.entries(r.closes))
         out.closes[code] = (out.closes[code] ?? 0) + n;
+    }
+    return out;
+  }
+
+  /** Of every subscribed socket: how many last saw `ticks === expected`, saw another, or none. */
+  async ticks(expected: number): Promise<{ right: number; wrong: number; missing: number }> {
+    const replies = await this.every({ cmd: 'ticks', expected });
+    const out = { right: 0, wrong: 0, missing: 0 };
+    for (const r of replies) {
+      if (r.ev !== 'ticks') continue;
+      out.right += r.right;
+      out.wrong += r.wrong;
+      out.missing += r.missing;
     }
     return out;
   }

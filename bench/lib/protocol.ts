@@ -1,3 +1,10 @@
+/** A subscription a socket asks for, in the wire's `subscribe` frame. */
+export interface Subscription {
+  sub: string;
+  source: string;
+  params?: unknown;
+}
+
 /** Commands a benchmark process sends to a client process, and what comes back. */
 export type ClientCommand =
   | {
@@ -5,8 +12,15 @@ export type ClientCommand =
       url: string;
       /** One entry per socket: the identity to register with, or `null` to send nothing. */
       identities: (Record<string, unknown> | null)[];
+      /**
+       * One entry per socket (when given): the `subscribe` it sends right after its register,
+       * or `null` for none.
+       */
+      subscriptions?: (Subscription | null)[];
       /** A socket counts as ready after this many `payload` frames (0: once open). */
       readyPayloads: number;
+      /** Instead: a socket counts as ready once it knows its subscription's `ticks`. */
+      readyTicks?: boolean;
       /** Stop reading from each socket once it is ready (a slow consumer). */
       pause: boolean;
       concurrency: number;
@@ -14,6 +28,8 @@ export type ClientCommand =
   | { cmd: 'reset' }
   | { cmd: 'progress'; everyMs: number }
   | { cmd: 'report' }
+  /** How many subscribed sockets last saw `ticks` equal to `expected`. */
+  | { cmd: 'ticks'; expected: number }
   | { cmd: 'closeAll' }
   | { cmd: 'collectorReady'; url: string; identity: Record<string, unknown> }
   | { cmd: 'rawPayload'; url: string }
@@ -36,9 +52,12 @@ export type ClientReply =
   | {
       ev: 'report';
       received: number;
+      /** Bytes of every frame received since the last reset. */
+      bytes: number;
       samples: number[];
       closes: Record<string, number>;
     }
+  | { ev: 'ticks'; right: number; wrong: number; missing: number }
   | { ev: 'closed' }
   | { ev: 'timed'; ms: number; docs: number }
   | {

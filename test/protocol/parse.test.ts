@@ -12,7 +12,6 @@ import {
 const valid: ServerMessage[] = [
   { type: 'registered', session: 's1' },
   { type: 'error', code: 'bad_message', message: 'no' },
-  { type: 'publish_error', pub: 'p1', code: 'publish_conflict', message: 'taken' },
   {
     type: 'manifest',
     sources: { users: { name: true, address: { state: true } }, all: true },
@@ -34,6 +33,7 @@ const valid: ServerMessage[] = [
     ],
   },
   { type: 'heartbeat' },
+  { type: 'publish_error', pub: 'p1', code: 'publish_conflict', message: 'taken' },
 ];
 
 describe('server messages', () => {
