@@ -24,6 +24,7 @@ import { OptimisticLayer } from './optimisticLayer.js';
 import { localView, type LocalStore, type LocalViewInfo } from './optimistic.js';
 import { opsOf } from './directWrites.js';
 import { LeaseBook, type Lease, type LeaseState } from './leases.js';
+import { Publications, type Publication } from './publications.js';
 import type { Draft } from 'immer';
 import { readyTimeout, resolveOptions, type ResolvedOptions } from './options.js';
 import { createLink, type Link } from './link.js';
@@ -70,6 +71,7 @@ export class Collector<TStream = unknown> {
   #linkError: ParticleError | null = null;
   readonly #mutations: PendingMutations;
   readonly #leases: LeaseBook;
+  readonly #publications: Publications;
   /** What `data` shows: the model's data, with optimistic documents where recipes changed it. */
   readonly #layer: OptimisticLayer;
 
@@ -98,6 +100,13 @@ export class Collector<TStream = unknown> {
         this.#link.send(msg);
       },
       changed: (root, id) => this.#notify({ type: 'lease', root, id }),
+    });
+    this.#publications = new Publications({
+      send: (msg) => {
+        this.#link.send(msg);
+      },
+      intervalMs: this.#options.publishIntervalMs,
+      changed: () => this.#notify({ type: 'publication' }),
     });
     this.#layer = new OptimisticLayer({
       model: this.#model,
@@ -248,6 +257,20 @@ export class Collector<TStream = unknown> {
     return this.#leases.state(this.#view(root, params)?.wireRoot ?? root, root, id);
   }
 
+  /**
+   * Publishes `value` into the published source `source` (an instance per `params`): the server
+   * stores what its `accept` makes of it as one document that every subscriber sees, until
+   * `stop()` or until this client is gone. After a reconnect it is sent again.
+   * @throws {TypeError} for an empty source, or params or a value that are not JSON objects.
+   */
+  publish<TValue extends Record<string, unknown> = Record<string, unknown>>(
+    source: string,
+    params: unknown,
+    value: TValue,
+  ): Publication<TValue> {
+    return this.#publications.publish(source, params, value) as Publication<TValue>;
+  }
+
   /** The mutations sent and not answered yet, oldest first (a frozen array). */
   get pending(): readonly PendingMutation[] {
     return this.#mutations.list;
@@ -390,6 +413,7 @@ export class Collector<TStream = unknown> {
     this.#subscriptions.end(null);
     this.#mutations.end('collector.disconnect() was called before the server answered');
     this.#leases.end('collector.disconnect() was called');
+    this.#publications.end(new MutationError('disconnected', 'collector.disconnect() was called'));
     this.#refresh();
     this.#setStatus('closed');
   }
@@ -433,6 +457,9 @@ export class Collector<TStream = unknown> {
       case 'lease':
         this.#leases.receive(message);
         break;
+      case 'publish_error':
+        this.#publications.receive(message);
+        break;
       case 'registered':
         this.#session = message.session;
         this.#error = null;
@@ -440,6 +467,7 @@ export class Collector<TStream = unknown> {
         this.#subscriptions.registered(this.#resuming !== message.session);
         this.#mutations.registered();
         this.#leases.registered(this.#resuming !== message.session);
+        this.#publications.registered();
         break;
       case 'error':
         this.#serverError(errorFromMessage(message.code, message.message));
@@ -563,6 +591,7 @@ export class Collector<TStream = unknown> {
     this.#subscriptions.lost();
     this.#mutations.lost();
     this.#leases.lost();
+    this.#publications.lost();
     this.#linkError = null;
     this.#setStatus(this.#session === null ? 'waiting' : 'reconnecting');
   }
@@ -574,6 +603,9 @@ export class Collector<TStream = unknown> {
     this.#subscriptions.end(error);
     this.#mutations.end(`the collector stopped: ${error.message}`);
     this.#leases.end(`the collector stopped: ${error.message}`);
+    this.#publications.end(
+      new MutationError('disconnected', `the collector stopped: ${error.message}`),
+    );
     this.#refresh();
     this.#setStatus('error');
   }

@@ -1,6 +1,8 @@
 import type {
   LockMessage,
   MutateMessage,
+  PublishMessage,
+  UnpublishMessage,
   SubscribeMessage,
   UnlockMessage,
   UnsubscribeMessage,
@@ -11,7 +13,13 @@ import { RegisterLink, type RegisterLinkHandlers } from './registerLink.js';
 
 /** What the collector sends after `register`. */
 export type LinkMessage =
-  SubscribeMessage | UnsubscribeMessage | MutateMessage | LockMessage | UnlockMessage;
+  | SubscribeMessage
+  | UnsubscribeMessage
+  | MutateMessage
+  | LockMessage
+  | UnlockMessage
+  | PublishMessage
+  | UnpublishMessage;
 
 /** The part of a link the collector drives; `Connection` is the socket one. */
 export interface Link {

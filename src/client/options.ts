@@ -16,6 +16,7 @@ export const COLLECTOR_DEFAULTS = {
   maxDepth: 100,
   maxArrayGap: 1000,
   mutationTimeoutMs: 30_000,
+  publishIntervalMs: 100,
 } as const;
 
 /** Every key `new Collector` accepts. */
@@ -31,6 +32,7 @@ export const COLLECTOR_KEYS = [
   'maxDepth',
   'maxArrayGap',
   'mutationTimeoutMs',
+  'publishIntervalMs',
 ] as const satisfies readonly (keyof CollectorOptions)[];
 
 const RECONNECT_KEYS = [
@@ -48,6 +50,7 @@ export type ResolvedOptions = {
   heartbeatTimeoutMs: number;
   connectTimeoutMs: number;
   mutationTimeoutMs: number;
+  publishIntervalMs: number;
   limits: FrameLimits;
   transport:
     | { kind: 'socket'; url: string; WebSocket: WebSocketClass }
@@ -151,6 +154,10 @@ export function resolveOptions(options: CollectorOptions): ResolvedOptions {
     options.mutationTimeoutMs ?? COLLECTOR_DEFAULTS.mutationTimeoutMs,
   );
   if (mutationTimeoutMs === 0) throw new TypeError('Collector: mutationTimeoutMs must be above 0');
+  const publishIntervalMs = nonNegative(
+    'publishIntervalMs',
+    options.publishIntervalMs ?? COLLECTOR_DEFAULTS.publishIntervalMs,
+  );
   const limits: FrameLimits = {
     maxDepth: integer('maxDepth', options.maxDepth ?? COLLECTOR_DEFAULTS.maxDepth, 1),
     maxArrayGap: integer('maxArrayGap', options.maxArrayGap ?? COLLECTOR_DEFAULTS.maxArrayGap, 0),
@@ -170,6 +177,7 @@ export function resolveOptions(options: CollectorOptions): ResolvedOptions {
     heartbeatTimeoutMs,
     connectTimeoutMs,
     mutationTimeoutMs,
+    publishIntervalMs,
     limits,
   };
   if (options.register !== undefined) {

@@ -32,10 +32,12 @@ export type CollectorData = { readonly [root: string]: readonly Doc[] };
  * - `{ type: 'pending' }`: `collector.pending` (the unanswered mutations) changed.
  * - `{ type: 'lease', root, id }`: who holds the lease of that document changed
  *   (`collector.leaseOf(root, id)`); `root` is the source name or, for a subscription, its id.
+ * - `{ type: 'publication' }`: the `error` of one of this collector's publications changed.
  */
 export type CollectorNotice =
   | { type: 'status'; status: CollectorStatus }
   | { type: 'pending' }
+  | { type: 'publication' }
   | { type: 'lease'; root: string; id: Id }
   | { type: 'data'; root: string; ids: readonly Id[] | null };
 
@@ -210,6 +212,12 @@ export interface CollectorOptions {
    * @default 30000
    */
   mutationTimeoutMs?: number;
+  /**
+   * A publication (`collector.publish`) sends at most one value per this many milliseconds:
+   * updates in between are coalesced, and the latest one is sent.
+   * @default 100
+   */
+  publishIntervalMs?: number;
 }
 
 /** Options of `collector.ready(...)`. */

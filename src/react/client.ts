@@ -14,6 +14,7 @@ export {
   type MutatorResult,
   MutationError,
   type PendingMutation,
+  type Publication,
   type ParticleError,
   type SubscribeOptions,
   type Subscription,

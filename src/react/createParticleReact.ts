@@ -5,6 +5,7 @@ import { useLock } from './useLock.js';
 import { useMutation, usePending } from './useMutation.js';
 import { useParticle } from './useParticle.js';
 import { useParticleStatus } from './useParticleStatus.js';
+import { usePublish } from './usePublish.js';
 import { useSubscription } from './useSubscription.js';
 
 /** The hooks of {@link createParticleReact}, typed by the server's `typeof stream`. */
@@ -15,6 +16,7 @@ export interface ParticleReact<TStream> {
   useParticleStatus: typeof useParticleStatus;
   usePending: typeof usePending;
   useLock: typeof useLock;
+  usePublish: typeof usePublish;
   /** The provider's Collector, typed (`collector.mutate` knows the mutators). */
   useCollector(): Collector<TStream> | undefined;
   /**
@@ -40,6 +42,7 @@ export function createParticleReact<TStream>(): ParticleReact<TStream> {
     useParticleStatus,
     usePending,
     useLock,
+    usePublish,
     useCollector: useCollector as () => Collector<TStream> | undefined,
     useMutation: useMutation as ParticleReact<TStream>['useMutation'],
   };

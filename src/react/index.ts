@@ -12,6 +12,8 @@ export { useMutation, usePending } from './useMutation.js';
 export { createParticleReact } from './createParticleReact.js';
 export { useLock } from './useLock.js';
 export type { LockState } from './useLock.js';
+export { usePublish } from './usePublish.js';
+export type { PublishState } from './usePublish.js';
 export type { ParticleReact } from './createParticleReact.js';
 export type { MutateFunction } from './useMutation.js';
 export { useCollector } from './useCollector.js';
