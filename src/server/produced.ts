@@ -50,6 +50,8 @@ export interface ProducedDataSource {
   lingerMs?: number;
   /** A production running longer fails (`produce_failed`, retried on the next stale mark). @default 10000 */
   produceTimeoutMs?: number;
+  /** A larger output (as UTF-8 JSON) fails like a throw: the last good value stays. @default 8388608 (8 MiB) */
+  maxBytes?: number;
   /**
    * Lets clients follow every live instance (`collector.subscribeAll(source)`): one document per
    * instance, filtered by `authorize`. Needs `shareBy: []` (instances then hold no identity).
@@ -69,6 +71,7 @@ export const PRODUCED_KEYS = [
   'debounceMs',
   'lingerMs',
   'produceTimeoutMs',
+  'maxBytes',
   'wildcard',
 ] as const satisfies readonly (keyof ProducedDataSource)[];
 
@@ -80,6 +83,7 @@ export interface Produced {
   readonly debounceMs: number;
   readonly lingerMs: number;
   readonly timeoutMs: number;
+  readonly maxBytes: number;
   readonly wildcard: boolean;
   readonly authorize: ProducedDataSource['authorize'];
 }
@@ -114,6 +118,9 @@ export function checkProduced(where: string, ds: ProducedDataSource): Produced {
       throw new ParticleError('config', `${where}.${key} must be an integer >= 0`);
     }
   }
+  if (ds.maxBytes !== undefined && (!Number.isInteger(ds.maxBytes) || ds.maxBytes < 1)) {
+    throw new ParticleError('config', `${where}.maxBytes must be a positive integer`);
+  }
   if (ds.wildcard !== undefined && typeof ds.wildcard !== 'boolean') {
     throw new ParticleError('config', `${where}.wildcard must be true or false`);
   }
@@ -132,5 +139,6 @@ export function checkProduced(where: string, ds: ProducedDataSource): Produced {
     debounceMs: ds.debounceMs ?? 0,
     lingerMs: ds.lingerMs ?? 0,
     timeoutMs: ds.produceTimeoutMs ?? 10_000,
+    maxBytes: ds.maxBytes ?? 8 * 1024 * 1024,
   };
 }

@@ -320,10 +320,19 @@ export class Producers {
       }
       // The group keys documents by `_id`; a produced document named by another field is keyed by it.
       const rows = docs.map((d) => (idField === '_id' ? d : { ...d, _id: d[idField] }));
+      const json = JSON.stringify(rows);
+      const max = source.produced.maxBytes;
+      // `length` counts UTF-16 units: at most 3 bytes each, never more bytes than units / 1.
+      if (json.length > max || (json.length * 3 > max && Buffer.byteLength(json) > max)) {
+        return {
+          ok: false,
+          message: `${source.name}: produce returned more than maxBytes (${max} bytes of JSON)`,
+        };
+      }
       instance.finds = finds;
       instance.names = names;
       this.relink(instance, reads);
-      return { ok: true, docs: JSON.parse(JSON.stringify(rows)) as Doc[] };
+      return { ok: true, docs: JSON.parse(json) as Doc[] };
     } catch (error) {
       this.debug(`${source.name}: produce failed`, error);
       const text = error instanceof ParticleError ? error.message : 'produce failed on the server';

@@ -22,7 +22,7 @@ function store(): MemoryAdapter {
 }
 
 let productions = 0;
-let behaviour: 'ok' | 'throw' | 'hang' = 'ok';
+let behaviour: 'ok' | 'throw' | 'hang' | 'huge' = 'ok';
 let gate: Promise<void> = Promise.resolve();
 let rate = 1;
 
@@ -37,6 +37,7 @@ const report: ProducedDataSource = {
     if (behaviour === 'throw') throw new Error('the warehouse is on fire');
     if (behaviour === 'hang') await new Promise(() => undefined);
     const orders = await find('orders', { accountId: identity.accountId, year: params.year });
+    if (behaviour === 'huge') return { _id: 'report', blob: 'é'.repeat(600_000) };
     return {
       _id: `report-${String(identity.accountId)}-${params.year}`,
       total: orders.reduce((sum, o) => sum + Number(o.total), 0) * rate,
@@ -154,6 +155,29 @@ describe('produced sources', () => {
     stream.bump('rates');
     await ann.until(() => ann.of('delta', 's1').length === 1);
     expect(ann.of('delta', 's1')[0]?.ops).toMatchObject([{ path: 'total', data: 45 }]);
+  });
+
+  it('a producer that returns more than maxBytes fails like a throw: the last good value stays, nothing huge is sent', async () => {
+    const { stream } = await start({
+      dataSources: { me, report: { ...report, maxBytes: 1_000_000 } },
+    });
+    const ann = await client();
+    subscribe(ann, 's1');
+    await ann.until(() => ann.of('payload', 's1').length === 1);
+    behaviour = 'huge';
+    stream.bump('rates');
+    await ann.until(() => ann.of('subscription_error').length === 1);
+    expect(ann.of('subscription_error')[0]).toMatchObject({
+      code: 'produce_failed',
+      retrying: true,
+    });
+    expect(ann.of('subscription_error')[0]?.message).toContain('maxBytes');
+    expect(ann.of('delta', 's1')).toEqual([]);
+    behaviour = 'ok';
+    rate = 2;
+    stream.bump('rates');
+    await ann.until(() => ann.of('delta', 's1').length === 1);
+    expect(docs(ann, 's1')).toMatchObject([{ total: 15 }]);
   });
 
   it('a first production that fails ends that subscription with produce_failed; the socket carries on', async () => {
