@@ -215,6 +215,31 @@ describe('produced sources', () => {
     expect(ann.of('delta')).toEqual([]);
   });
 
+  it('subscribe, unsubscribe, subscribe in one burst while the first production runs: each answered in order, one live subscription, nothing leaked', async () => {
+    const { stream, adapter } = await start();
+    const ann = await client();
+    let open!: () => void;
+    gate = new Promise<void>((r) => (open = r));
+    subscribe(ann, 's1');
+    ann.send({ type: 'unsubscribe', sub: 's1' });
+    subscribe(ann, 's1');
+    await wait(20);
+    open();
+    await ann.until(() => ann.of('payload', 's1').length === 2);
+    expect(ann.of('unsubscribed')).toHaveLength(1);
+    expect(
+      ann.messages.filter((m) => m.root === 's1' || m.sub === 's1').map((m) => m.type),
+    ).toEqual(['subscribed', 'payload', 'unsubscribed', 'subscribed', 'payload']);
+    // lingerMs 0: the unsubscribe destroyed the first instance, the next subscribe made another.
+    expect(productions).toBe(2);
+    adapter.update('orders', { _id: 'o1' }, { $set: { total: 20 } });
+    await ann.until(() => ann.of('delta', 's1').length === 1);
+    expect(ann.of('delta', 's1')[0]?.ops).toMatchObject([{ path: 'total', data: 25 }]);
+    ann.send({ type: 'unsubscribe', sub: 's1' });
+    await ann.until(() => ann.of('unsubscribed').length === 2);
+    expect(stream.stats().groups).toBe(1);
+  });
+
   it('read(): an instance built on another is produced again when that one changes; a cycle is produce_failed naming it', async () => {
     let base = 1;
     const { stream } = await start({
