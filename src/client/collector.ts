@@ -19,7 +19,15 @@ import {
 import { Listeners } from './listeners.js';
 import { Model, type Outcome } from './model.js';
 import { PendingMutations, type PendingMutation } from './mutations.js';
-import type { MutateRest, MutatorName, MutatorResult } from './typed.js';
+import type {
+  DataOf,
+  DocOf,
+  MutateRest,
+  MutatorName,
+  MutatorResult,
+  SourceName,
+  SubscribeRest,
+} from './typed.js';
 import { OptimisticLayer } from './optimisticLayer.js';
 import { localView, type LocalStore, type LocalViewInfo } from './optimistic.js';
 import { opsOf } from './directWrites.js';
@@ -31,7 +39,6 @@ import { createLink, type Link } from './link.js';
 import type { Subscription } from './subscription.js';
 import { SubscriptionRegistry, warnSubscribeListener } from './subscriptions.js';
 import type {
-  CollectorData,
   CollectorListener,
   CollectorOptions,
   CollectorStatus,
@@ -172,8 +179,8 @@ export class Collector<TStream = unknown> {
    * Unchanged documents and subtrees stay the same objects. Roots not received yet are absent.
    * Eager roots only: a subscription's documents are on its handle.
    */
-  get data(): CollectorData {
-    return this.#layer.data;
+  get data(): DataOf<TStream> {
+    return this.#layer.data as DataOf<TStream>;
   }
 
   /**
@@ -328,8 +335,13 @@ export class Collector<TStream = unknown> {
    * is registered the subscribe is queued; after a reconnect it is resumed or sent again.
    * @throws {TypeError} for an empty source, params that are not JSON, or a bad limit.
    */
+  subscribe<K extends SourceName<TStream>>(
+    source: K,
+    ...rest: SubscribeRest<TStream, K>
+  ): Subscription<DocOf<TStream, K>>;
+  /** Untyped: `TDoc` says what the documents are (not checked at run time). */
   subscribe<TDoc extends Doc = Doc>(
-    source: string,
+    source: unknown extends TStream ? string : never,
     params?: unknown,
     options?: SubscribeOptions,
   ): Subscription<TDoc>;

@@ -26,7 +26,22 @@ export type { MutateOptions, PendingMutation } from './mutations.js';
 export type { LocalStore, OptimisticRecipe } from './optimistic.js';
 export type { Lease, LeaseState } from './leases.js';
 export type { Publication } from './publications.js';
-export type { MutateRest, MutatorArgs, MutatorName, MutatorResult, MutatorsOf } from './typed.js';
+export type {
+  DataOf,
+  DocOf,
+  EagerRoot,
+  MutateRest,
+  MutatorArgs,
+  MutatorName,
+  MutatorResult,
+  MutatorsOf,
+  ParamsOf,
+  PublishedName,
+  SourceName,
+  SourcesOf,
+  SubscribeRest,
+  Wire,
+} from './typed.js';
 export { MutationError, ParticleError } from '../protocol/index.js';
 export type {
   ClientMessage,

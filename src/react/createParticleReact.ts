@@ -1,4 +1,18 @@
-import type { Collector, MutateRest, MutatorName, MutatorResult } from './client.js';
+import type {
+  Collector,
+  DocOf,
+  EagerRoot,
+  Id,
+  MutateRest,
+  MutatorName,
+  MutatorResult,
+  ParamsOf,
+  PublishedName,
+  SourceName,
+  SubscribeRest,
+} from './client.js';
+import type { PublishState } from './usePublish.js';
+import type { SubscriptionState } from './useSubscription.js';
 import { ParticleProvider } from './ParticleProvider.js';
 import { useCollector } from './useCollector.js';
 import { useLock } from './useLock.js';
@@ -8,15 +22,54 @@ import { useParticleStatus } from './useParticleStatus.js';
 import { usePublish } from './usePublish.js';
 import { useSubscription } from './useSubscription.js';
 
+/** A path under a known root: `'tasks.t1.title'` or `['tasks', 't1', 'title']`. */
+type DeepPath<TStream> =
+  | `${SourceName<TStream>}.${string}`
+  | readonly [SourceName<TStream>, string | number, ...(string | number)[]];
+
+/** `useParticle` typed by the Stream: a root's documents, one document by id, or a deeper value. */
+export interface TypedUseParticle<TStream> {
+  /** An eager root's documents. */
+  <K extends EagerRoot<TStream>>(root: K): readonly DocOf<TStream, K>[] | undefined;
+  /** One document of an eager root, by id. */
+  <K extends EagerRoot<TStream>>(path: readonly [K, Id]): DocOf<TStream, K> | undefined;
+  /** An on-demand source's documents, subscribed while mounted. */
+  <K extends SourceName<TStream>>(
+    root: K,
+    params: ParamsOf<TStream, K>,
+  ): readonly DocOf<TStream, K>[] | undefined;
+  /** One document of an on-demand source, by id. */
+  <K extends SourceName<TStream>>(
+    path: readonly [K, Id],
+    params: ParamsOf<TStream, K>,
+  ): DocOf<TStream, K> | undefined;
+  /** A deeper value (its type is yours to say; the root is checked). */
+  <TData = unknown>(path: DeepPath<TStream>, params?: unknown): TData | undefined;
+}
+
 /** The hooks of {@link createParticleReact}, typed by the server's `typeof stream`. */
 export interface ParticleReact<TStream> {
   ParticleProvider: typeof ParticleProvider;
-  useParticle: typeof useParticle;
-  useSubscription: typeof useSubscription;
+  /** Typed by the Stream: a misspelled root, or wrong params, is a compile error. */
+  useParticle: unknown extends TStream ? typeof useParticle : TypedUseParticle<TStream>;
+  /** Typed by the Stream: the documents are the source's manifest over its model. */
+  useSubscription: unknown extends TStream
+    ? typeof useSubscription
+    : <K extends SourceName<TStream>>(
+        source: K,
+        ...rest: SubscribeRest<TStream, K>
+      ) => SubscriptionState<DocOf<TStream, K>>;
   useParticleStatus: typeof useParticleStatus;
   usePending: typeof usePending;
   useLock: typeof useLock;
-  usePublish: typeof usePublish;
+  /** Typed by the Stream: only a published source, with its params. */
+  usePublish: unknown extends TStream
+    ? typeof usePublish
+    : <K extends PublishedName<TStream>>(
+        source: K,
+        params: ParamsOf<TStream, K>,
+        value: Record<string, unknown> | null | undefined,
+      ) => PublishState;
   /** The provider's Collector, typed (`collector.mutate` knows the mutators). */
   useCollector(): Collector<TStream> | undefined;
   /**
@@ -37,12 +90,12 @@ export interface ParticleReact<TStream> {
 export function createParticleReact<TStream>(): ParticleReact<TStream> {
   return {
     ParticleProvider,
-    useParticle,
-    useSubscription,
+    useParticle: useParticle as ParticleReact<TStream>['useParticle'],
+    useSubscription: useSubscription as ParticleReact<TStream>['useSubscription'],
     useParticleStatus,
     usePending,
     useLock,
-    usePublish,
+    usePublish: usePublish as ParticleReact<TStream>['usePublish'],
     useCollector: useCollector as () => Collector<TStream> | undefined,
     useMutation: useMutation as ParticleReact<TStream>['useMutation'],
   };

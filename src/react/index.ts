@@ -14,7 +14,7 @@ export { useLock } from './useLock.js';
 export type { LockState } from './useLock.js';
 export { usePublish } from './usePublish.js';
 export type { PublishState } from './usePublish.js';
-export type { ParticleReact } from './createParticleReact.js';
+export type { ParticleReact, TypedUseParticle } from './createParticleReact.js';
 export type { MutateFunction } from './useMutation.js';
 export { useCollector } from './useCollector.js';
 export type { ParticlePath } from './path.js';

@@ -10,9 +10,9 @@ import { ParticleError } from '../protocol/errors.js';
 export type { UpdateDocument } from './memory/update.js';
 
 /** Options of {@link MemoryAdapter}. */
-export interface MemoryAdapterOptions {
+export interface MemoryAdapterOptions<TCollections extends object = Record<string, Doc>> {
   /** Initial documents per collection. Each needs an `_id` (one is generated when missing). */
-  collections?: Record<string, Doc[]>;
+  collections?: NoInfer<{ [K in keyof TCollections]?: readonly TCollections[K][] }>;
 }
 
 interface Watcher {
@@ -25,12 +25,18 @@ interface Watcher {
  * The embedded in-memory store. Writes apply at once, return how many documents changed, and
  * emit their changes synchronously, in order, to every open feed.
  */
-export class MemoryAdapter implements Adapter {
+export class MemoryAdapter<TCollections extends object = Record<string, Doc>> implements Adapter {
+  /**
+   * Type-level only (never set): the collection models (`new MemoryAdapter<{ tasks: Task }>()`)
+   * that `new Stream` checks manifests against and typed clients read documents from.
+   */
+  declare readonly '~collections'?: TCollections;
   private readonly store = new Map<string, Map<string, Doc>>();
   private readonly watchers = new Set<Watcher>();
 
-  constructor(options: MemoryAdapterOptions = {}) {
-    for (const [name, docs] of Object.entries(options.collections ?? {})) {
+  constructor(options: MemoryAdapterOptions<TCollections> = {}) {
+    const seeds = (options.collections ?? {}) as Record<string, readonly Doc[]>;
+    for (const [name, docs] of Object.entries(seeds)) {
       const coll = this.collection(name);
       for (const doc of docs) {
         const stored = withId(cloneDeep(doc));

@@ -28,6 +28,7 @@ import { IdentityCheck, freezeCopy } from './identity.js';
 import { Views, type DataSource } from './views.js';
 import type { Mutator, ScopesLike } from './mutators.js';
 import { Writes } from './writes.js';
+import type { CollectionsOfAdapter, SourcesCheck } from './typedSources.js';
 
 export type { DataSource } from './views.js';
 
@@ -50,9 +51,16 @@ export type IdentityLookup = (
 /** Options of {@link Stream}. */
 export interface StreamOptions<
   TMutators extends Record<string, Mutator> = Record<string, Mutator>,
+  TSources extends Record<string, DataSource> = Record<string, DataSource>,
+  TAdapter extends Adapter = Adapter,
 > {
-  adapter: Adapter;
-  dataSources: Record<string, DataSource>;
+  adapter: TAdapter;
+  /**
+   * The roots of every client's model. With an adapter that carries collection models
+   * (`new MemoryAdapter<{ tasks: Task }>()`), a manifest naming a field the model lacks, or an
+   * unknown collection, is a compile error.
+   */
+  dataSources: TSources & SourcesCheck<TSources, CollectionsOfAdapter<TAdapter>>;
   /** Without it, the claimed identity is trusted as it is. */
   identityLookup?: IdentityLookup;
   /** Links between collections for pipes: `{ L: { field: 'T.f' } }` means `L.field` references `T.f`. */
@@ -153,12 +161,21 @@ export type AttachResult =
  * The server side of Particle: decides per identity which records and fields each client may
  * see, sends them once and then every change to them.
  */
-export class Stream<const TMutators extends Record<string, Mutator> = Record<string, Mutator>> {
+export class Stream<
+  const TMutators extends Record<string, Mutator> = Record<string, Mutator>,
+  const TSources extends Record<string, DataSource> = Record<string, DataSource>,
+  TAdapter extends Adapter = Adapter,
+> {
   /**
    * Type-level only (never set): what `Collector<typeof stream>` and
-   * `createParticleReact<typeof stream>()` read to type `mutate` by name, args and result.
+   * `createParticleReact<typeof stream>()` read to type `mutate` by name, args and result, and
+   * every source's documents (its manifest over the collection's model) and params.
    */
-  declare readonly '~particle'?: { readonly mutators: TMutators };
+  declare readonly '~particle'?: {
+    readonly mutators: TMutators;
+    readonly sources: TSources;
+    readonly collections: CollectionsOfAdapter<TAdapter>;
+  };
 
   private readonly adapter: Adapter;
   private readonly debugLog: ((message: string, details?: unknown) => void) | undefined;
@@ -184,7 +201,7 @@ export class Stream<const TMutators extends Record<string, Mutator> = Record<str
   private feed: Promise<StopWatching> | null = null;
   private closed = false;
 
-  constructor(options: StreamOptions<TMutators>) {
+  constructor(options: StreamOptions<TMutators, TSources, TAdapter>) {
     checkKeys('new Stream', options, STREAM_OPTION_KEYS);
     if (options.backlog !== undefined) {
       checkKeys('new Stream: backlog', options.backlog, ['deltas', 'bytes']);
