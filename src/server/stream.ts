@@ -28,6 +28,7 @@ import { IdentityCheck, freezeCopy } from './identity.js';
 import { Views, type DataSource } from './views.js';
 import type { Mutator, ScopesLike } from './mutators.js';
 import { Writes } from './writes.js';
+import { SessionTable } from './sessionTable.js';
 import type { CollectionsOfAdapter, SourcesCheck } from './typedSources.js';
 
 export type { DataSource } from './views.js';
@@ -104,6 +105,12 @@ export interface StreamOptions<
   maxLeases?: number;
   /** Publications (`collector.publish`) per client; one more is refused. @default 16 */
   maxPublications?: number;
+  /**
+   * Sessions this process holds, live or waiting for a resume. At the bound a new client takes
+   * the place of the session that has waited longest for a resume; when all are live it is
+   * refused with `rate_limited` (it retries). @default 50000
+   */
+  maxSessions?: number;
 }
 
 /** Options of {@link Stream.snapshot}. */
@@ -141,6 +148,7 @@ const STREAM_OPTION_KEYS = [
   'lockTtlMs',
   'maxLeases',
   'maxPublications',
+  'maxSessions',
 ] as const satisfies readonly (keyof StreamOptions)[];
 
 /** Server state in numbers, as `GET <path>/health` reports it. */
@@ -195,7 +203,7 @@ export class Stream<
     return this.writes.maxLeases;
   }
   private readonly queue: JobQueue;
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions: SessionTable;
   private readonly transports = new Set<{ close(): void }>();
   private readonly startedAt = Date.now();
   private feed: Promise<StopWatching> | null = null;
@@ -210,6 +218,8 @@ export class Stream<
     checkPositiveInteger('new Stream: maxReferenceValues', options.maxReferenceValues);
     checkPositiveInteger('new Stream: maxSubscriptions', options.maxSubscriptions);
     checkPositiveInteger('new Stream: maxPublications', options.maxPublications);
+    checkPositiveInteger('new Stream: maxSessions', options.maxSessions);
+    this.sessions = new SessionTable(options.maxSessions ?? 50_000);
     this.maxSubscriptions = options.maxSubscriptions ?? 100;
     this.maxPublications = options.maxPublications ?? 16;
     this.adapter = options.adapter;
@@ -310,7 +320,7 @@ export class Stream<
     sink: Sink,
   ): Promise<void> {
     return this.queue.run(async () => {
-      if (session.sink !== sink || this.sessions.get(session.id) !== session) return;
+      if (session.sink !== sink || !this.sessions.holds(session)) return;
       if (message.type === 'subscribe') await this.subscriptions.subscribe(session, message, sink);
       else if (message.type === 'unsubscribe')
         this.subscriptions.unsubscribe(session, message.sub, sink);
@@ -350,6 +360,17 @@ export class Stream<
       await this.ensureFeed();
       const held = message.resume ? this.sessions.get(message.resume.session) : undefined;
       const resumable = held !== undefined && held.identityKey === identityKey;
+      if (!resumable) {
+        const victim = this.sessions.victim();
+        if (victim === null) {
+          return {
+            ok: false,
+            code: 'rate_limited',
+            message: `this server holds its most sessions (${this.sessions.max}); try again later`,
+          };
+        }
+        if (victim) this.dropSession(victim);
+      }
       const session = resumable
         ? held
         : await this.createSession(identity, identityKey, credentials);
@@ -362,6 +383,7 @@ export class Stream<
         session.sink?.close(CLOSE_CODES.goingAway, 'session resumed on another link');
       }
       session.sink = sink;
+      this.sessions.linkChanged(session);
       sink.send(encodeRegistered(session.id), 'control');
       sink.send(this.views.manifestFrame, 'control');
       for (const root of session.roots.values()) {
@@ -396,10 +418,11 @@ export class Stream<
   detach(session: Session, hold: boolean, sink: Sink): void {
     if (session.sink !== sink) return;
     session.sink = null;
+    this.sessions.linkChanged(session);
     this.writes.leases.linkClosed(session);
     this.views.publications.linkClosed(session);
     clearTimeout(session.graceTimer);
-    if (!this.sessions.has(session.id)) return;
+    if (!this.sessions.holds(session)) return;
     if (hold && !this.closed && this.graceMs > 0) {
       session.graceTimer = setTimeout(
         () => this.queue.push(() => this.dropSession(session)),
@@ -458,7 +481,7 @@ export class Stream<
         const { claimed, request } = session.credentials;
         const checked = await this.identities.check(claimed, request);
         await this.queue.run(async () => {
-          if (this.sessions.get(session.id) !== session) return;
+          if (!this.sessions.holds(session)) return;
           if (!checked.ok) this.endSession(session, checked.code, checked.message);
           else if (this.identities.key(checked.identity) !== session.identityKey) {
             await this.reresolveSession(session, checked.identity);
@@ -536,7 +559,7 @@ export class Stream<
       await this.views.join(root, source, identity);
       session.roots.set(source.name, root);
     }
-    this.sessions.set(session.id, session);
+    this.sessions.add(session);
     return session;
   }
 
@@ -560,7 +583,7 @@ export class Stream<
     const sink = session.sink;
     session.sink = null;
     clearTimeout(session.graceTimer);
-    this.sessions.delete(session.id);
+    this.sessions.delete(session);
     for (const root of session.roots.values()) this.views.leave(root);
     this.subscriptions.release(session);
     this.writes.leases.release(session);
@@ -598,8 +621,9 @@ export class Stream<
   }
 
   private dropSession(session: Session): void {
-    if (this.sessions.get(session.id) !== session || session.sink) return;
-    this.sessions.delete(session.id);
+    if (!this.sessions.holds(session) || session.sink) return;
+    clearTimeout(session.graceTimer);
+    this.sessions.delete(session);
     for (const root of session.roots.values()) this.views.leave(root);
     this.subscriptions.release(session);
     this.writes.leases.release(session);
