@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { encodeError, encodeRegistered, encodeResumed } from '../protocol/encode.js';
 import { ParticleError, CLOSE_CODES, closeCodeFor } from '../protocol/errors.js';
 import { truncateUtf8 } from '../protocol/closeReason.js';
@@ -10,11 +9,10 @@ import {
   type WireErrorCode,
 } from '../protocol/messages.js';
 import { subscriptionKey } from '../protocol/subscriptionKey.js';
-import { ClientConnection } from './connection.js';
+import { registerInProcess } from './inProcess.js';
 import { Subscriptions } from './subscriptions.js';
 import type { Adapter, Doc, StopWatching } from './adapter.js';
 import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
-import type { CacheConfig } from './criteria.js';
 import { JobQueue } from './jobQueue.js';
 import { canonicalKey } from './canonical.js';
 import {
@@ -26,144 +24,30 @@ import {
 } from './session.js';
 import { IdentityCheck, freezeCopy } from './identity.js';
 import { Views, type DataSource } from './views.js';
-import type { Mutator, ScopesLike } from './mutators.js';
+import type { Mutator } from './mutators.js';
 import { Writes } from './writes.js';
+import {
+  STREAM_OPTION_KEYS,
+  type AttachResult,
+  type IdentityRequest,
+  type SnapshotOptions,
+  type StreamOptions,
+  type StreamStats,
+  type Unregister,
+} from './streamOptions.js';
 import { SessionTable } from './sessionTable.js';
-import type { CollectionsOfAdapter, SourcesCheck } from './typedSources.js';
+import type { CollectionsOfAdapter } from './typedSources.js';
 
 export type { DataSource } from './views.js';
-
-/**
- * The request the identity came with: the HTTP upgrade request for WebSocket clients, or
- * whatever `stream.snapshot(identity, request)` was given (any object with `headers` will do).
- */
-export type IdentityRequest =
-  IncomingMessage | { headers: IncomingHttpHeaders; url?: string | undefined } | undefined;
-
-/**
- * Maps a claimed identity to the identity references read. Throw (or reject) to refuse the
- * registration; the message reaches the client as `identity_rejected`.
- */
-export type IdentityLookup = (
-  identity: Record<string, unknown>,
-  request: IdentityRequest,
-) => Record<string, unknown> | Promise<Record<string, unknown>>;
-
-/** Options of {@link Stream}. */
-export interface StreamOptions<
-  TMutators extends Record<string, Mutator> = Record<string, Mutator>,
-  TSources extends Record<string, DataSource> = Record<string, DataSource>,
-  TAdapter extends Adapter = Adapter,
-> {
-  adapter: TAdapter;
-  /**
-   * The roots of every client's model. With an adapter that carries collection models
-   * (`new MemoryAdapter<{ tasks: Task }>()`), a manifest naming a field the model lacks, or an
-   * unknown collection, is a compile error.
-   */
-  dataSources: TSources & SourcesCheck<TSources, CollectionsOfAdapter<TAdapter>>;
-  /** Without it, the claimed identity is trusted as it is. */
-  identityLookup?: IdentityLookup;
-  /** Links between collections for pipes: `{ L: { field: 'T.f' } }` means `L.field` references `T.f`. */
-  cacheConfig?: CacheConfig;
-  onDebug?: (message: string, details?: unknown) => void;
-  /** How long a closed socket's session is held for resume. @default 30000 */
-  sessionGraceMs?: number;
-  /** What each session root keeps for resume. @default { deltas: 1000, bytes: 1 MiB } */
-  backlog?: Partial<BacklogLimits>;
-  /**
-   * The largest identity, as UTF-8 JSON, that a client may claim and that `identityLookup` may
-   * return; a larger one is refused with `bad_identity`. @default 16384 (16 KiB)
-   */
-  maxIdentityBytes?: number;
-  /**
-   * How many values a reference may expand to. An identity array holding more is refused with
-   * `bad_identity`; a pipe that expands past it makes that view match nothing, and says so once
-   * to `onDebug`. @default 1000
-   */
-  maxReferenceValues?: number;
-  /** Live subscriptions per client; one more is refused (`too_many_subscriptions`). @default 100 */
-  maxSubscriptions?: number;
-  /**
-   * Server functions clients call with `collector.mutate(name, args)`. Needs an adapter with
-   * `runWrites` and `settled` (MemoryAdapter, MongoAdapter).
-   */
-  mutators?: TMutators;
-  /** Handed to every mutator's `run` as `scopes` (a `Scopes` from `particle-sync/storage`). */
-  scopes?: ScopesLike;
-  /** How long a mutation's outcome is remembered, so a resent id never runs twice. @default 300000 */
-  dedupMs?: number;
-  /** Outcomes remembered per identity and client id. @default 1000 */
-  dedupEntries?: number;
-  /** Bytes of outcomes remembered per identity and client id. @default 1048576 (1 MiB) */
-  dedupBytes?: number;
-  /** A mutation still running after this is answered `mutation_timeout`. @default 30000 */
-  mutationTimeoutMs?: number;
-  /** How long a lease outlives its holder's closed link (no resume). @default 15000 */
-  lockTtlMs?: number;
-  /** Leases and waiting locks per session. @default 16 */
-  maxLeases?: number;
-  /** Publications (`collector.publish`) per client; one more is refused. @default 16 */
-  maxPublications?: number;
-  /**
-   * Sessions this process holds, live or waiting for a resume. At the bound a new client takes
-   * the place of the session that has waited longest for a resume; when all are live it is
-   * refused with `rate_limited` (it retries). @default 50000
-   */
-  maxSessions?: number;
-}
-
-/** Options of {@link Stream.snapshot}. */
-export interface SnapshotOptions {
-  /** Subscriptions to render too, as `[source, params?, limit?]`. */
-  subscriptions?: readonly (readonly [source: string, params?: unknown, limit?: number])[];
-}
-
-/**
- * What `stream.register` returns: call it to unregister. `send` takes any client message but
- * `register` (validated like a frame), so subscriptions work in process too.
- */
-export interface Unregister {
-  (): void;
-  send(message: Exclude<ClientMessage, RegisterMessage>): void;
-}
-
-const STREAM_OPTION_KEYS = [
-  'adapter',
-  'dataSources',
-  'identityLookup',
-  'cacheConfig',
-  'onDebug',
-  'sessionGraceMs',
-  'backlog',
-  'maxIdentityBytes',
-  'maxReferenceValues',
-  'maxSubscriptions',
-  'mutators',
-  'scopes',
-  'dedupMs',
-  'dedupEntries',
-  'dedupBytes',
-  'mutationTimeoutMs',
-  'lockTtlMs',
-  'maxLeases',
-  'maxPublications',
-  'maxSessions',
-] as const satisfies readonly (keyof StreamOptions)[];
-
-/** Server state in numbers, as `GET <path>/health` reports it. */
-export interface StreamStats {
-  clients: number;
-  sessions: number;
-  groups: number;
-  uptimeMs: number;
-  /** `true` once `disconnect()` ran: the stream serves nobody. */
-  closed: boolean;
-}
-
-/** The outcome of {@link Stream.attach}. */
-export type AttachResult =
-  { ok: true; session: Session } | { ok: false; code: WireErrorCode; message: string };
+export type {
+  AttachResult,
+  IdentityLookup,
+  IdentityRequest,
+  SnapshotOptions,
+  StreamOptions,
+  StreamStats,
+  Unregister,
+} from './streamOptions.js';
 
 /**
  * The server side of Particle: decides per identity which records and fields each client may
@@ -273,41 +157,7 @@ export class Stream<
     done?: (error: Error | null) => void,
     request?: IdentityRequest,
   ): Unregister {
-    let open = true;
-    const connection = new ClientConnection(
-      this,
-      {
-        send: (frame) => {
-          if (!open) return;
-          const message = JSON.parse(frame) as ServerMessage;
-          receive(message.type, message);
-        },
-        bufferedAmount: () => 0,
-        close: () => {
-          open = false;
-        },
-      },
-      {
-        registerTimeoutMs: 0,
-        maxBufferedBytes: Infinity,
-        maxMessagesPerSecond: Infinity,
-        resumable: false,
-      },
-      request,
-      (error) => done?.(error),
-    );
-    connection.receive({ type: 'register', protocol: PROTOCOL_VERSION, identity });
-    const unregister = (() => {
-      open = false;
-      connection.linkClosed();
-    }) as Unregister;
-    unregister.send = (message) => {
-      if ((message as { type?: unknown }).type === 'register') {
-        throw new TypeError('unregister.send: register is sent by stream.register itself');
-      }
-      connection.receive(message);
-    };
-    return unregister;
+    return registerInProcess(this, identity, receive, done, request);
   }
 
   /**
