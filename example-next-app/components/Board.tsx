@@ -26,9 +26,10 @@ export function Board({ initialData }: { initialData: InitialData }) {
           <section className="card hint">
             <h2>How this page stays live</h2>
             <p>
-              Every list here is read with <code>useParticle</code>. Forms write through the REST
-              API; the server then pushes the change to each page allowed to see it. Sign in as
-              someone else in a second window and watch.
+              Every list here is read with <code>useParticle</code>; each project&apos;s progress
+              and who is viewing it with <code>useSubscription</code>, and this page joins those
+              viewers with <code>usePublish</code>. The server pushes every change to each page
+              allowed to see it. Sign in as someone else in a second window and watch.
             </p>
           </section>
         </aside>

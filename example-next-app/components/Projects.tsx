@@ -4,6 +4,7 @@ import type { FormEvent } from 'react';
 import { useCollector, useLock, useMutation, useParticle } from 'particle-sync/react';
 import type { MutateOptions } from 'particle-sync/react';
 import type { ProjectRow, TaskRow } from '../lib/model';
+import { Progress, Viewers } from './ProjectActivity';
 import { useWrite } from './useWrite';
 
 /** Runs a mutation; a refusal becomes the message shown beside the form (the change rolls back). */
@@ -77,6 +78,8 @@ function ProjectCard({ project, tasks, projects }: ProjectCardProps) {
   return (
     <section className="card" data-project={project._id}>
       <h2>{project.name}</h2>
+      <Progress projectId={project._id} />
+      <Viewers projectId={project._id} />
       <ul className="tasks">
         {tasks.map((task) => (
           <TaskItem key={task._id} task={task} projects={projects} />

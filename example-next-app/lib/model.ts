@@ -169,3 +169,7 @@ export type Me = Pick<User, '_id' | 'name' | 'role' | 'accountId'>;
 export type TeamMember = Pick<User, '_id' | 'name' | 'role' | 'accountId'>;
 export type ProjectRow = Pick<Project, '_id' | 'name' | 'accountId'>;
 export type TaskRow = Pick<Task, '_id' | 'title' | 'done' | 'projectId' | 'createdAt'>;
+/** One open page in a project's `viewers` (published source): who, stamped by the server. */
+export type Viewer = { _id: string; userId: string; name: string };
+/** A project's `projectStats` (produced source): made from its tasks. */
+export type ProjectStats = { _id: string; total: number; done: number };

@@ -1,5 +1,12 @@
 import { Stream } from 'particle-sync/server';
-import type { Adapter, IdentityRequest } from 'particle-sync/server';
+import type {
+  Adapter,
+  AuthorizeContext,
+  IdentityRequest,
+  ProducedDataSource,
+  PublishedDataSource,
+  StandardSchema,
+} from 'particle-sync/server';
 import { mutators } from './mutators';
 import { sessionFromCookieHeader } from './session';
 
@@ -28,6 +35,42 @@ async function lookupIdentity(adapter: Adapter, request: IdentityRequest) {
   return user.role === 'admin'
     ? { userId, name: user.name, adminOrgId: user.orgId }
     : { userId, name: user.name, accountId: user.accountId };
+}
+
+/**
+ * The params of the per-project sources: `{ projectId }`. Any Standard Schema fits (zod,
+ * valibot, ...); this one is written out so the example needs no schema library.
+ */
+const PROJECT_PARAMS: StandardSchema<unknown, { projectId: string }> = {
+  '~standard': {
+    version: 1,
+    vendor: 'particle-example',
+    validate: (value) => {
+      const projectId = (value as { projectId?: unknown } | null)?.projectId;
+      return typeof projectId === 'string' && projectId.length > 0 && projectId.length <= 100
+        ? { value: { projectId } }
+        : { issues: [{ message: 'must be a non-empty string', path: ['projectId'] }] };
+    },
+  },
+};
+
+/**
+ * Whether the identity may see the project named by the params: the organisation's admin, or a
+ * member of it. The rule the `projects` source expresses in criteria, checked in code for the
+ * sources that have none. A project that does not exist is refused like a foreign one.
+ */
+async function mayViewProject(
+  adapter: Adapter,
+  { identity, params }: AuthorizeContext,
+): Promise<boolean> {
+  const [project] = await adapter.find('projects', { _id: params.projectId });
+  if (!project) return false;
+  if (identity.adminOrgId !== undefined && project.orgId === identity.adminOrgId) return true;
+  const memberships = await adapter.find('memberships', {
+    userId: identity.userId,
+    projectId: project._id,
+  });
+  return memberships.length > 0;
 }
 
 /** The example's Stream: which records and fields each signed-in user may see. */
@@ -75,6 +118,37 @@ export function createStream(adapter: Adapter): Stream {
       },
       // Only the admin manages who works on what.
       memberships: { collection: 'memberships', criteria: ADMIN, manifest: true },
+      // Presence: who has the project open. Each page publishes `{ here: true }`; `accept`
+      // replaces it with the server's own identity fields, so nobody can appear as someone else.
+      // A closed tab's document goes `goneAfterMs` after its socket closed (tests shorten it).
+      viewers: {
+        published: 'many',
+        params: PROJECT_PARAMS,
+        authorize: (context) => mayViewProject(adapter, context),
+        accept: ({ identity }) => ({ userId: identity.userId, name: identity.name }),
+        manifest: { userId: true, name: true },
+        sort: { name: 1 },
+        goneAfterMs: Number(process.env.EXAMPLE_PRESENCE_GONE_MS ?? 5000),
+      } satisfies PublishedDataSource,
+      // One object per project, made from its tasks and made again when they change. Shared by
+      // everyone who may see the project (no `shareBy`): `produce` reads no identity.
+      projectStats: {
+        params: PROJECT_PARAMS,
+        collections: ['tasks'],
+        produce: async ({ params, find }) => {
+          const tasks = await find('tasks', { projectId: params.projectId });
+          return {
+            _id: String(params.projectId),
+            total: tasks.length,
+            done: tasks.filter((task) => task.done === true).length,
+          };
+        },
+        authorize: (context) => mayViewProject(adapter, context),
+        manifest: true,
+        // A burst of ticks gives one production; an instance outlives a reload by a second.
+        debounceMs: 50,
+        lingerMs: 1000,
+      } satisfies ProducedDataSource,
     },
   });
 }

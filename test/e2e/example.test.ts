@@ -1,7 +1,8 @@
 /**
  * The example app in a real browser: two users of different accounts, live updates that reach
  * only the pages allowed to see them, fields outside the manifest that never reach a page, and
- * a server restart that both pages survive without a reload.
+ * a server restart that both pages survive without a reload; then presence (a published
+ * source) and per-project progress (a produced source) on the project both users share.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -111,6 +112,8 @@ function startServer(port: number): Promise<ChildProcess> {
       EXAMPLE_WRITE_DELAY_MS: '800',
       // A closed tab's lease lives on this long.
       EXAMPLE_LOCK_TTL_MS: '1000',
+      // And its presence (the default is 5000).
+      EXAMPLE_PRESENCE_GONE_MS: '500',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -174,6 +177,94 @@ const titles = (page: Page, projectId?: string) =>
 
 const sameDocument = (page: Page) =>
   page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument === true);
+
+/** A project card's "Viewing now: ..." line (the `viewers` published source). */
+const viewers = (page: Page, projectId: string) =>
+  page.locator(`[data-project="${projectId}"] [data-testid="viewers"]`).textContent();
+
+/** A project card's "x of y done" line (the `projectStats` produced source). */
+const progress = (page: Page, projectId: string) =>
+  page.locator(`[data-project="${projectId}"] [data-testid="project-stats"]`).textContent();
+
+/** What a second, hand-driven Particle socket of a page heard: see `probeSources`. */
+interface Probe {
+  refusals: { type: string; id: string; code: string }[];
+  /** The document the server stored for the spoofing publication, as a subscriber got it. */
+  stamped: Record<string, unknown> | undefined;
+  frames: string[];
+}
+
+/**
+ * Opens a raw Particle socket with the page's session cookie and asks what the page's own UI
+ * never would: the presence and progress of a project its user does not work on, and a
+ * presence value that claims to be someone else.
+ */
+const probeSources = (page: Page, foreign: string, shared: string): Promise<Probe> =>
+  page.evaluate(
+    async ({ foreign, shared }) => {
+      const socket = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/particle`);
+      const frames: string[] = [];
+      const messages: Record<string, unknown>[] = [];
+      socket.onmessage = ({ data }) => {
+        frames.push(String(data));
+        const message = JSON.parse(String(data)) as Record<string, unknown>;
+        const batch = message.messages as Record<string, unknown>[] | undefined;
+        messages.push(...(message.type === 'batch' && batch ? batch : [message]));
+      };
+      const until = async (test: (message: Record<string, unknown>) => boolean) => {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const found = messages.find(test);
+          if (found) return found;
+          if (Date.now() > deadline) throw new Error(`no such message in ${frames.join('\n')}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      const send = (message: object) => socket.send(JSON.stringify(message));
+      await new Promise((resolve) => (socket.onopen = resolve));
+      send({ type: 'register', protocol: 1, identity: {} });
+      await until((m) => m.type === 'registered');
+      const foreignParams = { projectId: foreign };
+      send({ type: 'subscribe', sub: 'v1', source: 'viewers', params: foreignParams });
+      send({ type: 'subscribe', sub: 's1', source: 'projectStats', params: foreignParams });
+      send({ type: 'publish', pub: 'p1', source: 'viewers', params: foreignParams, data: {} });
+      send({ type: 'subscribe', sub: 'v2', source: 'viewers', params: { projectId: shared } });
+      const payload = await until((m) => m.type === 'payload' && m.root === 'v2');
+      const before = new Set((payload.data as { _id: string }[]).map((doc) => doc._id));
+      const spoof = { userId: 'ann', name: 'Mallory' };
+      send({
+        type: 'publish',
+        pub: 'p2',
+        source: 'viewers',
+        params: { projectId: shared },
+        data: spoof,
+      });
+      const delta = await until(
+        (m) =>
+          m.type === 'delta' &&
+          m.root === 'v2' &&
+          (m.ops as { operation: string; id: string }[]).some(
+            (op) => op.operation === 'insert' && !before.has(op.id),
+          ),
+      );
+      const insert = (
+        delta.ops as { operation: string; id: string; data: Record<string, unknown> }[]
+      ).find((op) => op.operation === 'insert' && !before.has(op.id));
+      const refusals = await Promise.all(
+        ['v1', 's1', 'p1'].map(async (id) => {
+          const m = await until(
+            (m) =>
+              (m.type === 'subscription_error' && m.sub === id) ||
+              (m.type === 'publish_error' && m.pub === id),
+          );
+          return { type: String(m.type), id, code: String(m.code) };
+        }),
+      );
+      socket.close();
+      return { refusals, stamped: insert?.data, frames };
+    },
+    { foreign, shared },
+  );
 
 async function expectEventually(read: () => Promise<unknown>, check: (value: never) => void) {
   await vi.waitFor(async () => check((await read()) as never), WAIT);
@@ -405,5 +496,75 @@ describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
 
     await ann.context.close();
     await ben.context.close();
+  });
+
+  test('both users see who views the shared project, and its progress, live', async () => {
+    const ann = await signIn(browser!, baseURL, 'Ann (account A)');
+    const ben = await signIn(browser!, baseURL, 'Ben (account B)');
+
+    // Each page publishes itself into every project it shows: the shared one lists both, the
+    // others only their one viewer (a user with two tabs open is listed once).
+    for (const { page } of [ann, ben]) {
+      await expectEventually(
+        () => viewers(page, 'p-launch'),
+        (text: string) => expect(text).toBe('Viewing now: Ann, Ben'),
+      );
+    }
+    await expectEventually(
+      () => viewers(ann.page, 'p-web'),
+      (text: string) => expect(text).toBe('Viewing now: Ann'),
+    );
+    await expectEventually(
+      () => viewers(ben.page, 'p-ops'),
+      (text: string) => expect(text).toBe('Viewing now: Ben'),
+    );
+
+    // The progress object is produced from the tasks both pages show.
+    const card = ann.page.locator('[data-project="p-launch"]');
+    const total = await card.locator('li[data-task]').count();
+    const done = await card.locator('li[data-task].done').count();
+    expect(done).toBeLessThan(total);
+    for (const { page } of [ann, ben]) {
+      await expectEventually(
+        () => progress(page, 'p-launch'),
+        (text: string) => expect(text).toBe(`${done} of ${total} done`),
+      );
+    }
+    // Ben ticks one off: it is produced again, and both pages follow.
+    await ben.page
+      .locator('[data-project="p-launch"] li[data-task]:not(.done) input[type="checkbox"]')
+      .first()
+      .click();
+    for (const { page } of [ann, ben]) {
+      await expectEventually(
+        () => progress(page, 'p-launch'),
+        (text: string) => expect(text).toBe(`${done + 1} of ${total} done`),
+      );
+    }
+
+    // The server decides, not the page: Ben may neither watch nor join a project he does not
+    // work on, and what he publishes carries his own name whatever he sends.
+    const probe = await probeSources(ben.page, 'p-web', 'p-launch');
+    expect(probe.refusals).toEqual([
+      { type: 'subscription_error', id: 'v1', code: 'forbidden' },
+      { type: 'subscription_error', id: 's1', code: 'forbidden' },
+      { type: 'publish_error', id: 'p1', code: 'forbidden' },
+    ]);
+    expect(probe.stamped).toMatchObject({ userId: 'ben', name: 'Ben' });
+    for (const frames of [probe.frames, ann.frames, ben.frames]) {
+      expect(frames.join('\n')).not.toContain('Mallory');
+    }
+
+    // Ben's tab closes: his name leaves Ann's page once his socket has been gone for the
+    // example's `EXAMPLE_PRESENCE_GONE_MS`, well before the 5 s default.
+    const closedAt = Date.now();
+    await ben.context.close();
+    await expectEventually(
+      () => viewers(ann.page, 'p-launch'),
+      (text: string) => expect(text).toBe('Viewing now: Ann'),
+    );
+    expect(Date.now() - closedAt).toBeLessThan(4000);
+
+    await ann.context.close();
   });
 });
