@@ -477,7 +477,7 @@ export class Collector<TStream = unknown> {
         this.#error = null;
         this.#link.registered();
         this.#subscriptions.registered(this.#resuming !== message.session);
-        this.#mutations.registered();
+        this.#mutations.registered(message.limits);
         this.#leases.registered(this.#resuming !== message.session);
         this.#publications.registered();
         break;

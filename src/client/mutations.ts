@@ -1,4 +1,5 @@
 import { MutationError, type MutateMessage, type MutatedMessage } from '../protocol/index.js';
+import { Pacer, type LinkLimits } from './pacer.js';
 import { jsonCopy } from './jsonCopy.js';
 import type { OptimisticRecipe } from './optimistic.js';
 
@@ -59,6 +60,10 @@ export class PendingMutations {
   #list: readonly PendingMutation[] = Object.freeze([]);
   #registered = false;
   #ended: MutationError | null = null;
+  /** Sends within the server's frame bound; a settled entry still queued is skipped. */
+  readonly #pacer = new Pacer<Entry>((entry) => {
+    if (this.#entries.includes(entry)) this.#send(entry);
+  });
 
   constructor(host: MutationsHost) {
     this.#host = host;
@@ -114,19 +119,21 @@ export class PendingMutations {
       }, timeoutMs);
       this.#entries.push(entry);
       this.#relist();
-      if (this.#registered) this.#send(entry);
+      if (this.#registered) this.#pacer.push(entry);
       this.#host.changed();
     });
   }
 
-  /** A registration was accepted: send every unanswered mutation, in order. */
-  registered(): void {
+  /** A registration was accepted: send every unanswered mutation, in order, paced by `limits`. */
+  registered(limits?: LinkLimits): void {
     this.#registered = true;
-    for (const entry of this.#entries) this.#send(entry);
+    this.#pacer.reset(limits);
+    for (const entry of this.#entries) this.#pacer.push(entry);
   }
 
   lost(): void {
     this.#registered = false;
+    this.#pacer.clear();
   }
 
   /**
@@ -148,6 +155,7 @@ export class PendingMutations {
     this.#ended = new MutationError(code, why);
     const entries = this.#entries;
     this.#entries = [];
+    this.#pacer.clear();
     this.#relist();
     for (const entry of entries) {
       clearTimeout(entry.timer);

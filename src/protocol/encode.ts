@@ -28,8 +28,10 @@ import type {
 
 const json = <T>(message: T): string => JSON.stringify(message);
 
-export const encodeRegistered = (session: string): string =>
-  json<RegisteredMessage>({ type: 'registered', session });
+export const encodeRegistered = (session: string, limits?: RegisteredMessage['limits']): string =>
+  json<RegisteredMessage>(
+    limits ? { type: 'registered', session, limits } : { type: 'registered', session },
+  );
 
 export const encodeError = (code: WireErrorCode, message: string): string =>
   json<ErrorMessage>({ type: 'error', code, message });

@@ -203,12 +203,26 @@ export type Op = InsertOp | RemoveOp | SetOp | UnsetOp;
 
 // ---- server to client -------------------------------------------------------------------
 
-/** Registration accepted; `session` names the server-side session for a later resume. */
+/**
+ * Registration accepted; `session` names the server-side session for a later resume. `limits`
+ * is the link's frame bound (a token bucket of `burst` frames refilled at `messagesPerSecond`),
+ * so a client can pace what it sends; absent when there is none.
+ */
 export const RegisteredMessageSchema = Type.Object({
   type: Type.Literal('registered'),
   session: Type.String(),
+  limits: Type.Optional(
+    Type.Object({
+      messagesPerSecond: Type.Number({ exclusiveMinimum: 0 }),
+      burst: Type.Number({ minimum: 1 }),
+    }),
+  ),
 });
-export type RegisteredMessage = { type: 'registered'; session: string };
+export type RegisteredMessage = {
+  type: 'registered';
+  session: string;
+  limits?: { messagesPerSecond: number; burst: number };
+};
 
 /** Wire error codes (see the close-code table in the README). */
 export const ERROR_CODES = [

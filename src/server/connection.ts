@@ -156,6 +156,11 @@ export class ClientConnection implements Sink {
     this.write(frame, kind);
   }
 
+  get frameLimits(): { messagesPerSecond: number; burst: number } | undefined {
+    const rate = this.limits.maxMessagesPerSecond;
+    return Number.isFinite(rate) ? { messagesPerSecond: rate, burst: this.burst } : undefined;
+  }
+
   hold(): void {
     this.held ??= { frames: [], bytes: 0, control: false };
   }

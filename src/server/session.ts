@@ -27,6 +27,8 @@ export interface Sink {
   hold(): void;
   /** Sends the held frames and `last` as one `batch` frame, and stops holding. */
   release(last?: string): void;
+  /** The link's frame bound, told to the client in `registered`; `undefined` when unbounded. */
+  readonly frameLimits?: { messagesPerSecond: number; burst: number } | undefined;
 }
 
 /** Per-session bounds of what is kept for a resume. */

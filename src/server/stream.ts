@@ -234,7 +234,7 @@ export class Stream<
       }
       session.sink = sink;
       this.sessions.linkChanged(session);
-      sink.send(encodeRegistered(session.id), 'control');
+      sink.send(encodeRegistered(session.id, sink.frameLimits), 'control');
       sink.send(this.views.manifestFrame, 'control');
       for (const root of session.roots.values()) {
         const position = resumable ? message.resume?.roots[root.name] : undefined;
