@@ -14,7 +14,6 @@ import { Subscriptions } from './subscriptions.js';
 import type { Adapter, Doc, StopWatching } from './adapter.js';
 import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
 import { JobQueue } from './jobQueue.js';
-import { canonicalKey } from './canonical.js';
 import {
   Session,
   SessionRoot,
@@ -335,8 +334,9 @@ export class Stream<
           if (!checked.ok) this.endSession(session, checked.code, checked.message);
           else if (this.identities.key(checked.identity) !== session.identityKey) {
             await this.reresolveSession(session, checked.identity);
-          } else if (canonicalKey(checked.identity) !== canonicalKey(session.identity)) {
-            // Nothing the criteria read changed, but authorize and accept may read the rest.
+          } else {
+            // Nothing the criteria read changed, but authorize and accept may read the rest of
+            // the identity, or the database (a membership removed): ask them again.
             session.identity = checked.identity;
             await this.subscriptions.recheck(session);
             await this.views.publications.reauthorize(session);

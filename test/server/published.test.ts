@@ -296,6 +296,44 @@ describe('published sources: presence', () => {
   });
 });
 
+describe('reauthorize and an authorize that reads the database', () => {
+  it('a removed membership ends the subscription and the publication, though the identity is the same', async () => {
+    const adapter = new MemoryAdapter({
+      collections: { users: [], memberships: [{ _id: 'm1', userId: 'ben', roomId: 'r1' }] },
+    });
+    const member = async ({
+      identity,
+      params,
+    }: {
+      identity: Readonly<Record<string, unknown>>;
+      params: Readonly<Record<string, unknown>>;
+    }) =>
+      (await adapter.find('memberships', { userId: identity.userId, roomId: params.roomId }))
+        .length > 0;
+    await start({
+      adapter,
+      identityLookup: (claimed) => ({ userId: claimed.userId }),
+      dataSources: { me, presence: { ...presence, authorize: member } },
+    });
+    const ben = await client('ben');
+    ben.send({ type: 'subscribe', sub: 'room', source: 'presence', params: { roomId: 'r1' } });
+    ben.send({
+      type: 'publish',
+      pub: 'p1',
+      source: 'presence',
+      params: { roomId: 'r1' },
+      data: { name: 'Ben' },
+    });
+    await ben.until(() => view(ben, 'room').length === 1);
+    adapter.remove('memberships', { _id: 'm1' });
+    expect(await server?.stream.reauthorize()).toBe(1);
+    await ben.until(() => ben.of('subscription_error').length === 1);
+    await ben.until(() => ben.of('publish_error').length === 1);
+    expect(ben.of('subscription_error')[0]).toMatchObject({ sub: 'room', code: 'forbidden' });
+    expect(ben.of('publish_error')[0]).toMatchObject({ pub: 'p1', code: 'forbidden' });
+  });
+});
+
 describe('published sources: a single master', () => {
   it('a second live publisher gets publish_conflict; once the first stops, it may publish', async () => {
     await start();
