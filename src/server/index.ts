@@ -12,6 +12,7 @@ export type { AuthorizeContext, WindowLimit } from './sources.js';
 export type { AllowContext, Writable } from './directWrites.js';
 export type { ProduceContext, ProducedDataSource } from './produced.js';
 export type { AcceptContext, PublishedDataSource } from './published.js';
+export type { LiveScopesLike, ScopeDataSource } from './scopeSources.js';
 export type { CollectionDataSource } from './sources.js';
 export type { Schema, StandardSchema, StandardResult } from './params.js';
 export { MutationError, mutator } from './mutators.js';

@@ -1,6 +1,7 @@
 import { WRITABLE_KEYS, type Writable } from './directWrites.js';
 import { checkProduced, type Produced, type ProducedDataSource } from './produced.js';
 import { checkPublished, type Published, type PublishedDataSource } from './published.js';
+import { checkScopeSource, type LiveScope, type ScopeDataSource } from './scopeSources.js';
 import { ParticleError } from '../protocol/errors.js';
 import { checkKeys } from '../protocol/config.js';
 import type { Manifest, Sort } from '../protocol/messages.js';
@@ -60,13 +61,16 @@ export interface CollectionDataSource {
  * A data source: a collection's documents, documents made by `produce` (see
  * {@link ProducedDataSource}), or documents clients publish (see {@link PublishedDataSource}).
  */
-export type DataSource = CollectionDataSource | ProducedDataSource | PublishedDataSource;
+export type DataSource =
+  CollectionDataSource | ProducedDataSource | PublishedDataSource | ScopeDataSource;
 
 export interface SourceState extends GroupSource {
   /** Set for a produced source (its `collection` is then empty). */
   readonly produced?: Produced | undefined;
   /** Set for a published source (its `collection` is then empty). */
   readonly published?: Published | undefined;
+  /** Set for a live scope source (its `collection` is then empty). */
+  readonly liveScope?: LiveScope | undefined;
   readonly params: Schema | undefined;
   readonly authorize: DataSource['authorize'];
   readonly limit: WindowLimit | undefined;
@@ -102,15 +106,16 @@ export function compileSource(name: string, ds: DataSource, cacheConfig: CacheCo
       `${where} must be an object such as { collection, manifest }`,
     );
   }
-  const kinds = (['collection', 'produce', 'published'] as const).filter((k) => k in ds);
+  const kinds = (['collection', 'produce', 'published', 'scopes'] as const).filter((k) => k in ds);
   if (kinds.length > 1) {
     throw new ParticleError(
       'config',
-      `${where}: a source is exactly one kind: collection (criteria), produced (produce) or published, not ${kinds.join(' and ')}`,
+      `${where}: a source is exactly one kind: collection (criteria), produced (produce), published or a scope (scopes), not ${kinds.join(' and ')}`,
     );
   }
   if (kinds[0] === 'produce') return compileProduced(name, where, ds as ProducedDataSource);
   if (kinds[0] === 'published') return compilePublished(name, where, ds as PublishedDataSource);
+  if (kinds[0] === 'scopes') return compileScope(name, where, ds as ScopeDataSource);
   return compileCollection(name, where, ds as CollectionDataSource, cacheConfig);
 }
 
@@ -228,16 +233,37 @@ function compilePublished(name: string, where: string, ds: PublishedDataSource):
     }
   }
   return {
-    name,
+    ...detachedSource(name, ds.manifest, ds.sort),
     published,
     params: ds.params,
     authorize: ds.authorize,
+  };
+}
+
+function compileScope(name: string, where: string, ds: ScopeDataSource): SourceState {
+  const liveScope = checkScopeSource(where, ds);
+  return {
+    ...detachedSource(name, ds.manifest, undefined),
+    liveScope,
+    params: ds.params,
+    authorize: ds.authorize,
+  };
+}
+
+/** The state of a source whose documents come from outside the adapter's collections. */
+function detachedSource(
+  name: string,
+  manifest: Manifest,
+  sort: Sort | undefined,
+): Omit<SourceState, 'params' | 'authorize'> {
+  return {
+    name,
     limit: undefined,
     eager: false,
     collection: '',
-    manifest: ds.manifest,
+    manifest,
     idField: '_id',
-    sort: ds.sort,
+    sort,
     compiled: {
       source: undefined,
       references: new Map(),
@@ -245,7 +271,7 @@ function compilePublished(name: string, where: string, ds: PublishedDataSource):
       paramFields: [],
       dependencies: new Map(),
     },
-    projection: toProjection(ds.manifest, '_id'),
+    projection: toProjection(manifest, '_id'),
     resolutions: new Map(),
     writable: undefined,
     criteriaFields: [],

@@ -12,6 +12,7 @@ import { compileMatcher, type Matcher } from './matcher.js';
 import { compileSource, type DataSource, type SourceState } from './sources.js';
 import { Producers } from './producers.js';
 import { Publications } from './publications.js';
+import { ScopeViews, type LiveScope } from './scopeSources.js';
 import type { Published } from './published.js';
 import type { Produced } from './produced.js';
 import type { SessionRoot } from './session.js';
@@ -81,6 +82,8 @@ export class Views {
   readonly producers: Producers;
   /** The instances of published sources, and who publishes into them. */
   readonly publications: Publications;
+  /** The followed scopes of live scope sources. */
+  private readonly scopes = new ScopeViews();
 
   constructor(
     private readonly adapter: Adapter,
@@ -115,7 +118,7 @@ export class Views {
         if (options) rootOptions[name] = options;
       }
       if (source.produced) for (const c of source.produced.collections) watched.add(c);
-      else if (!source.published) watched.add(source.collection);
+      else if (!source.published && !source.liveScope) watched.add(source.collection);
       for (const [collection, fields] of source.compiled.dependencies) {
         watched.add(collection);
         const list = this.dependents.get(collection) ?? [];
@@ -134,7 +137,7 @@ export class Views {
   }
 
   get groupCount(): number {
-    return this.groups.size + this.producers.size + this.publications.size;
+    return this.groups.size + this.producers.size + this.publications.size + this.scopes.size;
   }
 
   /** The sources sent at register, in declaration order. */
@@ -157,6 +160,7 @@ export class Views {
       this.publications.join(member as SessionRoot, publishedOf(source), params);
       return;
     }
+    if (source.liveScope) return this.scopes.join(member as SessionRoot, scopeOf(source), params);
     if (source.produced) {
       const root = member as SessionRoot;
       if (root.subscription?.all) return this.producers.joinAll(root, producedOf(source), identity);
@@ -178,7 +182,7 @@ export class Views {
     limit?: number,
   ): Promise<void> {
     // A produced or published source has no window: its view does not change with the limit.
-    if (source.produced || source.published) return;
+    if (source.produced || source.published || source.liveScope) return;
     const old = member.resolution;
     const from = member.group;
     const resolution = await this.resolutionFor(source, identity, params, limit);
@@ -207,6 +211,10 @@ export class Views {
       this.publications.leave(member as SessionRoot);
       return;
     }
+    if (this.scopes.owns(member as SessionRoot)) {
+      this.scopes.leave(member as SessionRoot);
+      return;
+    }
     const resolution = member.resolution;
     if (resolution) {
       resolution.members.delete(member);
@@ -226,6 +234,7 @@ export class Views {
   ): Promise<Doc[]> {
     if (source.produced) return this.producers.view(producedOf(source), identity, params);
     if (source.published) return this.publications.view(publishedOf(source), params);
+    if (source.liveScope) return this.scopes.view(scopeOf(source), params);
     const existing = source.resolutions.get(this.resolutionKey(source, identity, params, limit));
     const query = existing?.query ?? (await this.resolve(source, identity, params)).query;
     const group =
@@ -280,6 +289,7 @@ export class Views {
     this.closed = true;
     this.producers.clear();
     this.publications.clear();
+    this.scopes.clear();
     for (const group of this.groups.values()) group.clear();
     this.groups.clear();
     for (const source of this.sources.values()) source.resolutions.clear();
@@ -585,4 +595,8 @@ function producedOf(source: SourceState): SourceState & { readonly produced: Pro
 
 function publishedOf(source: SourceState): SourceState & { readonly published: Published } {
   return source as SourceState & { readonly published: Published };
+}
+
+function scopeOf(source: SourceState): SourceState & { readonly liveScope: LiveScope } {
+  return source as SourceState & { readonly liveScope: LiveScope };
 }
