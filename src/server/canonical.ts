@@ -1,4 +1,5 @@
 import { isPlainObject } from './clone.js';
+import { bytesKey, bytesOf } from './exactBytes.js';
 
 /**
  * A string that is equal for two queries exactly when they are the same query, types included:
@@ -26,6 +27,28 @@ export function canonicalKey(value: unknown): string {
   if (value instanceof Date) return `{"$date":${JSON.stringify(value.toISOString())}}`;
   if (value instanceof RegExp)
     return `{"$regex":${JSON.stringify(value.source)},"$options":${JSON.stringify(value.flags)}}`;
+  const bytes = bytesOf(value);
+  if (bytes) return `{"$bytes":"${bytesKey(bytes)}"}`;
+  const bson = (value as { _bsontype?: unknown })._bsontype;
+  if (typeof bson === 'string' && EXACT_TEXT.has(bson)) {
+    return `{"$${bson}":${JSON.stringify(String(value))}}`;
+  }
+  // Anything else may print alike for different values ('[object Object]'): refuse it.
   const name = (value as object).constructor?.name ?? 'Object';
-  return `{"$${name}":${JSON.stringify(String(value))}}`;
+  throw new TypeError(
+    `a ${name} cannot be compared exactly; use JSON values, Dates or BSON values`,
+  );
 }
+
+/** BSON types whose `toString()` is exact. */
+const EXACT_TEXT = new Set([
+  'ObjectId',
+  'Decimal128',
+  'Long',
+  'Int32',
+  'Double',
+  'Timestamp',
+  'MinKey',
+  'MaxKey',
+  'BSONSymbol',
+]);

@@ -44,6 +44,8 @@ export class IdentityCheck {
       for (const field of this.fields()) {
         identityValues(identity, field, this.limits.maxReferenceValues);
       }
+      // What criteria read must key exactly (a value that cannot is refused, never shared).
+      this.key(identity);
     } catch (error) {
       return { ok: false, code: 'bad_identity', message: (error as Error).message };
     }

@@ -1,3 +1,5 @@
+import { bytesKey, bytesOf } from './exactBytes.js';
+
 /**
  * A string key for a document id that keeps types apart (`7` and `'7'` differ) while an
  * ObjectId and its hex string, which are the same id on the wire, share a key.
@@ -15,6 +17,10 @@ export function idKey(id: unknown): string {
     default:
       if (id === null || id === undefined) return 'null';
       if (id instanceof Date) return `d:${id.toISOString()}`;
+      {
+        const bytes = bytesOf(id);
+        if (bytes) return `x:${bytesKey(bytes)}`;
+      }
       return `s:${String(id)}`;
   }
 }

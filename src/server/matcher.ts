@@ -1,5 +1,6 @@
 import { Query } from 'mingo';
 import type { Doc } from './adapter.js';
+import { holdsBytes, withExactBytes } from './exactBytes.js';
 
 /** Tests documents against one MongoDB query. The only place that knows the query engine. */
 export type Matcher = (doc: Doc) => boolean;
@@ -12,6 +13,11 @@ const matchAll: Matcher = () => true;
  */
 export function compileMatcher(query: Doc | undefined): Matcher {
   if (query === undefined || Object.keys(query).length === 0) return matchAll;
+  if (holdsBytes(query)) {
+    // Bytes compare exactly (see exactBytes.ts); only queries that hold some pay for it.
+    const exact = new Query(withExactBytes(query));
+    return (doc) => exact.test(withExactBytes(doc));
+  }
   const compiled = new Query(query);
   return (doc) => compiled.test(doc);
 }

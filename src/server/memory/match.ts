@@ -6,6 +6,7 @@
 import { Query } from 'mingo';
 import type { Doc } from '../adapter.js';
 import { isPlainObject } from '../clone.js';
+import { holdsBytes, withExactBytes } from '../exactBytes.js';
 
 /** A compiled filter. */
 export type DocTest = (doc: Doc) => boolean;
@@ -48,6 +49,10 @@ function reaches(cur: unknown, segs: string[], i: number, values: Set<unknown>):
 
 /** Compiles `filter` (an empty filter matches everything). */
 export function compileFilter(filter: Doc): DocTest {
+  if (holdsBytes(filter)) {
+    const exact = compileFilter(withExactBytes(filter));
+    return (doc) => exact(withExactBytes(doc));
+  }
   const rest: Doc = {};
   const sets: InSet[] = [];
   for (const [key, cond] of Object.entries(filter)) {
