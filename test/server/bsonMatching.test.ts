@@ -93,3 +93,17 @@ describe('identities keyed by bytes', () => {
     expect(c.of('error')[0]).toMatchObject({ code: 'bad_identity' });
   });
 });
+
+describe('numbers compare by value, whatever their BSON type', () => {
+  it('matches a Decimal128 the way the server does', () => {
+    const five = Decimal128.fromString('5');
+    expect(compileMatcher({ n: 5 })({ n: five })).toBe(true);
+    expect(compileMatcher({ n: { $gt: 4 } })({ n: five })).toBe(true);
+    expect(compileMatcher({ n: { $in: [5, 6] } })({ n: five })).toBe(true);
+    expect(compileMatcher({ n: 1.5 })({ n: Decimal128.fromString('1.50') })).toBe(true);
+    expect(compileMatcher({ n: Decimal128.fromString('1.50') })({ n: 1.5 })).toBe(true);
+    expect(compileMatcher({ 'a.n': 5 })({ a: [{ n: Decimal128.fromString('5') }] })).toBe(true);
+    expect(compileMatcher({ $or: [{ n: 6 }, { n: 5 }] })({ n: five })).toBe(true);
+    expect(compileMatcher({ n: 6 })({ n: five })).toBe(false);
+  });
+});
