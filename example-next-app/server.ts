@@ -68,7 +68,7 @@ async function main() {
   const server = createServer(app);
   const particle = particleMiddleware(stream, { path: '/particle' });
   app.use(particle);
-  app.use('/api', apiRouter(database.store));
+  app.use('/api', apiRouter(database.store, stream));
   app.use((req, res) => handleNext(req, res));
 
   server.on('upgrade', (req, socket, head) => {

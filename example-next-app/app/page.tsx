@@ -1,12 +1,13 @@
 import { headers } from 'next/headers';
 import { Board } from '../components/Board';
 import { SignInSwitcher } from '../components/SignInSwitcher';
-import { sessionFromCookieHeader } from '../lib/session';
+import { activeSession } from '../lib/session';
 import { getStream } from '../lib/streamHandle';
 
 export default async function Home() {
   const cookie = (await headers()).get('cookie') ?? undefined;
-  if (!sessionFromCookieHeader(cookie)) {
+  // A revoked cookie (signed out in another tab) is no session either.
+  if (!activeSession(cookie)) {
     return (
       <main className="signed-out">
         <h1>Particle example</h1>

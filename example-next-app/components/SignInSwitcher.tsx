@@ -20,3 +20,15 @@ export function SignInSwitcher({ current }: { current?: string | undefined }) {
     </form>
   );
 }
+
+/**
+ * A plain form as well: the server revokes the session, ends every connection that used it
+ * (other tabs of this browser included) and clears the cookie.
+ */
+export function SignOutButton() {
+  return (
+    <form method="post" action="/api/signout">
+      <button>Sign out</button>
+    </form>
+  );
+}

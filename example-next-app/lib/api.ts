@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import type { Stream } from 'particle-sync/server';
 import { membershipId, SIGN_IN_CHOICES } from './model';
-import { createSession, SESSION_COOKIE, sessionFromCookieHeader } from './session';
+import { activeSession, createSession, revokeSession, SESSION_COOKIE } from './session';
 import type { Store } from './store';
 
 class HttpError extends Error {
@@ -27,9 +28,10 @@ function text(value: unknown, field: string): string {
  * The example's writes: plain REST endpoints, called by the pages' forms. They never answer with
  * data for the page to show; the change reaches every page that may see it through Particle.
  * Each checks the same rule the data sources express: you may touch a project's tasks when you
- * are a member of the project, or the organisation's admin.
+ * are a member of the project, or the organisation's admin. `stream` is told when a write
+ * changes what an open connection was allowed (`stream.reauthorize`).
  */
-export function apiRouter(store: Store): express.Router {
+export function apiRouter(store: Store, stream: Stream): express.Router {
   const api = express.Router();
   api.use(express.json(), express.urlencoded({ extended: false }));
 
@@ -40,9 +42,9 @@ export function apiRouter(store: Store): express.Router {
   };
 
   const signedIn = async (req: Request) => {
-    const userId = sessionFromCookieHeader(req.headers.cookie);
-    if (!userId) throw new HttpError(401, 'sign in first');
-    return one('users', userId);
+    const session = activeSession(req.headers.cookie);
+    if (!session) throw new HttpError(401, 'sign in first');
+    return one('users', session.userId);
   };
 
   /** The project, when `user` may work on it. */
@@ -64,15 +66,34 @@ export function apiRouter(store: Store): express.Router {
     return user;
   };
 
+  /**
+   * What the `viewers` and `projectStats` sources' `authorize` read changed for `userId`: ask
+   * again for each of that user's connections, so a removed member's open subscriptions and
+   * publications of the project end (`forbidden`). The criteria-based sources (`projects`,
+   * `tasks`) follow the `memberships` rows by themselves.
+   */
+  const membershipChanged = (userId: unknown) =>
+    stream.reauthorize((identity) => identity.userId === userId);
+
+  const cookieOptions = { httpOnly: true, sameSite: 'lax', path: '/' } as const;
+
   // The sign-in switcher posts a plain form here: set the session cookie, then back to the page.
   api.post('/session', (req, res) => {
     const choice = SIGN_IN_CHOICES.find((c) => c.userId === req.body?.userId);
     if (!choice) throw new HttpError(400, 'unknown user');
-    res.cookie(SESSION_COOKIE, createSession(choice.userId), {
-      httpOnly: true,
-      sameSite: 'lax',
-      path: '/',
-    });
+    res.cookie(SESSION_COOKIE, createSession(choice.userId), cookieOptions);
+    res.redirect(303, '/');
+  });
+
+  // Signing out ends the session everywhere its cookie went: this tab, and every other tab of
+  // the browser that still holds a live connection with it (they show the refusal at once).
+  api.post('/signout', async (req, res) => {
+    const session = activeSession(req.headers.cookie);
+    if (session) {
+      revokeSession(session.sid);
+      await stream.reauthorize((identity) => identity.sid === session.sid);
+    }
+    res.clearCookie(SESSION_COOKIE, cookieOptions);
     res.redirect(303, '/');
   });
 
@@ -131,13 +152,17 @@ export function apiRouter(store: Store): express.Router {
         userId: member._id,
         projectId: project._id,
       });
+      await membershipChanged(member._id);
     }
     res.status(201).json({ _id });
   });
 
   api.delete('/memberships/:id', async (req, res) => {
     await admin(req);
-    await store.remove('memberships', req.params.id);
+    const [membership] = await store.find('memberships', { _id: req.params.id });
+    if (membership && (await store.remove('memberships', req.params.id))) {
+      await membershipChanged(membership.userId);
+    }
     res.status(204).end();
   });
 

@@ -8,7 +8,7 @@ import type {
   StandardSchema,
 } from 'particle-sync/server';
 import { mutators } from './mutators';
-import { sessionFromCookieHeader } from './session';
+import { isRevoked, sessionFromCookieHeader } from './session';
 
 /**
  * "The projects `@userId` is a member of": start at the user, follow `memberships.userId` into
@@ -24,17 +24,24 @@ const MY_PROJECT_IDS = '@userId|users._id>memberships._id>projects._id';
  */
 const ADMIN = { orgId: '@adminOrgId' };
 
-/** Finds the signed-in user from the session cookie of an upgrade (or page) request. */
+/**
+ * Finds the signed-in user from the session cookie of an upgrade (or page) request. Runs again
+ * on `stream.reauthorize(...)` (a sign-out, a membership removed: lib/api.ts), with the same
+ * cookie: a revoked session then throws, which ends that connection (`identity_rejected`).
+ */
 async function lookupIdentity(adapter: Adapter, request: IdentityRequest) {
-  const userId = sessionFromCookieHeader(request?.headers.cookie);
-  if (!userId) throw new Error('Not signed in: pick a user first.');
+  const session = sessionFromCookieHeader(request?.headers.cookie);
+  if (!session) throw new Error('Not signed in: pick a user first.');
+  if (isRevoked(session.sid)) throw new Error('Signed out: sign in again.');
+  const { sid, userId } = session;
   const [user] = await adapter.find('users', { _id: userId });
   if (!user) throw new Error(`Unknown user ${userId}.`);
   // The client claims nothing: every field that criteria read comes from the server's records.
-  // `name` is what others see while this user holds a task's lease (`lockOwner` below).
+  // `name` is what others see while this user holds a task's lease (`lockOwner` below); `sid`
+  // names the sign-in, so a sign-out can re-check exactly the connections that used it.
   return user.role === 'admin'
-    ? { userId, name: user.name, adminOrgId: user.orgId }
-    : { userId, name: user.name, accountId: user.accountId };
+    ? { userId, name: user.name, sid, adminOrgId: user.orgId }
+    : { userId, name: user.name, sid, accountId: user.accountId };
 }
 
 /**

@@ -2,7 +2,8 @@
  * The example app in a real browser: two users of different accounts, live updates that reach
  * only the pages allowed to see them, fields outside the manifest that never reach a page, and
  * a server restart that both pages survive without a reload; then presence (a published
- * source) and per-project progress (a produced source) on the project both users share.
+ * source) and per-project progress (a produced source) on the project both users share; then
+ * revocation: a removed membership and a sign-out end what they allowed on sockets still open.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -186,6 +187,53 @@ const viewers = (page: Page, projectId: string) =>
 const progress = (page: Page, projectId: string) =>
   page.locator(`[data-project="${projectId}"] [data-testid="project-stats"]`).textContent();
 
+/** A hand-driven Particle socket opened in a page, kept on `window.rawSocket` between calls. */
+interface RawSocket {
+  frames: string[];
+  /** Every message received, batches unpacked. */
+  messages: Record<string, unknown>[];
+  send(message: object): void;
+  /** The first message that passes `test`, waiting up to 10 s for it. */
+  until(test: (message: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  close(): void;
+}
+
+/**
+ * Opens a raw Particle socket with the page's session cookie, registers, and leaves it on
+ * `window.rawSocket` for later `page.evaluate` calls: what the page's own UI never would ask.
+ */
+const openRawSocket = (page: Page): Promise<void> =>
+  page.evaluate(async () => {
+    const socket = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/particle`);
+    const frames: string[] = [];
+    const messages: Record<string, unknown>[] = [];
+    socket.onmessage = ({ data }) => {
+      frames.push(String(data));
+      const message = JSON.parse(String(data)) as Record<string, unknown>;
+      const batch = message.messages as Record<string, unknown>[] | undefined;
+      messages.push(...(message.type === 'batch' && batch ? batch : [message]));
+    };
+    const raw: RawSocket = {
+      frames,
+      messages,
+      send: (message) => socket.send(JSON.stringify(message)),
+      close: () => socket.close(),
+      until: async (test) => {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const found = messages.find(test);
+          if (found) return found;
+          if (Date.now() > deadline) throw new Error(`no such message in ${frames.join('\n')}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      },
+    };
+    Object.assign(window, { rawSocket: raw });
+    await new Promise((resolve) => (socket.onopen = resolve));
+    raw.send({ type: 'register', protocol: 1, identity: {} });
+    await raw.until((m) => m.type === 'registered');
+  });
+
 /** What a second, hand-driven Particle socket of a page heard: see `probeSources`. */
 interface Probe {
   refusals: { type: string; id: string; code: string }[];
@@ -195,35 +243,15 @@ interface Probe {
 }
 
 /**
- * Opens a raw Particle socket with the page's session cookie and asks what the page's own UI
- * never would: the presence and progress of a project its user does not work on, and a
- * presence value that claims to be someone else.
+ * On a raw socket, asks for the presence and progress of a project the page's user does not
+ * work on, and publishes a presence value that claims to be someone else.
  */
-const probeSources = (page: Page, foreign: string, shared: string): Promise<Probe> =>
-  page.evaluate(
+async function probeSources(page: Page, foreign: string, shared: string): Promise<Probe> {
+  await openRawSocket(page);
+  return page.evaluate(
     async ({ foreign, shared }) => {
-      const socket = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/particle`);
-      const frames: string[] = [];
-      const messages: Record<string, unknown>[] = [];
-      socket.onmessage = ({ data }) => {
-        frames.push(String(data));
-        const message = JSON.parse(String(data)) as Record<string, unknown>;
-        const batch = message.messages as Record<string, unknown>[] | undefined;
-        messages.push(...(message.type === 'batch' && batch ? batch : [message]));
-      };
-      const until = async (test: (message: Record<string, unknown>) => boolean) => {
-        const deadline = Date.now() + 10_000;
-        for (;;) {
-          const found = messages.find(test);
-          if (found) return found;
-          if (Date.now() > deadline) throw new Error(`no such message in ${frames.join('\n')}`);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      };
-      const send = (message: object) => socket.send(JSON.stringify(message));
-      await new Promise((resolve) => (socket.onopen = resolve));
-      send({ type: 'register', protocol: 1, identity: {} });
-      await until((m) => m.type === 'registered');
+      const { send, until, frames, close } = (window as unknown as { rawSocket: RawSocket })
+        .rawSocket;
       const foreignParams = { projectId: foreign };
       send({ type: 'subscribe', sub: 'v1', source: 'viewers', params: foreignParams });
       send({ type: 'subscribe', sub: 's1', source: 'projectStats', params: foreignParams });
@@ -260,11 +288,12 @@ const probeSources = (page: Page, foreign: string, shared: string): Promise<Prob
           return { type: String(m.type), id, code: String(m.code) };
         }),
       );
-      socket.close();
+      close();
       return { refusals, stamped: insert?.data, frames };
     },
     { foreign, shared },
   );
+}
 
 async function expectEventually(read: () => Promise<unknown>, check: (value: never) => void) {
   await vi.waitFor(async () => check((await read()) as never), WAIT);
@@ -566,5 +595,129 @@ describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
     expect(Date.now() - closedAt).toBeLessThan(4000);
 
     await ann.context.close();
+  });
+
+  test('a removed membership and a sign-out end what they allowed on open sockets', async () => {
+    const ben = await signIn(browser!, baseURL, 'Ben (account B)');
+    const admin = await browser!.newContext({ baseURL });
+    await admin.request.post('/api/session', { form: { userId: 'admin' } });
+
+    // The admin adds Ben to Website relaunch. Once his page shows itself there, a raw socket of
+    // his watches that project's presence and progress, joins its viewers, and watches the
+    // shared project's presence too.
+    const joined = await admin.request.post('/api/memberships', {
+      data: { userId: 'ben', projectId: 'p-web' },
+    });
+    expect(joined.status()).toBe(201);
+    await expectEventually(
+      () => viewers(ben.page, 'p-web'),
+      (text: string) => expect(text).toBe('Viewing now: Ben'),
+    );
+    await openRawSocket(ben.page);
+    await ben.page.evaluate(async () => {
+      const { send, until } = (window as unknown as { rawSocket: RawSocket }).rawSocket;
+      const web = { projectId: 'p-web' };
+      send({ type: 'subscribe', sub: 'v', source: 'viewers', params: web });
+      send({ type: 'subscribe', sub: 's', source: 'projectStats', params: web });
+      send({
+        type: 'subscribe',
+        sub: 'kept',
+        source: 'viewers',
+        params: { projectId: 'p-launch' },
+      });
+      const [payload] = await Promise.all(
+        ['v', 's', 'kept'].map((root) => until((m) => m.type === 'payload' && m.root === root)),
+      );
+      const before = new Set((payload!.data as { _id: string }[]).map((doc) => doc._id));
+      send({ type: 'publish', pub: 'p', source: 'viewers', params: web, data: {} });
+      await until(
+        (m) =>
+          m.type === 'delta' &&
+          m.root === 'v' &&
+          (m.ops as { operation: string; id: string }[]).some(
+            (op) => op.operation === 'insert' && !before.has(op.id),
+          ),
+      );
+    });
+
+    // The removal is checked again on that open socket (`stream.reauthorize`): what Ben may
+    // no longer see ends, the shared project's presence stays.
+    const removed = await admin.request.delete(
+      `/api/memberships/${encodeURIComponent(((await joined.json()) as { _id: string })._id)}`,
+    );
+    expect(removed.status()).toBe(204);
+    const ended = await ben.page.evaluate(async () => {
+      const { until, messages } = (window as unknown as { rawSocket: RawSocket }).rawSocket;
+      const refusals = await Promise.all(
+        [
+          ['subscription_error', 'v'],
+          ['subscription_error', 's'],
+          ['publish_error', 'p'],
+        ].map(async ([type, id]) => {
+          const m = await until((m) => m.type === type && (m.sub ?? m.pub) === id);
+          return { type, id, code: String(m.code) };
+        }),
+      );
+      const kept = !messages.some((m) => m.type === 'subscription_error' && m.sub === 'kept');
+      return { refusals, kept };
+    });
+    expect(ended).toEqual({
+      refusals: [
+        { type: 'subscription_error', id: 'v', code: 'forbidden' },
+        { type: 'subscription_error', id: 's', code: 'forbidden' },
+        { type: 'publish_error', id: 'p', code: 'forbidden' },
+      ],
+      kept: true,
+    });
+    await admin.close();
+
+    // A second tab of the same sign-in (the same cookie: the same session id), and a separate
+    // sign-in of Ben's in another browser.
+    const otherTab = await browser!.newContext({ baseURL });
+    await otherTab.addCookies(await ben.context.cookies());
+    const other = await otherTab.newPage();
+    await other.goto('/');
+    await vi.waitFor(async () => expect(await status(other)).toBe('ready'), WAIT);
+    expect(await titles(other)).toContain('Count the pallets');
+    const elsewhere = await signIn(browser!, baseURL, 'Ben (account B)');
+
+    // Ben signs out in the first tab: it is back at the sign-in page without a cookie; the
+    // other tab, whose socket is still open, is refused at once and stops showing data.
+    const signedOutAt = Date.now();
+    await ben.page.getByRole('button', { name: 'Sign out' }).click();
+    await expectEventually(
+      () => ben.page.getByText('Sign in as one of the demo users').count(),
+      (count: number) => expect(count).toBe(1),
+    );
+    expect(await ben.context.cookies()).toEqual([]);
+    await expectEventually(
+      () => status(other),
+      (value: string) => expect(value).toBe('error'),
+    );
+    expect(Date.now() - signedOutAt).toBeLessThan(3000);
+    expect(await other.getByTestId('ended').textContent()).toContain('Signed out');
+    expect(await other.locator('.badge').textContent()).toBe('refused');
+    expect(await titles(other)).toEqual([]);
+
+    // That cookie opens nothing any more: no REST write, no page. The other sign-in is live.
+    const refused = await otherTab.request.post('/api/tasks', {
+      data: { title: 'After signing out', projectId: 'p-launch' },
+    });
+    expect(refused.status()).toBe(401);
+    expect(await (await otherTab.request.get('/')).text()).toContain(
+      'Sign in as one of the demo users',
+    );
+    expect(await status(elsewhere.page)).toBe('ready');
+    const created = await elsewhere.context.request.post('/api/tasks', {
+      data: { title: 'Still signed in', projectId: 'p-launch' },
+    });
+    expect(created.status()).toBe(201);
+    await expectEventually(
+      () => titles(elsewhere.page, 'p-launch'),
+      (list: string[]) => expect(list).toContain('Still signed in'),
+    );
+
+    await Promise.all([ben, elsewhere].map(({ context }) => context.close()));
+    await otherTab.close();
   });
 });
