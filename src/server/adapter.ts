@@ -20,6 +20,15 @@ export type Change =
   /** History was lost (drop, rename, invalidate, a resume point gone): re-query and diff. */
   | { type: 'reset'; collection: string };
 
+/**
+ * The changes of one transaction (a database's multi-document commit), in order: applied as
+ * one step, so each client gets them in one delta per view, never a state in between.
+ */
+export interface ChangeBatch {
+  type: 'transaction';
+  changes: Change[];
+}
+
 /** Options of a payload query. */
 export interface FindOptions {
   /** A MongoDB projection with `1`/`true` values; the id field is always returned. */
@@ -66,7 +75,7 @@ export interface Adapter {
    */
   watch(
     collections: string[],
-    onChange: (change: Change) => void,
+    onChange: (change: Change | ChangeBatch) => void,
     onError?: (error: Error) => void,
   ): Promise<StopWatching>;
   /**

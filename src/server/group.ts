@@ -23,6 +23,21 @@ export interface GroupMember {
   deliver(entry: DeltaEntry): void;
 }
 
+/** Groups whose deltas wait for the end of a transaction (see {@link holdEmits}). */
+let holding: Set<Group> | null = null;
+
+/** From now until {@link releaseEmits}, every group collects its ops instead of sending them. */
+export function holdEmits(): void {
+  holding ??= new Set();
+}
+
+/** Each group that collected ops since {@link holdEmits} sends them as one delta. */
+export function releaseEmits(): void {
+  const groups = holding;
+  holding = null;
+  for (const group of groups ?? []) group.flushHeld();
+}
+
 /**
  * The clients of one data source whose resolved criteria are equal. The group holds the
  * projected documents of the view (once, for all members) and turns each change into ops that
@@ -35,6 +50,8 @@ export class Group {
   /** A window's "matching documents exist beyond it" (`undefined` without a window). */
   more: boolean | undefined;
   private payloadJson: string | null = null;
+  private heldOps: Op[] = [];
+  private heldMore: boolean | undefined;
 
   constructor(
     readonly key: string,
@@ -134,6 +151,12 @@ export class Group {
 
   /** Serializes `ops` once and hands them to every member (with a window's new `more`). */
   emit(ops: Op[], more?: boolean): void {
+    if (holding) {
+      this.heldOps.push(...ops);
+      if (more !== undefined) this.heldMore = more;
+      holding.add(this);
+      return;
+    }
     const moreChanged = more !== undefined && more !== this.more;
     if (ops.length === 0 && !moreChanged) return;
     this.payloadJson = null;
@@ -150,6 +173,15 @@ export class Group {
         // A member must not stop the others from getting the delta (it detaches itself).
       }
     }
+  }
+
+  /** Sends what was collected while emits were held. */
+  flushHeld(): void {
+    const ops = this.heldOps;
+    const more = this.heldMore;
+    this.heldOps = [];
+    this.heldMore = undefined;
+    this.emit(ops, more);
   }
 
   /** The view as a JSON array, in the source's sort order; cached until the next change. */

@@ -1,11 +1,11 @@
 import { ParticleError } from '../protocol/errors.js';
 import { encodeManifest } from '../protocol/encode.js';
 import type { Manifest, RootOptions } from '../protocol/messages.js';
-import type { Adapter, Change, Doc } from './adapter.js';
+import type { Adapter, Change, ChangeBatch, Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
 import { resolveCriteria, type CacheConfig } from './criteria.js';
-import { Group, type GroupMember } from './group.js';
+import { Group, holdEmits, releaseEmits, type GroupMember } from './group.js';
 import { CollectionGroups } from './groupIndex.js';
 import { idKey } from './ids.js';
 import { compileMatcher, type Matcher } from './matcher.js';
@@ -243,8 +243,9 @@ export class Views {
     return group.list();
   }
 
-  /** Applies one change from the feed (inside the job queue). */
-  apply(change: Change): void | Promise<void> {
+  /** Applies one change (or one transaction's changes, as one step) from the feed. */
+  apply(change: Change | ChangeBatch): void | Promise<void> {
+    if (change.type === 'transaction') return this.applyAll(change.changes);
     this.producers.changed(change);
     if (change.type === 'reset') return this.resync(change.collection);
     const affected = (this.dependents.get(change.collection) ?? []).filter(
@@ -260,6 +261,16 @@ export class Views {
       this.route(change);
       this.retry(failed, 0);
     });
+  }
+
+  /** A transaction's changes, in order; each group sends what they did to it as one delta. */
+  private async applyAll(changes: readonly Change[]): Promise<void> {
+    holdEmits();
+    try {
+      for (const change of changes) await this.apply(change);
+    } finally {
+      releaseEmits();
+    }
   }
 
   /** History of `collection` was lost: re-resolve criteria reading it and re-query its groups. */

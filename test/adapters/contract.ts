@@ -116,13 +116,15 @@ export function adapterContract(
       await target.seed(collection, docs);
       const changes: Change[] = [];
       const replica = new Map<string, Doc>(docs.map((d) => [String(d._id), cloneDeep(d)]));
-      const stop = await target.adapter.watch([collection], (change) => {
-        changes.push(change);
-        if (change.type === 'reset') return;
-        const key = String(change.id);
-        const next = applyChange(replica.get(key), change);
-        if (next) replica.set(key, next);
-        else replica.delete(key);
+      const stop = await target.adapter.watch([collection], (given) => {
+        for (const change of given.type === 'transaction' ? given.changes : [given]) {
+          changes.push(change);
+          if (change.type === 'reset') continue;
+          const key = String(change.id);
+          const next = applyChange(replica.get(key), change);
+          if (next) replica.set(key, next);
+          else replica.delete(key);
+        }
       });
       /** Waits until the replica equals `expected` and `find` returns it too. */
       const converge = async (expected: Doc[]) => {
@@ -223,9 +225,11 @@ export function adapterContract(
       const other = `contract_pair_other_${counter}`;
       for (const c of [a, b, other]) await target.seed(c, []);
       const seen: string[] = [];
-      const stop = await target.adapter.watch([a, b], (change) => {
-        if (change.type !== 'reset')
-          seen.push(`${change.type} ${change.collection} ${String(change.id)}`);
+      const stop = await target.adapter.watch([a, b], (given) => {
+        for (const change of given.type === 'transaction' ? given.changes : [given]) {
+          if (change.type !== 'reset')
+            seen.push(`${change.type} ${change.collection} ${String(change.id)}`);
+        }
       });
       await target.insert(a, { _id: 1 });
       await target.insert(other, { _id: 9 });

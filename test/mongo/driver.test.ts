@@ -6,7 +6,7 @@
  */
 import { BSON, MongoClient } from 'mongodb';
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import type { Change } from '../../src/server/adapter.js';
+import type { Change, ChangeBatch } from '../../src/server/adapter.js';
 import { MongoAdapter, REPLICA_SET_REQUIRED } from '../../src/server/mongo/index.js';
 import { ParticleError } from '../../src/protocol/errors.js';
 import { MongoWireFake, type MongoWireFakeOptions } from '../support/mongoWireFake.js';
@@ -33,7 +33,7 @@ async function setup(options: MongoWireFakeOptions = {}) {
   const watch = (collections = ['users', 'posts']) =>
     adapter.watch(
       collections,
-      (change) => changes.push(change),
+      (change) => changes.push(...flat(change)),
       (error) => errors.push(error),
     );
   return { fake, client, adapter, changes, errors, watch };
@@ -46,6 +46,9 @@ const insert = (coll: string, _id: unknown, doc: Record<string, unknown> = {}) =
   documentKey: { _id },
   fullDocument: { _id, ...doc },
 });
+/** A transaction's changes one by one. */
+const flat = (change: Change | ChangeBatch): Change[] =>
+  change.type === 'transaction' ? change.changes : [change];
 const ids = (changes: Change[]) =>
   changes.map((c) => (c.type === 'reset' ? `reset ${c.collection}` : c.id));
 
@@ -241,12 +244,12 @@ describe('MongoAdapter over the wire', () => {
     const { fake, adapter, changes, watch } = await setup();
     await watch(['users']);
     const seen: Change[] = [];
-    const stopSame = await adapter.watch(['users'], (c) => seen.push(c));
+    const stopSame = await adapter.watch(['users'], (c) => seen.push(...flat(c)));
     expect(fake.changeStreamOpens).toHaveLength(1);
     fake.push(insert('users', 1));
     await vi.waitFor(() => expect(ids(seen)).toEqual([1]));
     const token = adapter.resumeToken;
-    const stopMore = await adapter.watch(['posts'], (c) => seen.push(c));
+    const stopMore = await adapter.watch(['posts'], (c) => seen.push(...flat(c)));
     expect(fake.changeStreamOpens[1]).toEqual({
       fullDocument: 'updateLookup',
       showExpandedEvents: true,

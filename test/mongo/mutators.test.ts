@@ -159,3 +159,46 @@ test('a direct write to a writable source on MongoDB: applied as $set, answered 
   expect(answerOf(bob.got, 'b:1')).toMatchObject({ error: { code: 'locked' } });
   expect(fake.docs('tasks')[0]).toMatchObject({ title: 'two' });
 });
+
+test('a transaction made outside Particle reaches each client as one delta, never a state in between', async () => {
+  const fake = await MongoWireFake.start();
+  cleanups.push(() => fake.stop());
+  fake.seed('tasks', [{ _id: 't1', team: 'a', title: 'one' }]);
+  const client = new MongoClient(fake.url);
+  await client.connect();
+  cleanups.push(() => client.close());
+  const adapter = new MongoAdapter({ db: client.db(fake.dbName), maxAwaitTimeMS: 100 });
+  const stream = new Stream({
+    adapter,
+    dataSources: {
+      tasks: { collection: 'tasks', criteria: { team: '@team' }, manifest: { title: true } },
+    },
+  });
+  cleanups.push(() => stream.disconnect());
+  const got: ServerMessage[] = [];
+  const unregister = stream.register({ team: 'a' }, (_type, message) => got.push(message));
+  cleanups.push(async () => unregister());
+  await vi.waitFor(() => expect(got.some((m) => m.type === 'payload')).toBe(true));
+  // Move t1 out of team a and t2 in, atomically: no client may see both or neither.
+  const session = client.startSession();
+  await session.withTransaction(async () => {
+    const tasks = client
+      .db(fake.dbName)
+      .collection<{ _id: string; team: string; title: string }>('tasks');
+    await tasks.updateOne({ _id: 't1' }, { $set: { team: 'b' } }, { session });
+    await tasks.insertOne({ _id: 't2', team: 'a', title: 'two' }, { session });
+  });
+  await session.endSession();
+  await vi.waitFor(() => expect(got.filter((m) => m.type === 'delta')).toHaveLength(1), {
+    timeout: 5000,
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  const deltas = got.filter((m) => m.type === 'delta');
+  expect(deltas).toHaveLength(1);
+  expect(deltas[0]).toMatchObject({
+    ops: [
+      { operation: 'remove', id: 't1' },
+      { operation: 'insert', id: 't2', data: { _id: 't2', title: 'two' } },
+    ],
+  });
+});

@@ -114,7 +114,9 @@ test('an update whose lookup is null (the document still exists) is re-read by i
 test('an update whose lookup is null because the document is gone still removes it', async () => {
   const { fake, adapter } = await setup([{ _id: 1, name: 'Ann', team: 'a' }]);
   const changes: Change[] = [];
-  await adapter.watch(['users'], (c) => changes.push(c));
+  await adapter.watch(['users'], (c) =>
+    changes.push(...(c.type === 'transaction' ? c.changes : [c])),
+  );
   fake.seed('users', []);
   fake.push({
     operationType: 'update',
@@ -133,7 +135,7 @@ test('a failed re-open for a new collection: the earlier watchers learn why and 
   const errors: Error[] = [];
   await adapter.watch(
     ['users'],
-    (c) => changes.push(c),
+    (c) => changes.push(...(c.type === 'transaction' ? c.changes : [c])),
     (e) => errors.push(e),
   );
   fake.failNextAggregate({ code: 13, codeName: 'Unauthorized', errmsg: 'not authorized on test' });

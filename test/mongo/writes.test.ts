@@ -39,7 +39,7 @@ async function setup(options: Partial<MongoAdapterOptions> = {}) {
   const watch = (collections = ['users']) =>
     adapter.watch(
       collections,
-      (change) => changes.push(change),
+      (change) => changes.push(...(change.type === 'transaction' ? change.changes : [change])),
       (error) => errors.push(error),
     );
   return { fake, adapter, changes, errors, watch };

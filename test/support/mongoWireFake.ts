@@ -13,7 +13,7 @@
  * `deleteOne`) apply to the state `find` reads and append the events a server would write.
  *
  * Cluster time: every write outside a transaction gets the next cluster time, and so does every
- * committed transaction, whose events all share it; an idle `getMore` also moves the clock on,
+ * committed transaction, whose events all share it (and carry its `lsid` and `txnNumber`); an idle `getMore` also moves the clock on,
  * as a real server's no-op oplog entries do. Every reply carries `operationTime` (a write's: the
  * time of its last change) and `$clusterTime`; events carry `clusterTime`. A resume token's
  * `_data` is written the way a server's starts, a KeyString timestamp (`82`, then the seconds
@@ -742,7 +742,9 @@ export class MongoWireFake {
         }
       }
       txn.state = 'committed';
-      txn.commitTime = txn.changes.length > 0 ? this.append(txn.changes) : this.clock;
+      // A transaction's events carry its session and number, as a server's do.
+      const tag = { lsid: body.lsid, txnNumber: body.txnNumber };
+      txn.commitTime = txn.changes.length > 0 ? this.append(txn.changes, tag) : this.clock;
     }
     // A retried commit of a committed transaction succeeds again.
     return { ok: 1, operationTime: MongoWireFake.time(txn.commitTime ?? this.clock) };
@@ -810,7 +812,7 @@ export class MongoWireFake {
    * Appends `changes` to the oplog at the next cluster time (all of them at the same one, as a
    * transaction's), and wakes waiting `getMore`s. Returns that cluster time's increment.
    */
-  private append(changes: Written[]): number {
+  private append(changes: Written[], txn?: { lsid: unknown; txnNumber: unknown }): number {
     const ts = ++this.clock;
     for (const change of changes) {
       const seq = ++this.seq;
@@ -821,6 +823,7 @@ export class MongoWireFake {
         event: {
           _id: MongoWireFake.token(ts, seq),
           ...change.event,
+          ...(txn ? { lsid: txn.lsid, txnNumber: txn.txnNumber } : {}),
           clusterTime: MongoWireFake.time(ts),
         },
       };

@@ -10,6 +10,7 @@ import {
 import type {
   Adapter,
   Change,
+  ChangeBatch,
   Db as WriteApi,
   Doc,
   FindOptions,
@@ -19,6 +20,7 @@ import type {
 import { ParticleError } from '../../protocol/errors.js';
 import { DeliveredTime, eventTime, isTimestamp, tokenData, tokenTime } from './clusterTime.js';
 import { mapChangeEvent, type ChangeEvent } from './mapEvent.js';
+import { canonicalKey } from '../canonical.js';
 import { findDocs, runWrites } from './writes.js';
 
 /** Options of {@link MongoAdapter}. */
@@ -67,7 +69,7 @@ export const REPLICA_SET_REQUIRED =
 
 interface Watcher {
   collections: ReadonlySet<string>;
-  onChange: (change: Change) => void;
+  onChange: (change: Change | ChangeBatch) => void;
   onError: ((error: Error) => void) | undefined;
 }
 
@@ -80,6 +82,8 @@ interface Feed {
    * high-water mark that events at its very cluster time may still follow.
    */
   start: string | undefined;
+  /** The changes of the transaction being read (its events come one after another). */
+  txn: { key: string; changes: Change[] } | null;
 }
 
 /**
@@ -172,7 +176,7 @@ export class MongoAdapter implements Adapter {
    */
   async watch(
     collections: string[],
-    onChange: (change: Change) => void,
+    onChange: (change: Change | ChangeBatch) => void,
     onError?: (error: Error) => void,
   ): Promise<StopWatching> {
     if (this.closed) throw new ParticleError('config', 'MongoAdapter.watch after close()');
@@ -266,7 +270,7 @@ export class MongoAdapter implements Adapter {
     if (startAfter !== undefined && startAfter !== null) options.startAfter = startAfter;
     const pipeline = [{ $match: watchFilter(collections) }];
     const stream = this.db.watch<Document>(pipeline, options);
-    const feed: Feed = { stream, collections, stopped: false, start: undefined };
+    const feed: Feed = { stream, collections, stopped: false, start: undefined, txn: null };
     this.feed = feed;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -305,6 +309,7 @@ export class MongoAdapter implements Adapter {
         if (feed.stopped) return;
         opened();
         if (!next) {
+          this.flushTxn(feed);
           this.passIdle(feed);
           continue;
         }
@@ -312,6 +317,8 @@ export class MongoAdapter implements Adapter {
         const event = await this.lookUp(next as unknown as ChangeEvent);
         if (feed.stopped) return;
         this.handle(feed, event);
+        // A transaction's changes go out together, before anything is claimed delivered past it.
+        if (lastOfBatch) this.flushTxn(feed);
         if (!feed.stopped) this.passEvent(feed, event, lastOfBatch);
       }
     } catch (caught) {
@@ -380,6 +387,8 @@ export class MongoAdapter implements Adapter {
   }
 
   private handle(feed: Feed, event: ChangeEvent): void {
+    const txn = txnKey(event);
+    if (feed.txn && feed.txn.key !== txn) this.flushTxn(feed);
     if (event.operationType === 'invalidate') {
       feed.stopped = true;
       void this.restart(feed, event._id as ResumeToken);
@@ -389,7 +398,30 @@ export class MongoAdapter implements Adapter {
     if (changes.length === 0 && !QUIET.has(event.operationType)) {
       this.debug(`ignored change event of type ${event.operationType}`, event);
     }
+    if (txn !== undefined) {
+      feed.txn ??= { key: txn, changes: [] };
+      feed.txn.changes.push(...changes);
+      return;
+    }
     for (const change of changes) this.dispatch(change);
+  }
+
+  /** Sends the buffered transaction: to each watcher, its part of it, as one batch. */
+  private flushTxn(feed: Feed): void {
+    const txn = feed.txn;
+    feed.txn = null;
+    if (!txn || txn.changes.length === 0) return;
+    for (const w of this.watchers) {
+      const mine = txn.changes.filter((c) => w.collections.has(c.collection));
+      if (mine.length === 0) continue;
+      try {
+        w.onChange(
+          mine.length === 1 ? (mine[0] as Change) : { type: 'transaction', changes: mine },
+        );
+      } catch (error) {
+        w.onError?.(explain(error));
+      }
+    }
   }
 
   private dispatch(change: Change): void {
@@ -541,4 +573,15 @@ function explain(error: unknown): Error {
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The transaction an event belongs to (its session and number), or undefined outside one. */
+function txnKey(event: ChangeEvent): string | undefined {
+  const { lsid, txnNumber } = event as ChangeEvent & { lsid?: unknown; txnNumber?: unknown };
+  if (lsid === undefined || txnNumber === undefined || txnNumber === null) return undefined;
+  try {
+    return canonicalKey({ lsid, txnNumber });
+  } catch {
+    return undefined;
+  }
 }
