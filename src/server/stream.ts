@@ -226,7 +226,10 @@ export class Stream<
       if (resumable) {
         this.writes.leases.linkOpened(session);
         this.views.publications.linkOpened(session);
+        // Only what criteria read had to match: the rest (a new sign-in's sid, a new name) is
+        // the new link's, and what reauthorize, authorize and accept read from now on.
         session.credentials = credentials;
+        session.identity = identity;
         clearTimeout(session.graceTimer);
         // The old link may not have noticed it is dead yet; the resume takes the session over.
         session.sink?.close(CLOSE_CODES.goingAway, 'session resumed on another link');

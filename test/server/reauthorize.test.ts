@@ -117,6 +117,34 @@ describe('stream.reauthorize', () => {
     expect((await again.closedWith()).code).toBe(4403);
   });
 
+  it('a resume with another sign-in (a new sid, same user) carries the new identity: signing that sid out reaches the resumed link', async () => {
+    const valid = new Set(['t1', 't2']);
+    server = await startServer({
+      identityLookup: (identity) => {
+        if (!valid.has(String(identity.sid))) throw new Error('signed out');
+        return { userId: 1, accountId: 1, sid: identity.sid };
+      },
+    });
+    const first = await RawClient.register(server.url, { sid: 't1' });
+    await first.ready();
+    const session = first.session();
+    first.ws.terminate();
+    await new Promise((r) => setTimeout(r, 50));
+    const second = new RawClient(server.url);
+    cleanup.push(() => second.close());
+    await second.opened;
+    second.send({
+      type: 'register',
+      protocol: 1,
+      identity: { sid: 't2' },
+      resume: { session, roots: {} },
+    });
+    await second.until((c) => c.session() === session);
+    valid.delete('t2');
+    expect(await server.stream.reauthorize((identity) => identity.sid === 't2')).toBe(1);
+    expect(await second.closedWith()).toMatchObject({ code: 4403 });
+  });
+
   it('without identityLookup there is nothing to re-check', async () => {
     server = await startServer();
     const c = await RawClient.register(server.url, { userId: 1, accountId: 1 });
