@@ -6,8 +6,12 @@ export type Doc = Record<string, unknown>;
  * `null` when the document was deleted before it could be read) and the paths the update named,
  * as a MongoDB change stream's `updateDescription` does.
  */
+/**
+ * One change from an adapter's feed. `at`, when the adapter knows it, is the change's commit
+ * time: a change at or before the `at` of a {@link Adapter.findAt} result is already in it.
+ */
 export type Change =
-  | { type: 'insert' | 'replace'; collection: string; id: unknown; doc: Doc }
+  | { type: 'insert' | 'replace'; collection: string; id: unknown; doc: Doc; at?: bigint }
   | {
       type: 'update';
       collection: string;
@@ -15,8 +19,9 @@ export type Change =
       doc: Doc | null;
       updatedFields: Record<string, unknown>;
       removedFields: string[];
+      at?: bigint;
     }
-  | { type: 'delete'; collection: string; id: unknown }
+  | { type: 'delete'; collection: string; id: unknown; at?: bigint }
   /** History was lost (drop, rename, invalidate, a resume point gone): re-query and diff. */
   | { type: 'reset'; collection: string };
 
@@ -73,6 +78,15 @@ export interface Adapter {
    * Opens one change feed for `collections`. `onError` reports a feed failure the adapter could
    * not repair itself; the adapter then emits `reset` changes once it is back.
    */
+  /**
+   * Optional: `find`, and the time the read saw (changes at or before it are in the result), so
+   * a view loaded while the feed lags does not replay what it already holds.
+   */
+  findAt?(
+    collection: string,
+    query: Doc,
+    options?: FindOptions,
+  ): Promise<{ docs: Doc[]; at: bigint | undefined }>;
   watch(
     collections: string[],
     onChange: (change: Change | ChangeBatch) => void,

@@ -49,6 +49,8 @@ export class Group {
   readonly members = new Set<GroupMember>();
   /** A window's "matching documents exist beyond it" (`undefined` without a window). */
   more: boolean | undefined;
+  /** The time the read that filled the view saw, when the adapter knows it (see `holdsAlready`). */
+  loadedAt: bigint | undefined;
   private payloadJson: string | null = null;
   private heldOps: Op[] = [];
   private heldMore: boolean | undefined;
@@ -63,6 +65,14 @@ export class Group {
     /** A live window: the first `limit` documents in `sort` order (ties by id). */
     readonly window?: { readonly limit: number; readonly sort: Sort },
   ) {}
+
+  /**
+   * Whether the read that filled the view already saw `change` (a feed that lags delivers it
+   * after the payload): replaying it would take clients back in time.
+   */
+  holdsAlready(change: Exclude<Change, { type: 'reset' }>): boolean {
+    return change.at !== undefined && this.loadedAt !== undefined && change.at <= this.loadedAt;
+  }
 
   /** Fills the view from a payload query. */
   load(rows: Doc[]): void {

@@ -1,7 +1,7 @@
 import { ParticleError } from '../protocol/errors.js';
 import { encodeManifest } from '../protocol/encode.js';
 import type { Manifest, RootOptions } from '../protocol/messages.js';
-import type { Adapter, Change, ChangeBatch, Doc } from './adapter.js';
+import type { Adapter, Change, ChangeBatch, Doc, FindOptions } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
 import { resolveCriteria, type CacheConfig } from './criteria.js';
@@ -286,11 +286,12 @@ export class Views {
         continue;
       }
       const source = this.sources.get(group.source.name) as SourceState;
-      const rows = await this.adapter.find(
+      const { docs: rows, at } = await this.timedRows(
         collection,
         group.query,
         source.projection ? { projection: source.projection } : {},
       );
+      group.loadedAt = at;
       group.emit(group.diff(rows));
     }
   }
@@ -315,7 +316,7 @@ export class Views {
     for (const group of index.candidates(key, doc)) {
       if (group.window) {
         if (group.docs.has(key) || (doc !== null && group.matcher(doc))) windows.add(group);
-      } else group.emit(group.process(change, key));
+      } else if (!group.holdsAlready(change)) group.emit(group.process(change, key));
     }
     // A delete of a document beyond a window can only change its `more`.
     if (doc === null) {
@@ -338,11 +339,25 @@ export class Views {
   }
 
   private windowRows(source: SourceState, query: Doc, window: Group['window']): Promise<Doc[]> {
-    return this.adapter.find(source.collection, query, {
+    return this.adapter.find(source.collection, query, this.rowOptions(source, window));
+  }
+
+  private rowOptions(source: SourceState, window: Group['window']): FindOptions {
+    return {
       ...(source.projection ? { projection: source.projection } : {}),
       ...(window ? { sort: window.sort, limit: window.limit + 1 } : {}),
       ...(!window && source.sort ? { sort: source.sort } : {}),
-    });
+    };
+  }
+
+  /** A group's rows and, when the adapter knows it, the time its read saw (see `Group.loadedAt`). */
+  private async timedRows(
+    collection: string,
+    query: Doc,
+    options: FindOptions,
+  ): Promise<{ docs: Doc[]; at: bigint | undefined }> {
+    if (this.adapter.findAt) return this.adapter.findAt(collection, query, options);
+    return { docs: await this.adapter.find(collection, query, options), at: undefined };
   }
 
   /**
@@ -542,7 +557,12 @@ export class Views {
       },
       window,
     );
-    const rows = await this.windowRows(source, query, window);
+    const { docs: rows, at } = await this.timedRows(
+      collection,
+      query,
+      this.rowOptions(source, window),
+    );
+    group.loadedAt = at;
     if (keep) {
       this.groups.set(group.key, group);
       index.add(group);

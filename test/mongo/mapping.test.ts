@@ -5,6 +5,14 @@ import type { Change, Doc } from '../../src/server/adapter.js';
 import { mapChangeEvent, toWire, type ChangeEvent } from '../../src/server/mongo/index.js';
 import { applyChange } from '../adapters/contract.js';
 
+/** What `mapChangeEvent` makes, without the commit time (`at`), which the last test checks. */
+const mapped = (...args: Parameters<typeof mapChangeEvent>) =>
+  mapChangeEvent(...args).map((change) => {
+    if (!('at' in change)) return change;
+    const { at: _at, ...rest } = change;
+    return rest;
+  });
+
 /** Reads a fixture written in canonical Extended JSON, decoded as the driver decodes BSON. */
 function fixture(name: string): ChangeEvent {
   const text = readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), 'utf8');
@@ -15,8 +23,16 @@ const ID = new BSON.ObjectId('656f1c2a9d1e8b2f4c3a1b10');
 const watched = ['todos', 'users'];
 
 describe('change event → Change', () => {
+  test('a change carries its commit time (the event clusterTime) as one comparable number', () => {
+    const event = fixture('insert');
+    const [change] = mapChangeEvent(event, watched);
+    const time = (event as { clusterTime?: BSON.Timestamp }).clusterTime;
+    expect(time).toBeDefined();
+    expect(change).toMatchObject({ at: (BigInt(time?.t ?? 0) << 32n) | BigInt(time?.i ?? 0) });
+  });
+
   test('insert carries the full document with native BSON values', () => {
-    const [change] = mapChangeEvent(fixture('insert'), watched);
+    const [change] = mapped(fixture('insert'), watched);
     expect(change).toMatchObject({ type: 'insert', collection: 'todos', id: ID });
     const doc = (change as { doc: Doc }).doc;
     expect(doc.dueAt).toBeInstanceOf(Date);
@@ -25,7 +41,7 @@ describe('change event → Change', () => {
 
   test('update keeps dotted and array-index paths, and removed fields', () => {
     const event = fixture('update-nested-array');
-    const changes = mapChangeEvent(event, watched);
+    const changes = mapped(event, watched);
     expect(changes).toEqual([
       {
         type: 'update',
@@ -51,7 +67,7 @@ describe('change event → Change', () => {
 
   test('a truncated array becomes one whole-array set read from the post-image', () => {
     const event = fixture('update-truncated-arrays');
-    const [change] = mapChangeEvent(event, watched);
+    const [change] = mapped(event, watched);
     expect(change).toMatchObject({
       updatedFields: { scores: [4, 9], title: 'c' },
       removedFields: [],
@@ -65,7 +81,7 @@ describe('change event → Change', () => {
   });
 
   test('a null post-image (deleted since) passes through; the truncation waits for the delete', () => {
-    const [change] = mapChangeEvent(fixture('update-lookup-null'), watched);
+    const [change] = mapped(fixture('update-lookup-null'), watched);
     expect(change).toEqual({
       type: 'update',
       collection: 'todos',
@@ -78,7 +94,7 @@ describe('change event → Change', () => {
 
   test('a path whose real key holds a dot is sent as its whole top-level field', () => {
     const event = fixture('update-disambiguated');
-    const [change] = mapChangeEvent(event, watched);
+    const [change] = mapped(event, watched);
     expect(change).toMatchObject({
       updatedFields: { 'a.0': 1, title: 'e', meta: { 'x.y': 'z', k: 1 } },
       removedFields: [],
@@ -86,26 +102,22 @@ describe('change event → Change', () => {
   });
 
   test('replace and delete', () => {
-    expect(mapChangeEvent(fixture('replace'), watched)).toEqual([
+    expect(mapped(fixture('replace'), watched)).toEqual([
       { type: 'replace', collection: 'todos', id: ID, doc: { _id: ID, orgId: 'o2', title: 'c' } },
     ]);
-    expect(mapChangeEvent(fixture('delete'), watched)).toEqual([
+    expect(mapped(fixture('delete'), watched)).toEqual([
       { type: 'delete', collection: 'todos', id: ID },
     ]);
   });
 
   test('drop resets the dropped collection, if watched', () => {
-    expect(mapChangeEvent(fixture('drop'), watched)).toEqual([
-      { type: 'reset', collection: 'todos' },
-    ]);
-    expect(mapChangeEvent(fixture('drop'), ['users'])).toEqual([]);
+    expect(mapped(fixture('drop'), watched)).toEqual([{ type: 'reset', collection: 'todos' }]);
+    expect(mapped(fixture('drop'), ['users'])).toEqual([]);
   });
 
   test('rename resets both names that are watched', () => {
-    expect(mapChangeEvent(fixture('rename'), watched)).toEqual([
-      { type: 'reset', collection: 'todos' },
-    ]);
-    expect(mapChangeEvent(fixture('rename'), ['todos', 'todos_old'])).toEqual([
+    expect(mapped(fixture('rename'), watched)).toEqual([{ type: 'reset', collection: 'todos' }]);
+    expect(mapped(fixture('rename'), ['todos', 'todos_old'])).toEqual([
       { type: 'reset', collection: 'todos' },
       { type: 'reset', collection: 'todos_old' },
     ]);
@@ -113,15 +125,13 @@ describe('change event → Change', () => {
 
   test('dropDatabase and invalidate reset every watched collection', () => {
     const all = watched.map((collection) => ({ type: 'reset', collection }));
-    expect(mapChangeEvent(fixture('dropDatabase'), watched)).toEqual(all);
-    expect(mapChangeEvent(fixture('invalidate'), watched)).toEqual(all);
+    expect(mapped(fixture('dropDatabase'), watched)).toEqual(all);
+    expect(mapped(fixture('invalidate'), watched)).toEqual(all);
   });
 
   test('unknown operation types are ignored', () => {
-    expect(mapChangeEvent(fixture('createIndexes'), watched)).toEqual([]);
-    expect(
-      mapChangeEvent({ operationType: 'somethingNew', ns: { coll: 'todos' } }, watched),
-    ).toEqual([]);
+    expect(mapped(fixture('createIndexes'), watched)).toEqual([]);
+    expect(mapped({ operationType: 'somethingNew', ns: { coll: 'todos' } }, watched)).toEqual([]);
   });
 });
 

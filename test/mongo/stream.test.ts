@@ -87,6 +87,18 @@ test('history lost (286): the Stream re-queries and the client converges without
   await vi.waitFor(() => expect(docs().map((d) => d._id)).toEqual([1, 3, 4]));
 });
 
+test('a fatal stream error is recovered once: one new stream, one re-query per view', async () => {
+  const { fake, docs } = await setup([{ _id: 1, name: 'Ann', team: 'a' }]);
+  const opensBefore = fake.changeStreamOpens.length;
+  const findsBefore = fake.commands.filter((c) => c.find === 'users').length;
+  fake.seed('users', [{ _id: 1, name: 'Anne', team: 'a' }]);
+  fake.failNextGetMore({ code: 286, codeName: 'ChangeStreamHistoryLost' });
+  await vi.waitFor(() => expect(docs()).toEqual([{ _id: 1, name: 'Anne' }]));
+  await new Promise((r) => setTimeout(r, 500));
+  expect(fake.changeStreamOpens.length - opensBefore).toBe(1);
+  expect(fake.commands.filter((c) => c.find === 'users').length - findsBefore).toBe(1);
+});
+
 test('an event that overlaps the payload (already in it) leaves one copy', async () => {
   const { fake, docs, ops } = await setup([{ _id: 1, name: 'Ann', team: 'a' }]);
   fake.push({
@@ -112,4 +124,42 @@ test('an event that overlaps the payload (already in it) leaves one copy', async
   expect(forAnn.every((op) => op.operation === 'insert' && (op.data as Doc).name === 'Ann')).toBe(
     true,
   );
+});
+
+test('events the payload already holds are not replayed on top of it: the client never goes back in time', async () => {
+  const fake = await MongoWireFake.start();
+  cleanups.push(() => fake.stop());
+  fake.seed('users', [{ _id: 1, name: 'v1', team: 'a' }]);
+  const client = new MongoClient(fake.url);
+  await client.connect();
+  cleanups.push(() => client.close());
+  const adapter = new MongoAdapter({ db: client.db(fake.dbName), maxAwaitTimeMS: 100 });
+  const stream = new Stream({
+    adapter,
+    dataSources: {
+      team: { collection: 'users', criteria: { team: '@team' }, manifest: { name: true } },
+    },
+  });
+  cleanups.push(() => stream.disconnect());
+  // The feed is open (a first client), then the stream lags two writes behind.
+  const first = stream.register({ team: 'b' }, () => undefined);
+  cleanups.push(async () => first());
+  await vi.waitFor(() => expect(fake.changeStreamOpens.length).toBe(1));
+  await new Promise((r) => setTimeout(r, 150));
+  fake.hold();
+  fake.replaceOne('users', 1, { name: 'v2', team: 'a' });
+  fake.replaceOne('users', 1, { name: 'v3', team: 'a' });
+  const seen: string[] = [];
+  const unregister = stream.register({ team: 'a' }, (_type, message) => {
+    const m = message as { type: string; data?: Doc[]; ops?: Doc[] };
+    for (const doc of m.data ?? []) seen.push(String(doc.name));
+    for (const op of m.ops ?? []) {
+      if (op.operation === 'insert') seen.push(String((op.data as Doc).name));
+    }
+  });
+  cleanups.push(async () => unregister());
+  await vi.waitFor(() => expect(seen).toEqual(['v3']));
+  fake.release();
+  await new Promise((r) => setTimeout(r, 400));
+  expect(seen).toEqual(['v3']);
 });

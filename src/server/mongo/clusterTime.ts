@@ -94,3 +94,8 @@ export class DeliveredTime {
     for (const waiter of this.waiters.splice(0)) waiter.resolve();
   }
 }
+
+/** A cluster time as one comparable number: the seconds, then the increment. */
+export function timeValue(time: Timestamp | undefined): bigint | undefined {
+  return time === undefined ? undefined : (BigInt(time.t) << 32n) | BigInt(time.i);
+}

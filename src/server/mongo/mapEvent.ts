@@ -1,5 +1,6 @@
 import type { Change, Doc } from '../adapter.js';
 import { getPath, hasPath } from '../clone.js';
+import { eventTime, timeValue } from './clusterTime.js';
 
 /**
  * The fields of a MongoDB change event that the adapter reads. Structural on purpose: the
@@ -10,6 +11,8 @@ export interface ChangeEvent {
   /** The resume token (opaque). */
   _id?: unknown;
   operationType: string;
+  /** When it was committed (a BSON Timestamp). */
+  clusterTime?: unknown;
   ns?: { db?: string; coll?: string };
   /** Only on `rename`: the new namespace. */
   to?: { db?: string; coll?: string };
@@ -45,6 +48,8 @@ export interface ChangeEvent {
  */
 export function mapChangeEvent(event: ChangeEvent, watched: readonly string[]): Change[] {
   const collection = event.ns?.coll;
+  const at = timeValue(eventTime(event));
+  const stamp = at === undefined ? {} : { at };
   const resets = (names: (string | undefined)[]): Change[] =>
     [...new Set(names)]
       .filter((name): name is string => name !== undefined && watched.includes(name))
@@ -55,18 +60,25 @@ export function mapChangeEvent(event: ChangeEvent, watched: readonly string[]): 
     case 'replace': {
       if (collection === undefined || !event.fullDocument) return [];
       const id = event.documentKey?._id ?? event.fullDocument._id;
-      return [{ type: event.operationType, collection, id, doc: event.fullDocument }];
+      return [{ type: event.operationType, collection, id, doc: event.fullDocument, ...stamp }];
     }
     case 'update': {
       if (collection === undefined) return [];
       const doc = event.fullDocument ?? null;
       return [
-        { type: 'update', collection, id: event.documentKey?._id, doc, ...updatePaths(event, doc) },
+        {
+          type: 'update',
+          collection,
+          id: event.documentKey?._id,
+          doc,
+          ...updatePaths(event, doc),
+          ...stamp,
+        },
       ];
     }
     case 'delete':
       if (collection === undefined) return [];
-      return [{ type: 'delete', collection, id: event.documentKey?._id }];
+      return [{ type: 'delete', collection, id: event.documentKey?._id, ...stamp }];
     case 'drop':
       return resets([collection]);
     case 'rename':

@@ -18,7 +18,14 @@ import type {
   WritesDone,
 } from '../adapter.js';
 import { ParticleError } from '../../protocol/errors.js';
-import { DeliveredTime, eventTime, isTimestamp, tokenData, tokenTime } from './clusterTime.js';
+import {
+  DeliveredTime,
+  eventTime,
+  isTimestamp,
+  timeValue,
+  tokenData,
+  tokenTime,
+} from './clusterTime.js';
 import { mapChangeEvent, type ChangeEvent } from './mapEvent.js';
 import { canonicalKey } from '../canonical.js';
 import { findDocs, runWrites } from './writes.js';
@@ -136,6 +143,21 @@ export class MongoAdapter implements Adapter {
   /** Returns the matching documents, always read on the primary. */
   find(collection: string, query: Doc, options: FindOptions = {}): Promise<Doc[]> {
     return findDocs(this.db, collection, query, options);
+  }
+
+  /** `find` on a session of its own, whose operation time is the time the read saw. */
+  async findAt(
+    collection: string,
+    query: Doc,
+    options: FindOptions = {},
+  ): Promise<{ docs: Doc[]; at: bigint | undefined }> {
+    const session = this.db.client.startSession();
+    try {
+      const docs = await findDocs(this.db, collection, query, options, session);
+      return { docs, at: timeValue(session.operationTime) };
+    } finally {
+      await session.endSession().catch(() => undefined);
+    }
   }
 
   /**
