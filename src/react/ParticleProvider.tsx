@@ -143,6 +143,7 @@ export function ParticleProvider(props: ParticleProviderProps): ReactElement {
     };
     // A new store comes with every new identity or `collector` prop; the other options are read
     // once per store (see ParticleProviderOptionsProps).
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the other options are read once per store (above)
   }, [store]);
 
   return <ParticleContext.Provider value={store}>{props.children}</ParticleContext.Provider>;

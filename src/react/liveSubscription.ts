@@ -24,6 +24,7 @@ export function useSpec(
   const key = source === null ? null : subscriptionKey(source, params, limit);
   return useMemo(
     () => (source === null || key === null ? null : { key, source, params, limit }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `key` is the content of source, params and limit
     [key],
   );
 }
@@ -117,9 +118,12 @@ export function useLiveSubscription<T>(
         }, store.unsubscribeDelayMs);
       };
     },
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the subscription follows `spec`; `read` reads it through refs
     [store, spec],
   );
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- a new snapshot reader per store and spec
   const getSnapshot = useCallback(() => (seen.current = read()), [store, spec]);
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- a new snapshot reader per store and spec
   const getServerSnapshot = useCallback(() => selectRef.current(undefined), [store, spec]);
   const value = useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot);
 

@@ -43,6 +43,7 @@ export function useLock(root: string, id: Id, params?: unknown): LockState {
     if (now.held === prev.held && now.mine === prev.mine && now.owner === prev.owner) return prev;
     return (last.current = now);
     // `params` is read through `paramsKey`: a new object with the same content is the same lock.
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `params` is read through `paramsKey`
   }, [collector, root, id, paramsKey]);
   const state = useSyncExternalStore(subscribe, read, nobody);
   const take = useCallback(
@@ -56,6 +57,7 @@ export function useLock(root: string, id: Id, params?: unknown): LockState {
       lease.current = granted;
       return granted;
     },
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `params` is read through `paramsKey`
     [collector, root, id, paramsKey],
   );
   const lock = useCallback(() => take(true), [take]);

@@ -33,11 +33,13 @@ export function useParticle<TData = unknown>(
   const store = useParticleStore('useParticle');
   const key = pathKey(path);
   // `key` identifies `path`: a new array literal with the same segments keeps the subscription.
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- `key` is the content of `path`
   const parsed = useMemo(() => parsePath(path), [key]);
   const spec = useSpec(params === undefined ? null : parsed.root, params, undefined);
   const eager = spec === null;
 
   // ---- on demand --------------------------------------------------------------------------
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- a fresh lookup cache per path and subscription
   const lookup = useMemo(() => createDocLookup(), [parsed, spec]);
   const select = (handle: Subscription | undefined): unknown => {
     if (spec === null) return undefined;

@@ -45,6 +45,7 @@ export function usePublish(
       setError(null);
     };
     // A value change is an update of this publication (below), not a new one.
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- a new value is an update of this publication (below), not a new one
   }, [collector, source, paramsKey, active]);
   useEffect(() => {
     const current = publication.current;
