@@ -7,6 +7,7 @@ import {
   useParticleStatus,
 } from 'particle-sync/react';
 import type { Me } from '../lib/model';
+import { ActivityPanel } from './Activity';
 import { AdminPanel } from './AdminPanel';
 import { Projects } from './Projects';
 import { SignInSwitcher, SignOutButton } from './SignInSwitcher';
@@ -49,6 +50,7 @@ function Content() {
     <main className="layout">
       <Projects />
       <aside>
+        <ActivityPanel />
         <Team />
         <AdminPanel />
         <section className="card hint">
@@ -56,8 +58,10 @@ function Content() {
           <p>
             Every list here is read with <code>useParticle</code>; each project&apos;s progress and
             who is viewing it with <code>useSubscription</code>, and this page joins those viewers
-            with <code>usePublish</code>. The server pushes every change to each page allowed to see
-            it. Sign in as someone else in a second window and watch.
+            with <code>usePublish</code>; the activity of one project at a time, a live window of
+            the newest entries, with <code>useSubscription</code> and params. The server pushes
+            every change to each page allowed to see it. Sign in as someone else in a second window
+            and watch.
           </p>
         </section>
       </aside>

@@ -35,9 +35,9 @@ export function apiRouter(store: Store, stream: Stream): express.Router {
   const api = express.Router();
   api.use(express.json(), express.urlencoded({ extended: false }));
 
-  const one = async (collection: 'users' | 'projects' | 'tasks', id: unknown) => {
+  const one = async (collection: 'users' | 'projects' | 'tasks' | 'activity', id: unknown) => {
     const [doc] = typeof id === 'string' ? await store.find(collection, { _id: id }) : [];
-    if (!doc) throw new HttpError(404, `no such ${collection.slice(0, -1)}: ${String(id)}`);
+    if (!doc) throw new HttpError(404, `no such ${collection.replace(/s$/, '')}: ${String(id)}`);
     return doc;
   };
 
@@ -138,6 +138,16 @@ export function apiRouter(store: Store, stream: Stream): express.Router {
     await workableProject(user, task.projectId);
     await store.remove('tasks', String(task._id));
     res.status(204).end();
+  });
+
+  // Corrects an activity entry's text, however old: every page showing it follows, one that
+  // paged it in with "Load older" included.
+  api.patch('/activity/:id', async (req, res) => {
+    const user = await signedIn(req);
+    const entry = await one('activity', req.params.id);
+    await workableProject(user, entry.projectId);
+    await store.set('activity', String(entry._id), { text: text(req.body?.text, 'text') });
+    res.json({ _id: entry._id });
   });
 
   api.post('/memberships', async (req, res) => {

@@ -48,6 +48,20 @@ export type Task = {
   internalNote: string;
 };
 
+/** One entry of a project's activity log: what a chat channel's message would be. */
+export type Activity = {
+  _id: string;
+  orgId: string;
+  accountId: string;
+  projectId: string;
+  text: string;
+  /** Who wrote it, stamped by the server from the writer's identity. */
+  authorName: string;
+  /** Never listed in a manifest: stays on the server. */
+  authorId: string;
+  createdAt: string;
+};
+
 /** The collections the example uses, in seeding order. */
 export type Collections = {
   accounts: Account[];
@@ -55,6 +69,7 @@ export type Collections = {
   projects: Project[];
   memberships: Membership[];
   tasks: Task[];
+  activity: Activity[];
 };
 
 export const ORG_ID = 'org-1';
@@ -93,6 +108,55 @@ const task = (
   createdAt: new Date(Date.UTC(2026, 0, 5, 9, Number(_id.slice(2)))).toISOString(),
   internalNote: `internal: billing code for ${_id}`,
 });
+
+const entry = (
+  _id: string,
+  projectId: string,
+  accountId: string,
+  author: { _id: string; name: string },
+  text: string,
+  minute: number,
+): Activity => ({
+  _id,
+  orgId: ORG_ID,
+  accountId,
+  projectId,
+  text,
+  authorName: author.name,
+  authorId: author._id,
+  createdAt: new Date(Date.UTC(2025, 0, 6, 9, minute)).toISOString(),
+});
+
+const ANN = { _id: 'ann', name: 'Ann' };
+const BEN = { _id: 'ben', name: 'Ben' };
+const BEA = { _id: 'bea', name: 'Bea' };
+
+/** Number of entries seeded into the shared project's log: more than one window of 20. */
+export const LAUNCH_NOTES = 30;
+
+/**
+ * The activity logs: a long one in the shared project (Ann and Ben take turns), so its window
+ * of the newest 20 has older entries to page in, and a short one in each other project.
+ */
+function activity(): Activity[] {
+  const launch = Array.from({ length: LAUNCH_NOTES }, (_, i) =>
+    entry(
+      `a-launch-${String(i + 1).padStart(2, '0')}`,
+      'p-launch',
+      'acct-a',
+      i % 2 === 0 ? ANN : BEN,
+      `Launch note ${i + 1}`,
+      i,
+    ),
+  );
+  return [
+    ...launch,
+    entry('a-web-1', 'p-web', 'acct-a', ANN, 'Kick-off for the relaunch', 0),
+    entry('a-web-2', 'p-web', 'acct-a', ANN, 'Home page wireframes shared', 5),
+    entry('a-ops-1', 'p-ops', 'acct-b', BEN, 'Stocktake moved to Friday', 0),
+    entry('a-ops-2', 'p-ops', 'acct-b', BEA, 'Forklift inspection booked', 5),
+  ];
+}
 
 /** The demo data: fresh on every start of the embedded store, inserted once into an empty MongoDB. */
 export function seed(): Collections {
@@ -158,6 +222,7 @@ export function seed(): Collections {
       task('t-5', 'p-ops', 'acct-b', 'Count the pallets'),
       task('t-6', 'p-ops', 'acct-b', 'Renew the forklift licence'),
     ],
+    activity: activity(),
   };
 }
 
@@ -169,6 +234,7 @@ export type Me = Pick<User, '_id' | 'name' | 'role' | 'accountId'>;
 export type TeamMember = Pick<User, '_id' | 'name' | 'role' | 'accountId'>;
 export type ProjectRow = Pick<Project, '_id' | 'name' | 'accountId'>;
 export type TaskRow = Pick<Task, '_id' | 'title' | 'done' | 'projectId' | 'createdAt'>;
+export type ActivityRow = Pick<Activity, '_id' | 'text' | 'projectId' | 'createdAt' | 'authorName'>;
 /** One open page in a project's `viewers` (published source): who, stamped by the server. */
 export type Viewer = { _id: string; userId: string; name: string };
 /** A project's `projectStats` (produced source): made from its tasks. */

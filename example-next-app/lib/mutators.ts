@@ -73,6 +73,30 @@ export const mutators: Record<string, Mutator> = {
       return { _id: id };
     },
   }),
+  /**
+   * Posts to a project's activity log. The author is the signed-in user, whatever the page
+   * sends; the client picks the id, so its optimistic entry is the one the server confirms.
+   */
+  addActivity: mutator({
+    run: async ({ identity, args, db }) => {
+      await slow();
+      const { _id, projectId, text: body } = record(args);
+      const project = await workableProject(db, identity, projectId);
+      const id =
+        typeof _id === 'string' && /^a-[a-z0-9-]{4,40}$/.test(_id) ? _id : `a-${randomUUID()}`;
+      await db.insert('activity', {
+        _id: id,
+        orgId: project.orgId,
+        accountId: project.accountId,
+        projectId: project._id,
+        text: text(body, 'text'),
+        authorName: identity.name,
+        authorId: identity.userId,
+        createdAt: new Date().toISOString(),
+      });
+      return { _id: id };
+    },
+  }),
   renameTask: mutator({
     run: async ({ identity, args, db }) => {
       await slow();

@@ -45,8 +45,9 @@ async function lookupIdentity(adapter: Adapter, request: IdentityRequest) {
 }
 
 /**
- * The params of the per-project sources: `{ projectId }`. Any Standard Schema fits (zod,
- * valibot, ...); this one is written out so the example needs no schema library.
+ * The params of the per-project sources (`activity`, `viewers`, `projectStats`):
+ * `{ projectId }`. Any Standard Schema fits (zod, valibot, ...); this one is written out so the
+ * example needs no schema library.
  */
 const PROJECT_PARAMS: StandardSchema<unknown, { projectId: string }> = {
   '~standard': {
@@ -122,6 +123,20 @@ export function createStream(adapter: Adapter): Stream {
         // Ticking off is a direct write (`collector.update`); renaming takes the task's lease
         // so two people never rename it at once. What a user may write is what they may see.
         writable: { fields: { done: true }, lockOwner: (identity) => identity.name },
+      },
+      // One project's log at a time, as a chat opens one channel: subscribed on demand with
+      // `{ projectId }`, a live window of the newest 20 that a page widens to page older ones in.
+      // The param only chooses within what the identity may see: a project the user does not
+      // work on yields nothing (and stays live: the day a membership is added, its log arrives).
+      activity: {
+        collection: 'activity',
+        params: PROJECT_PARAMS,
+        criteria: {
+          $and: [{ projectId: '$projectId' }, { $or: [{ projectId: MY_PROJECT_IDS }, ADMIN] }],
+        },
+        manifest: { text: true, projectId: true, createdAt: true, authorName: true },
+        sort: { createdAt: -1 },
+        limit: { default: 20, max: 200 },
       },
       // Only the admin manages who works on what.
       memberships: { collection: 'memberships', criteria: ADMIN, manifest: true },

@@ -3,7 +3,9 @@
  * only the pages allowed to see them, fields outside the manifest that never reach a page, and
  * a server restart that both pages survive without a reload; then presence (a published
  * source) and per-project progress (a produced source) on the project both users share; then
- * revocation: a removed membership and a sign-out end what they allowed on sockets still open.
+ * revocation: a removed membership and a sign-out end what they allowed on sockets still open;
+ * last, one project's activity at a time: a source with params and a live window, switched,
+ * paged and kept live on the same connection.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -151,6 +153,8 @@ interface Visitor {
   page: Page;
   /** Every text frame the page's Particle WebSocket received, across reconnects. */
   frames: string[];
+  /** Every text frame it sent. */
+  sent: string[];
 }
 
 const status = (page: Page) => page.locator('.badge').getAttribute('data-status');
@@ -159,16 +163,18 @@ async function signIn(browser: Browser, baseURL: string, label: string): Promise
   const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
   const frames: string[] = [];
+  const sent: string[] = [];
   page.on('websocket', (socket) => {
     if (!socket.url().endsWith('/particle')) return;
     socket.on('framereceived', ({ payload }) => frames.push(String(payload)));
+    socket.on('framesent', ({ payload }) => sent.push(String(payload)));
   });
   await page.goto('/');
   await page.getByRole('button', { name: label }).click();
   await vi.waitFor(async () => expect(await status(page)).toBe('ready'), WAIT);
   // A marker that a reload would wipe out: checked at the end.
   await page.evaluate(() => Object.assign(window, { sameDocument: true }));
-  return { context, page, frames };
+  return { context, page, frames, sent };
 }
 
 const titles = (page: Page, projectId?: string) =>
@@ -186,6 +192,18 @@ const viewers = (page: Page, projectId: string) =>
 /** A project card's "x of y done" line (the `projectStats` produced source). */
 const progress = (page: Page, projectId: string) =>
   page.locator(`[data-project="${projectId}"] [data-testid="project-stats"]`).textContent();
+
+/** The entries the Activity panel shows, top (newest) first. */
+const entries = (page: Page) =>
+  page.locator('[data-testid="activity"] li[data-activity] .text').allTextContents();
+
+/** The seeded notes of the shared project's log, `to` down to `from` (newest first). */
+const launchNotes = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => `Launch note ${to - i}`);
+
+/** Client frames as messages. */
+const sentMessages = (frames: string[]) =>
+  frames.map((frame) => JSON.parse(frame) as Record<string, unknown>);
 
 /** A hand-driven Particle socket opened in a page, kept on `window.rawSocket` between calls. */
 interface RawSocket {
@@ -719,5 +737,156 @@ describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
 
     await Promise.all([ben, elsewhere].map(({ context }) => context.close()));
     await otherTab.close();
+  });
+
+  test("one project's activity at a time: switched by params, paged in, and live", async () => {
+    const ann = await signIn(browser!, baseURL, 'Ann (account A)');
+    const ben = await signIn(browser!, baseURL, 'Ben (account B)');
+    const panel = ann.page.getByTestId('activity');
+    const loadOlder = panel.getByRole('button', { name: 'Load older' });
+
+    // Both open on the project they share: the newest 20 of its 30 entries, newest first.
+    for (const { page } of [ann, ben]) {
+      await expectEventually(
+        () => entries(page),
+        (list: string[]) => expect(list).toEqual(launchNotes(11, 30)),
+      );
+    }
+
+    // "Load older" widens the window: the 10 older entries arrive, and no more exist.
+    await loadOlder.click();
+    await expectEventually(
+      () => entries(ann.page),
+      (list: string[]) => expect(list).toEqual(launchNotes(1, 30)),
+    );
+    await expectEventually(
+      () => loadOlder.count(),
+      (count: number) => expect(count).toBe(0),
+    );
+
+    // A paged-in entry is as live as the first 20: a correction to the oldest reaches it.
+    const edited = await ann.context.request.patch('/api/activity/a-launch-01', {
+      data: { text: 'Launch note 1, corrected' },
+    });
+    expect(edited.status()).toBe(200);
+    await expectEventually(
+      () => entries(ann.page),
+      (list: string[]) => expect(list.at(-1)).toBe('Launch note 1, corrected'),
+    );
+
+    // Ben posts: the entry goes on top of both pages. Ben's window of 20 slides (note 11 leaves);
+    // Ann's, widened, keeps every older entry.
+    await ben.page.getByLabel('New activity entry').fill('Venue confirmed');
+    await ben.page.getByLabel('New activity entry').press('Enter');
+    await expectEventually(
+      () => entries(ben.page),
+      (list: string[]) => expect(list).toEqual(['Venue confirmed', ...launchNotes(12, 30)]),
+    );
+    await expectEventually(
+      () => entries(ann.page),
+      (list: string[]) =>
+        expect(list).toEqual([
+          'Venue confirmed',
+          ...launchNotes(2, 30),
+          'Launch note 1, corrected',
+        ]),
+    );
+
+    // Ann switches to her other project. Everything outside the panel stays on the page: no
+    // element of it is removed, not even for a render.
+    const launchSubs = new Set(
+      sentMessages(ann.sent)
+        .filter((m) => m.type === 'subscribe' && m.source === 'activity')
+        .map((m) => m.sub),
+    );
+    expect(launchSubs.size).toBe(1);
+    await ann.page.evaluate(() => {
+      const panel = document.querySelector('[data-testid="activity"]');
+      const removed: string[] = [];
+      new MutationObserver((records) => {
+        for (const record of records) {
+          if (panel?.contains(record.target)) continue;
+          for (const node of record.removedNodes) {
+            if (node instanceof Element) removed.push(node.outerHTML.slice(0, 80));
+          }
+        }
+      }).observe(document.body, { childList: true, subtree: true });
+      Object.assign(window, { removedOutsidePanel: removed });
+    });
+    const sentBefore = ann.sent.length;
+    await panel.getByRole('button', { name: 'Website relaunch' }).click();
+    await expectEventually(
+      () => entries(ann.page),
+      (list: string[]) =>
+        expect(list).toEqual(['Home page wireframes shared', 'Kick-off for the relaunch']),
+    );
+    expect(await loadOlder.count()).toBe(0);
+    expect(await titles(ann.page, 'p-launch')).toContain('Book the launch venue');
+
+    // Meanwhile (the old subscription ends after the provider's unsubscribeDelayMs), Ben edits
+    // the params by hand on a socket of his: the activity of Ann's project, which he does not
+    // work on, yields nothing; his own project's, asked the same way, does.
+    await openRawSocket(ben.page);
+    const probe = await ben.page.evaluate(async () => {
+      const { send, until, frames, close } = (window as unknown as { rawSocket: RawSocket })
+        .rawSocket;
+      send({
+        type: 'subscribe',
+        sub: 'foreign',
+        source: 'activity',
+        params: { projectId: 'p-web' },
+      });
+      send({ type: 'subscribe', sub: 'own', source: 'activity', params: { projectId: 'p-ops' } });
+      const foreign = await until(
+        (m) =>
+          (m.type === 'payload' && m.root === 'foreign') ||
+          (m.type === 'subscription_error' && m.sub === 'foreign'),
+      );
+      const own = await until((m) => m.type === 'payload' && m.root === 'own');
+      close();
+      return { foreign, own, frames };
+    });
+    if (probe.foreign.type === 'payload') expect(probe.foreign.data).toEqual([]);
+    else expect(probe.foreign).toMatchObject({ type: 'subscription_error', code: 'forbidden' });
+    expect((probe.own.data as { text: string }[]).map((doc) => doc.text)).toEqual([
+      'Forklift inspection booked',
+      'Stocktake moved to Friday',
+    ]);
+    for (const text of ['Kick-off for the relaunch', 'Home page wireframes shared']) {
+      expect(probe.frames.join('\n')).not.toContain(text);
+      expect(ben.frames.join('\n')).not.toContain(text);
+    }
+
+    // The switch took one subscribe (the new params, the default window) and one unsubscribe
+    // (the old sub), on the same registration: no other subscription moved, no new register.
+    await expectEventually(
+      () => Promise.resolve(sentMessages(ann.sent.slice(sentBefore))),
+      (messages: Record<string, unknown>[]) =>
+        expect(messages.some((m) => m.type === 'unsubscribe')).toBe(true),
+    );
+    const switched = sentMessages(ann.sent.slice(sentBefore));
+    expect(switched.filter((m) => m.type === 'subscribe')).toEqual([
+      expect.objectContaining({ source: 'activity', params: { projectId: 'p-web' }, limit: 20 }),
+    ]);
+    expect(switched.filter((m) => m.type === 'unsubscribe')).toEqual([
+      { type: 'unsubscribe', sub: [...launchSubs][0] },
+    ]);
+    expect(switched.filter((m) => m.type === 'register')).toEqual([]);
+    expect(
+      await ann.page.evaluate(
+        () => (window as unknown as { removedOutsidePanel: string[] }).removedOutsidePanel,
+      ),
+    ).toEqual([]);
+
+    // The new window is live too: a post to Ann's project reaches her page.
+    await ann.page.getByLabel('New activity entry').fill('Copy review on Monday');
+    await ann.page.getByLabel('New activity entry').press('Enter');
+    await expectEventually(
+      () => entries(ann.page),
+      (list: string[]) => expect(list[0]).toBe('Copy review on Monday'),
+    );
+    expect(await sameDocument(ann.page)).toBe(true);
+
+    await Promise.all([ann, ben].map(({ context }) => context.close()));
   });
 });
