@@ -55,6 +55,9 @@ async function client(userId: string, rooms = ['r1']): Promise<RawClient> {
   return c;
 }
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Publishes `data` into room r1 of `presence` as publication `pub`. */
+const publish = (c: RawClient, pub: string, data: unknown) =>
+  c.send({ type: 'publish', pub, source: 'presence', params: { roomId: 'r1' }, data });
 
 /** The documents of subscription `sub` as its payload and deltas leave them. */
 function view(c: RawClient, sub: string): WireMessage[] {
@@ -100,20 +103,8 @@ describe('published sources: presence', () => {
     const cat = await client('cat');
     cat.send({ type: 'subscribe', sub: 'room', source: 'presence', params: { roomId: 'r1' } });
     await cat.until(() => cat.of('payload', 'room').length === 1);
-    ann.send({
-      type: 'publish',
-      pub: 'p1',
-      source: 'presence',
-      params: { roomId: 'r1' },
-      data: { name: 'Ann', userId: 'bob', admin: true },
-    });
-    bob.send({
-      type: 'publish',
-      pub: 'p1',
-      source: 'presence',
-      params: { roomId: 'r1' },
-      data: { name: 'Bob' },
-    });
+    publish(ann, 'p1', { name: 'Ann', userId: 'bob', admin: true });
+    publish(bob, 'p1', { name: 'Bob' });
     await cat.until(() => view(cat, 'room').length === 2);
     expect(view(cat, 'room').map(({ name, userId }) => ({ name, userId }))).toEqual([
       { name: 'Ann', userId: 'ann' },
@@ -125,13 +116,7 @@ describe('published sources: presence', () => {
     expect(JSON.stringify(cat.messages)).not.toContain('admin');
 
     const before = cat.of('delta', 'room').length;
-    ann.send({
-      type: 'publish',
-      pub: 'p1',
-      source: 'presence',
-      params: { roomId: 'r1' },
-      data: { name: 'Ann (away)' },
-    });
+    publish(ann, 'p1', { name: 'Ann (away)' });
     await cat.until(() => cat.of('delta', 'room').length === before + 1);
     expect(cat.of('delta', 'room').at(-1)?.ops).toEqual([
       { operation: 'set', id: ids[0], path: 'name', data: 'Ann (away)' },
@@ -148,13 +133,7 @@ describe('published sources: presence', () => {
     const eve = await client('eve', ['r2']);
     ann.send({ type: 'subscribe', sub: 'room', source: 'presence', params: { roomId: 'r1' } });
     await ann.until(() => ann.of('payload', 'room').length === 1);
-    eve.send({
-      type: 'publish',
-      pub: 'p1',
-      source: 'presence',
-      params: { roomId: 'r1' },
-      data: { name: 'Eve' },
-    });
+    publish(eve, 'p1', { name: 'Eve' });
     eve.send({ type: 'subscribe', sub: 'spy', source: 'presence', params: { roomId: 'r1' } });
     await eve.until(() => eve.of('publish_error').length === 1);
     await eve.until(() => eve.of('subscription_error').length === 1);
@@ -171,13 +150,7 @@ describe('published sources: presence', () => {
     const ann = await client('ann');
     const cat = await client('cat');
     cat.send({ type: 'subscribe', sub: 'room', source: 'presence', params: { roomId: 'r1' } });
-    ann.send({
-      type: 'publish',
-      pub: 'p1',
-      source: 'presence',
-      params: { roomId: 'r1' },
-      data: { name: 'Ann' },
-    });
+    publish(ann, 'p1', { name: 'Ann' });
     await cat.until(() => view(cat, 'room').length === 1);
     const session = ann.session();
     ann.ws.terminate();
@@ -272,13 +245,7 @@ describe('published sources: presence', () => {
     rooms.set('cat', ['r1']);
     await server?.stream.reauthorize((i) => i.userId === undefined);
     cat.send({ type: 'subscribe', sub: 'room', source: 'presence', params: { roomId: 'r1' } });
-    ann.send({
-      type: 'publish',
-      pub: 'p1',
-      source: 'presence',
-      params: { roomId: 'r1' },
-      data: { name: 'Ann' },
-    });
+    publish(ann, 'p1', { name: 'Ann' });
     await cat.until(() => view(cat, 'room').length === 1);
     names.set('ann', 'ann-renamed');
     await server?.stream.reauthorize();
@@ -317,13 +284,7 @@ describe('reauthorize and an authorize that reads the database', () => {
     });
     const ben = await client('ben');
     ben.send({ type: 'subscribe', sub: 'room', source: 'presence', params: { roomId: 'r1' } });
-    ben.send({
-      type: 'publish',
-      pub: 'p1',
-      source: 'presence',
-      params: { roomId: 'r1' },
-      data: { name: 'Ben' },
-    });
+    publish(ben, 'p1', { name: 'Ben' });
     await ben.until(() => view(ben, 'room').length === 1);
     adapter.remove('memberships', { _id: 'm1' });
     expect(await server?.stream.reauthorize()).toBe(1);
