@@ -1,12 +1,12 @@
 import { ParticleError } from '../protocol/errors.js';
 import { encodeManifest } from '../protocol/encode.js';
 import type { Manifest, RootOptions } from '../protocol/messages.js';
-import type { Adapter, Change, ChangeBatch, Doc, FindOptions } from './adapter.js';
+import type { Adapter, Change, ChangeBatch, Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
 import { resolveCriteria, type CacheConfig } from './criteria.js';
-import { Group, holdEmits, releaseEmits, type GroupMember } from './group.js';
-import { CollectionGroups } from './groupIndex.js';
+import { holdEmits, releaseEmits, type Group, type GroupMember } from './group.js';
+import { Groups } from './groups.js';
 import { idKey } from './ids.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import { compileSource, type DataSource, type SourceState } from './sources.js';
@@ -75,8 +75,8 @@ export class Views {
   /** Identity fields read by any reference. */
   readonly identityFields: string[];
   private readonly dependents = new Map<string, { source: SourceState; fields: Set<string> }[]>();
-  private readonly groups = new Map<string, Group>();
-  private readonly collections = new Map<string, CollectionGroups>();
+  /** The subscription groups and the routing of changes to them. */
+  private readonly groups: Groups;
   private closed = false;
   /** The instances of produced sources. */
   readonly producers: Producers;
@@ -91,6 +91,7 @@ export class Views {
     cacheConfig: CacheConfig,
     private readonly options: ViewsOptions = {},
   ) {
+    this.groups = new Groups(adapter);
     this.producers = new Producers(
       adapter,
       (message, details) => options.debug?.(message, details),
@@ -193,7 +194,7 @@ export class Views {
     }
     member.resolution = resolution;
     resolution.members.add(member);
-    if (from) this.move(member, from, resolution.group);
+    if (from) this.groups.move(member, from, resolution.group);
     else {
       member.group = resolution.group;
       resolution.group.members.add(member);
@@ -220,7 +221,7 @@ export class Views {
       resolution.members.delete(member);
       if (resolution.members.size === 0) resolution.source.resolutions.delete(resolution.key);
     }
-    if (member.group) this.leaveGroup(member, member.group);
+    if (member.group) this.groups.leave(member, member.group);
     member.resolution = null;
     member.group = null;
   }
@@ -237,10 +238,7 @@ export class Views {
     if (source.liveScope) return this.scopes.view(scopeOf(source), params);
     const existing = source.resolutions.get(this.resolutionKey(source, identity, params, limit));
     const query = existing?.query ?? (await this.resolve(source, identity, params)).query;
-    const group =
-      this.groups.get(this.groupKey(source, query, limit)) ??
-      (await this.loadGroup(source, query, false, limit));
-    return group.list();
+    return this.groups.list(source, query, limit);
   }
 
   /** Applies one change (or one transaction's changes, as one step) from the feed. */
@@ -254,11 +252,11 @@ export class Views {
     const stale = affected.flatMap(({ source }) =>
       [...source.resolutions.values()].filter((r) => traceTouches(r.trace, change)),
     );
-    if (stale.length === 0) return this.route(change);
+    if (stale.length === 0) return this.groups.route(change);
     // A failed lookup must not drop the change for everyone: route it whatever happened, and
     // resync the views whose lookups failed.
     return this.reresolve(stale).then((failed) => {
-      this.route(change);
+      this.groups.route(change);
       this.retry(failed, 0);
     });
   }
@@ -279,21 +277,7 @@ export class Views {
       ...d.source.resolutions.values(),
     ]);
     if (dependents.length) this.retry(await this.reresolve(dependents), 0);
-    for (const group of [...this.groups.values()]) {
-      if (group.source.collection !== collection || this.groups.get(group.key) !== group) continue;
-      if (group.window) {
-        await this.refreshWindows([group]);
-        continue;
-      }
-      const source = this.sources.get(group.source.name) as SourceState;
-      const { docs: rows, at } = await this.timedRows(
-        collection,
-        group.query,
-        source.projection ? { projection: source.projection } : {},
-      );
-      group.loadedAt = at;
-      group.emit(group.diff(rows));
-    }
+    await this.groups.resync(collection);
   }
 
   /** Forgets every group (the stream is shutting down). */
@@ -302,62 +286,8 @@ export class Views {
     this.producers.clear();
     this.publications.clear();
     this.scopes.clear();
-    for (const group of this.groups.values()) group.clear();
     this.groups.clear();
     for (const source of this.sources.values()) source.resolutions.clear();
-  }
-
-  private route(change: Exclude<Change, { type: 'reset' }>): void | Promise<void> {
-    const index = this.collections.get(change.collection);
-    if (!index || index.size === 0) return;
-    const key = idKey(change.id);
-    const doc = change.type === 'delete' ? null : change.doc;
-    const windows = new Set<Group>();
-    for (const group of index.candidates(key, doc)) {
-      if (group.window) {
-        if (group.docs.has(key) || (doc !== null && group.matcher(doc))) windows.add(group);
-      } else if (!group.holdsAlready(change)) group.emit(group.process(change, key));
-    }
-    // A delete of a document beyond a window can only change its `more`.
-    if (doc === null) {
-      for (const group of index.windowed()) if (group.more) windows.add(group);
-    }
-    if (windows.size > 0) return this.refreshWindows(windows);
-  }
-
-  /**
-   * A window's content after a change is not knowable from the change alone (the document that
-   * slides in is not in it): query the window again and send the difference.
-   */
-  private async refreshWindows(groups: Iterable<Group>): Promise<void> {
-    for (const group of groups) {
-      if (this.groups.get(group.key) !== group) continue;
-      const rows = await this.windowRows(group.source as SourceState, group.query, group.window);
-      const limit = group.window?.limit ?? rows.length;
-      group.emit(group.diff(rows.slice(0, limit)), rows.length > limit);
-    }
-  }
-
-  private windowRows(source: SourceState, query: Doc, window: Group['window']): Promise<Doc[]> {
-    return this.adapter.find(source.collection, query, this.rowOptions(source, window));
-  }
-
-  private rowOptions(source: SourceState, window: Group['window']): FindOptions {
-    return {
-      ...(source.projection ? { projection: source.projection } : {}),
-      ...(window ? { sort: window.sort, limit: window.limit + 1 } : {}),
-      ...(!window && source.sort ? { sort: source.sort } : {}),
-    };
-  }
-
-  /** A group's rows and, when the adapter knows it, the time its read saw (see `Group.loadedAt`). */
-  private async timedRows(
-    collection: string,
-    query: Doc,
-    options: FindOptions,
-  ): Promise<{ docs: Doc[]; at: bigint | undefined }> {
-    if (this.adapter.findAt) return this.adapter.findAt(collection, query, options);
-    return { docs: await this.adapter.find(collection, query, options), at: undefined };
   }
 
   /**
@@ -408,38 +338,14 @@ export class Views {
       return;
     }
     const from = resolution.group;
-    const to = await this.groupFor(source, query, resolution.limit);
+    const to = await this.groups.shared(source, query, resolution.limit);
     resolution.trace = trace;
     resolution.query = query;
     resolution.group = to;
-    for (const member of resolution.members) this.move(member, from, to);
+    for (const member of resolution.members) this.groups.move(member, from, to);
   }
 
   /** Moves `member` from one group to another, sending the difference as one delta. */
-  move(member: ViewMember, from: Group, to: Group): void {
-    const ops = from.opsTowards(to);
-    const moreChanged = to.more !== from.more && to.more !== undefined;
-    to.members.add(member);
-    member.group = to;
-    if (ops.length > 0 || moreChanged) {
-      member.deliver({
-        opsJson: JSON.stringify(ops),
-        timestamp: new Date().toISOString(),
-        ...(moreChanged && to.more !== undefined ? { more: to.more } : {}),
-      });
-    }
-    this.leaveGroup(member, from);
-  }
-
-  private leaveGroup(member: ViewMember, group: Group): void {
-    group.members.delete(member);
-    if (group.members.size === 0 && this.groups.get(group.key) === group) {
-      this.groups.delete(group.key);
-      this.collections.get(group.source.collection)?.remove(group);
-      group.clear();
-    }
-  }
-
   private resolutionKey(
     source: SourceState,
     identity: Record<string, unknown>,
@@ -498,7 +404,7 @@ export class Views {
     const existing = source.resolutions.get(key);
     if (existing) return existing;
     const { query, trace, exceeded } = await this.resolve(source, identity, params);
-    const group = await this.groupFor(source, query, limit);
+    const group = await this.groups.shared(source, query, limit);
     const resolution: Resolution = {
       key,
       source,
@@ -513,71 +419,6 @@ export class Views {
     };
     source.resolutions.set(key, resolution);
     return resolution;
-  }
-
-  private groupKey(source: SourceState, query: Doc, limit: number | undefined): string {
-    const key = `${source.name}\u0000${canonicalKey(query)}`;
-    return limit === undefined ? key : `${key}\u0000${limit}`;
-  }
-
-  /** The group for this query (and window), shared with every member that resolves to it. */
-  async groupFor(source: SourceState, query: Doc, limit?: number): Promise<Group> {
-    return (
-      this.groups.get(this.groupKey(source, query, limit)) ??
-      this.loadGroup(source, query, true, limit)
-    );
-  }
-
-  /** Queries a group's view; with `keep`, the group is indexed and follows changes. */
-  private async loadGroup(
-    source: SourceState,
-    query: Doc,
-    keep: boolean,
-    limit?: number,
-  ): Promise<Group> {
-    const collection = source.collection;
-    const index = this.collectionGroups(collection);
-    const window =
-      limit === undefined
-        ? undefined
-        : {
-            limit,
-            sort: {
-              ...source.sort,
-              ...(source.sort?.[source.idField] ? {} : { [source.idField]: 1 as const }),
-            },
-          };
-    const group = new Group(
-      this.groupKey(source, query, limit),
-      source,
-      query,
-      compileMatcher(query),
-      (g, key, held) => {
-        if (keep) index.hold(g, key, held);
-      },
-      window,
-    );
-    const { docs: rows, at } = await this.timedRows(
-      collection,
-      query,
-      this.rowOptions(source, window),
-    );
-    group.loadedAt = at;
-    if (keep) {
-      this.groups.set(group.key, group);
-      index.add(group);
-    }
-    if (window) {
-      group.more = rows.length > window.limit;
-      group.load(rows.slice(0, window.limit));
-    } else group.load(rows);
-    return group;
-  }
-
-  private collectionGroups(collection: string): CollectionGroups {
-    let index = this.collections.get(collection);
-    if (!index) this.collections.set(collection, (index = new CollectionGroups()));
-    return index;
   }
 }
 
