@@ -177,3 +177,15 @@ test('a change stream the user may not open (Unauthorized, 13): registrations an
     team: [{ _id: 1, name: 'Ann' }],
   });
 });
+
+test('a watched collection with a default collation is refused: Particle could not match changes the way its finds do', async () => {
+  const { fake, adapter } = await setup([{ _id: 1, name: 'Ann', team: 'a' }]);
+  fake.setCollation('posts', { locale: 'fr', strength: 1 });
+  const failure = await adapter.watch(['posts'], () => undefined).catch((e: unknown) => e);
+  expect(failure).toMatchObject({ code: 'config' });
+  expect(String((failure as Error).message)).toContain('default collation (fr)');
+  // A simple collation is the default comparison: fine.
+  fake.setCollation('simple', { locale: 'simple' });
+  const stop = await adapter.watch(['users', 'simple'], () => undefined);
+  await stop();
+});

@@ -139,6 +139,8 @@ export class MongoWireFake {
   private readonly aggregateErrors: InjectedError[] = [];
   private readonly commandErrors = new Map<string, InjectedError[]>();
   private readonly transactions = new Map<string, Transaction>();
+  /** Default collations set with `setCollation`. */
+  private readonly collationOf = new Map<string, Doc>();
   /** Answers of retryable writes, by session and txnNumber. */
   private readonly retryable = new Map<string, Doc>();
   /** The cluster time increment of the latest write or no-op. */
@@ -190,6 +192,12 @@ export class MongoWireFake {
   /** Sets the documents `find` answers from. */
   seed(collection: string, docs: Doc[]): void {
     this.collections.set(collection, docs);
+  }
+
+  /** Gives `collection` a default collation, as `createCollection(name, { collation })` does. */
+  setCollation(collection: string, collation: Doc): void {
+    this.collationOf.set(collection, collation);
+    if (!this.collections.has(collection)) this.collections.set(collection, []);
   }
 
   /** The cluster time with increment `ts`. */
@@ -438,6 +446,8 @@ export class MongoWireFake {
         });
       case 'find':
         return reply(this.find(body));
+      case 'listcollections':
+        return reply(this.listCollections(body));
       case 'insert':
       case 'update':
       case 'delete':
@@ -482,6 +492,22 @@ export class MongoWireFake {
     };
     if (this.options.standalone) return base;
     return { ...base, setName: 'rs0', setVersion: 1, hosts: [me], primary: me, me };
+  }
+
+  /** The collections and their options (a `collation` where one was set); `filter` by name. */
+  private listCollections(body: Doc): Doc {
+    const filter = (body.filter as Doc | undefined) ?? {};
+    const all = [...this.collections.keys()].map((name) => ({
+      name,
+      type: 'collection',
+      options: this.collationOf.has(name) ? { collation: this.collationOf.get(name) } : {},
+      info: { readOnly: false },
+    }));
+    const firstBatch = new Query(filter).find(all).all();
+    return {
+      cursor: { id: BSON.Long.ZERO, ns: `${this.dbName}.$cmd.listCollections`, firstBatch },
+      ok: 1,
+    };
   }
 
   private find(body: Doc): Doc {

@@ -141,8 +141,42 @@ export class MongoAdapter implements Adapter {
   }
 
   /** Returns the matching documents, always read on the primary. */
+  /** Collections known to have no default collation. */
+  private readonly collationChecked = new Set<string>();
+
   find(collection: string, query: Doc, options: FindOptions = {}): Promise<Doc[]> {
     return findDocs(this.db, collection, query, options);
+  }
+
+  /**
+   * Particle matches changed documents itself, by MongoDB's default comparison: a collection
+   * with a default collation (case-insensitive, locale rules) would have the server's find and
+   * Particle's matcher disagree, so watching one is a configuration error.
+   */
+  private async refuseCollations(collections: readonly string[]): Promise<void> {
+    const unchecked = collections.filter((c) => !this.collationChecked.has(c));
+    if (unchecked.length === 0) return;
+    let infos: { name: string; options?: unknown }[];
+    try {
+      infos = await this.db
+        .listCollections({ name: { $in: unchecked } }, { nameOnly: false })
+        .toArray();
+    } catch (error) {
+      // A user without the listCollections privilege: the check is skipped, not the feed.
+      this.debug('could not check watched collections for a default collation', error);
+      return;
+    }
+    for (const info of infos) {
+      const collation = (info.options as { collation?: { locale?: unknown } } | undefined)
+        ?.collation;
+      if (collation && collation.locale !== 'simple') {
+        throw new ParticleError(
+          'config',
+          `MongoAdapter: collection ${info.name} has a default collation (${String(collation.locale)}); Particle matches changes by MongoDB's simple comparison, so its views would disagree with the server's finds. Watch a collection without a default collation.`,
+        );
+      }
+    }
+    for (const c of unchecked) this.collationChecked.add(c);
   }
 
   /** `find` on a session of its own, whose operation time is the time the read saw. */
@@ -202,6 +236,7 @@ export class MongoAdapter implements Adapter {
     onError?: (error: Error) => void,
   ): Promise<StopWatching> {
     if (this.closed) throw new ParticleError('config', 'MongoAdapter.watch after close()');
+    await this.refuseCollations(collections);
     const watcher: Watcher = { collections: new Set(collections), onChange, onError };
     this.watchers.add(watcher);
     try {
