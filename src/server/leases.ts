@@ -124,6 +124,20 @@ export class Leases implements LeaseCheck {
     }
   }
 
+  /**
+   * After a resume's `registered`: each held lease is told again (same token), with the time it
+   * would now end if this link went away too.
+   */
+  resumed(session: Session): void {
+    const expiresAt = new Date(Date.now() + this.host.ttlMs).toISOString();
+    for (const claim of this.claims.get(session) ?? []) {
+      const lease = this.held.get(claim.key);
+      if (lease?.session === session && lease.lockId === claim.lockId) {
+        this.send(session, encodeLocked(lease.lockId, lease.token, expiresAt));
+      }
+    }
+  }
+
   /** The session ended: everything it held or waited for ends now. */
   release(session: Session): void {
     for (const claim of [...(this.claims.get(session) ?? [])]) this.end(claim);

@@ -257,6 +257,7 @@ export class Stream<
         this.writes.payloadSent(root, sink);
       }
       if (resumable) await this.subscriptions.resume(session, message.resume?.roots ?? {}, sink);
+      if (resumable) this.writes.leases.resumed(session);
       this.debug('registered', { session: session.id, resumed: resumable });
       return { ok: true, session };
     });

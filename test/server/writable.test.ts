@@ -247,6 +247,37 @@ describe('leases', () => {
     expect(adapter.findNow('tasks', { _id: 't1' })[0]?.title).toBe('Write docs');
   });
 
+  it('a holder that resumes keeps its lease and is told it again: same token, a later expiresAt', async () => {
+    const { url } = await start({ lockTtlMs: 300 });
+    const ann = await client('ann');
+    ann.send({ type: 'lock', id: 'a', root: 'tasks', doc: 't1', wait: true });
+    const first = await lockAnswer(ann, 'a');
+    const session = ann.session();
+    await new Promise((r) => setTimeout(r, 20));
+    ann.ws.terminate();
+    await new Promise((r) => setTimeout(r, 50));
+    const back = new RawClient(url);
+    clients.push(back);
+    await back.opened;
+    back.send({
+      type: 'register',
+      protocol: 1,
+      identity: people.ann,
+      resume: { session, roots: {} },
+    });
+    await back.until(() => back.of('locked').length === 1);
+    const again = back.of('locked')[0] as WireMessage;
+    expect(again).toMatchObject({ id: 'a', token: first.token });
+    expect(Date.parse(String(again.expiresAt))).toBeGreaterThan(
+      Date.parse(String(first.expiresAt)),
+    );
+    // Still held past the old expiry: the resume kept it alive.
+    await new Promise((r) => setTimeout(r, 350));
+    const bob = await client('bob');
+    bob.send({ type: 'lock', id: 'b', root: 'tasks', doc: 't1', wait: false });
+    expect(await lockAnswer(bob, 'b')).toMatchObject({ type: 'lock_error', code: 'locked' });
+  });
+
   it('three and more contenders are served in arrival order, each with a larger token', async () => {
     await start();
     const [ann, bob, cat] = [await client('ann'), await client('bob'), await client('cat')];
