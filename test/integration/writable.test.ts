@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { z } from 'zod';
 import { Collector, MutationError, type CollectorData } from '../../src/client/index.js';
 import { MemoryAdapter, type DataSource, type StreamOptions } from '../../src/server/index.js';
 import { startServer, type TestServer } from '../support/server.js';
@@ -145,6 +146,40 @@ describe('collector.lock, request, leaseOf', () => {
       .poll(() => bob.leaseOf('tasks', 't1'))
       .toEqual({ held: false, mine: false, owner: undefined });
     await expect.poll(() => task(bob).title).toBe('Mine');
+  });
+
+  it('on a subscribed source (params): the lease reaches every subscriber of that view, and the holder writes through it', async () => {
+    const server = await live({
+      dataSources: {
+        tasks,
+        byProject: {
+          collection: 'tasks',
+          params: z.object({ projectId: z.string() }),
+          criteria: { projectId: '$projectId' },
+          manifest: { title: true, done: true },
+          writable: { fields: { title: true }, lockOwner: (identity) => identity.name },
+        },
+      },
+    });
+    const ann = collector(server, 'Ann');
+    const bob = collector(server, 'Bob');
+    const params = { projectId: 'p1' };
+    const bobView = bob.subscribe<Task>('byProject', params);
+    await Promise.all([ann.subscribe('byProject', params).ready(), bobView.ready()]);
+    const lease = await ann.lock('byProject', 't1', params);
+    expect(ann.leaseOf('byProject', 't1', params)).toMatchObject({ held: true, mine: true });
+    await expect
+      .poll(() => bob.leaseOf('byProject', 't1', params))
+      .toEqual({ held: true, mine: false, owner: 'Ann' });
+    await expect(
+      bob.update<Task>('byProject', 't1', (d) => void (d.title = 'x'), params),
+    ).rejects.toMatchObject({ code: 'locked' });
+    await ann.update<Task>('byProject', 't1', (d) => void (d.title = 'Through the view'), params);
+    await expect.poll(() => bobView.data?.[0]?.title).toBe('Through the view');
+    lease.release();
+    await expect
+      .poll(() => bob.leaseOf('byProject', 't1', params))
+      .toEqual({ held: false, mine: false, owner: undefined });
   });
 
   it('a holder that goes away: its lease expires after lockTtlMs and the waiter gets a larger token', async () => {
