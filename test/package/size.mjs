@@ -9,8 +9,9 @@ const dist = resolve(process.argv[2] ?? 'dist');
 // Milestone 2 raised these from 18 / 21 KiB: subscriptions (handles, windows, their wire
 // messages and validators), then writes (pending mutations, the optimistic layer, batches,
 // direct writes and leases), then publications (the throttled publish handles and their
-// messages). Trimming the validators shipped to the client is open work.
-const budgets = { 'client/index.js': 30.5 * 1024, 'react/index.js': 35.5 * 1024 };
+// messages) and the pacing of mutations to the server's frame bound. Trimming the validators
+// shipped to the client is open work.
+const budgets = { 'client/index.js': 31 * 1024, 'react/index.js': 36 * 1024 };
 
 function reach(file, seen = new Set()) {
   if (seen.has(file)) return seen;
