@@ -1,9 +1,10 @@
-import type { ObjectId } from 'mongodb';
+import type { Db, ObjectId } from 'mongodb';
 import { describe, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { Collector, type Subscription } from '../../src/client/index.js';
 import { createParticleReact, type SubscriptionState } from '../../src/react/index.js';
 import { MemoryAdapter, Stream } from '../../src/server/index.js';
+import { MongoAdapter } from '../../src/server/mongo/index.js';
 
 // Models may be interfaces; the adapter carries them, type-level only.
 interface Task {
@@ -150,5 +151,30 @@ describe('createParticleReact<AppStream>()', () => {
     usePublish('viewers', undefined, { here: true });
     // @ts-expect-error tasks is not a published source
     usePublish('tasks', undefined, { here: true });
+  });
+});
+
+describe('MongoAdapter carries models too', () => {
+  it('checks manifests and types documents in wire types (ObjectId and Date as strings)', () => {
+    interface User {
+      _id: ObjectId;
+      name: string;
+      joinedAt: Date;
+      passwordHash: string;
+    }
+    const db = {} as Db;
+    const mongoStream = new Stream({
+      adapter: new MongoAdapter<{ users: User }>({ db }),
+      dataSources: { users: { collection: 'users', manifest: { name: true, joinedAt: true } } },
+    });
+    const c = new Collector<typeof mongoStream>({ register: mongoStream.register, identity: {} });
+    expectTypeOf(c.data.users).toEqualTypeOf<
+      readonly { _id: string; name: string; joinedAt: string }[] | undefined
+    >();
+    void new Stream({
+      adapter: new MongoAdapter<{ users: User }>({ db }),
+      // @ts-expect-error password is not a field of User
+      dataSources: { users: { collection: 'users', manifest: { password: true } } },
+    });
   });
 });

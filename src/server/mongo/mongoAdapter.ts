@@ -109,7 +109,12 @@ interface Feed {
  * For mutators, `runWrites` runs the writes on one session of the Db's client (in a transaction
  * when asked), and `settled` waits until the change stream has passed their operation time.
  */
-export class MongoAdapter implements Adapter {
+export class MongoAdapter<TCollections extends object = Record<string, Doc>> implements Adapter {
+  /**
+   * Type-level only (never set): the collection models (`new MongoAdapter<{ users: User }>()`)
+   * that `new Stream` checks manifests against and typed clients read documents from.
+   */
+  declare readonly '~collections'?: TCollections;
   private readonly db: Db;
   private readonly options: Required<Omit<MongoAdapterOptions, 'db' | 'onDebug'>>;
   private readonly debug: (message: string, detail?: unknown) => void;
