@@ -87,6 +87,11 @@ export interface Adapter {
     query: Doc,
     options?: FindOptions,
   ): Promise<{ docs: Doc[]; at: bigint | undefined }>;
+  /**
+   * Optional: how far behind the database the feed is, in ms (now minus the commit time of the
+   * latest point it is known to have delivered), or `undefined` before it delivered anything.
+   */
+  feedLagMs?(): number | undefined;
   watch(
     collections: string[],
     onChange: (change: Change | ChangeBatch) => void,

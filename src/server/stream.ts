@@ -365,12 +365,14 @@ export class Stream<
   stats(): StreamStats {
     let clients = 0;
     for (const s of this.sessions.values()) if (s.sink) clients++;
+    const feedLagMs = this.adapter.feedLagMs?.();
     return {
       clients,
       sessions: this.sessions.size,
       groups: this.views.groupCount,
       uptimeMs: Date.now() - this.startedAt,
       closed: this.closed,
+      ...(feedLagMs === undefined ? {} : { feedLagMs }),
     };
   }
 

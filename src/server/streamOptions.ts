@@ -133,6 +133,11 @@ export interface StreamStats {
   uptimeMs: number;
   /** `true` once `disconnect()` ran: the stream serves nobody. */
   closed: boolean;
+  /**
+   * How far the change feed is behind the database, in ms, when the adapter can tell (MongoDB:
+   * now minus the cluster time delivered up to); absent otherwise.
+   */
+  feedLagMs?: number;
 }
 
 /** The outcome of {@link Stream.attach}. */

@@ -163,3 +163,31 @@ test('events the payload already holds are not replayed on top of it: the client
   await new Promise((r) => setTimeout(r, 400));
   expect(seen).toEqual(['v3']);
 });
+
+test("stats (and /health) show the feed's lag behind the database's cluster time", async () => {
+  MongoWireFake.seconds = Math.floor(Date.now() / 1000);
+  cleanups.push(async () => {
+    MongoWireFake.seconds = 1;
+  });
+  const fake = await MongoWireFake.start();
+  cleanups.push(() => fake.stop());
+  fake.seed('users', [{ _id: 1, name: 'Ann', team: 'a' }]);
+  const client = new MongoClient(fake.url);
+  await client.connect();
+  cleanups.push(() => client.close());
+  const adapter = new MongoAdapter({ db: client.db(fake.dbName), maxAwaitTimeMS: 100 });
+  const stream = new Stream({
+    adapter,
+    dataSources: {
+      team: { collection: 'users', criteria: { team: '@team' }, manifest: { name: true } },
+    },
+  });
+  cleanups.push(() => stream.disconnect());
+  expect(stream.stats().feedLagMs).toBeUndefined();
+  const unregister = stream.register({ team: 'a' }, () => undefined);
+  cleanups.push(async () => unregister());
+  fake.updateOne('users', 1, { $set: { name: 'Anne' } });
+  await vi.waitFor(() => expect(stream.stats().feedLagMs).toBeTypeOf('number'));
+  // The cluster time counts whole seconds: up to one second behind means caught up.
+  expect(stream.stats().feedLagMs).toBeLessThan(2000);
+});

@@ -200,15 +200,21 @@ export class MongoWireFake {
     if (!this.collections.has(collection)) this.collections.set(collection, []);
   }
 
+  /**
+   * The seconds of every cluster time (the increment orders them). 1 unless a test sets it, for
+   * instance to the wall clock's, to see a feed's lag as a server would show it.
+   */
+  static seconds = 1;
+
   /** The cluster time with increment `ts`. */
   static time(ts: number): BSON.Timestamp {
-    return new BSON.Timestamp({ t: 1, i: ts });
+    return new BSON.Timestamp({ t: MongoWireFake.seconds, i: ts });
   }
 
   /** The resume token at cluster time `ts` and oplog position `seq`, as this fake writes it. */
   static token(ts: number, seq: number): { _data: string } {
     const hex = (n: number) => n.toString(16).padStart(8, '0').toUpperCase();
-    return { _data: `82${hex(1)}${hex(ts)}${hex(seq)}` };
+    return { _data: `82${hex(MongoWireFake.seconds)}${hex(ts)}${hex(seq)}` };
   }
 
   /**

@@ -56,6 +56,11 @@ export class DeliveredTime {
   /** Sorted by `at`; equal times keep their arrival order. */
   private readonly waiters: Waiter[] = [];
 
+  /** The latest cluster time known delivered, if any. */
+  get latest(): Timestamp | undefined {
+    return this.time;
+  }
+
   /** Whether every change at or before `at` has been delivered. */
   covers(at: Timestamp): boolean {
     if (!this.time) return false;

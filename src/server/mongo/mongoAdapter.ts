@@ -154,6 +154,16 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
   }
 
   /**
+   * Now minus the cluster time the feed has delivered up to (an idle stream's batches move it on
+   * too). It includes any clock difference between this machine and the server's.
+   */
+  feedLagMs(): number | undefined {
+    const latest = this.delivered.latest;
+    if (!this.feed || latest === undefined) return undefined;
+    return Math.max(0, Date.now() - latest.t * 1000);
+  }
+
+  /**
    * Particle matches changed documents itself, by MongoDB's default comparison: a collection
    * with a default collation (case-insensitive, locale rules) would have the server's find and
    * Particle's matcher disagree, so watching one is a configuration error.
