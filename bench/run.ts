@@ -7,6 +7,7 @@ import { fork } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NAMES } from './lib/services.js';
 import { machine, median } from './lib/stats.js';
 
 const args = process.argv.slice(2);
@@ -57,7 +58,8 @@ interface Row {
 }
 
 const measures = new Map<string, Measure>();
-const plan: { id: string; keys: string[]; rows: () => Row[] }[] = [];
+/** A scenario: its measures, its rows, and (when not the default) its runs per figure. */
+const plan: { id: string; keys: string[]; rows: () => Row[]; runs?: number }[] = [];
 
 function measure(key: string, job: string, params: unknown, env?: Record<string, string>): Measure {
   const m: Measure = { key, job, params, figures: [], ...(env ? { env } : {}) };
@@ -574,6 +576,85 @@ for (const clients of p1Sizes) {
   });
 }
 
+{
+  const writers = 8;
+  const each = quick ? 50 : 500;
+  // Each writer fires all its increments at once, as the storage test's writers do.
+  const common = { writers, each, inFlight: each };
+  const budgets = { particle: quick ? 20_000 : 60_000, seed: quick ? 5000 : 20_000 };
+  const stores = [
+    ['redis', 'Redis'],
+    ['mysql', 'MariaDB'],
+    ['file', 'file'],
+  ] as const;
+  const keys = stores.flatMap(([kind]) =>
+    (['particle', 'seed'] as const).map(
+      (system) =>
+        measure(`p12-${kind}-${system}`, 'p12', {
+          ...common,
+          kind,
+          system,
+          budgetMs: budgets[system],
+        }).key,
+    ),
+  );
+  plan.push({
+    id: 'P12',
+    // One run per figure: the seed's jobs run to their budget, three runs would take minutes.
+    runs: 1,
+    keys,
+    rows: () =>
+      stores.flatMap(([kind, label]): Row[] => {
+        const p = `p12-${kind}-particle`;
+        const s = `p12-${kind}-seed`;
+        const who = `P12 ${label}, ${writers} writer processes x ${each} increments fired at once, one scope`;
+        if (fig(p, 'skipped') === 1 || fig(s, 'skipped') === 1) {
+          const service = SERVICE_NAMES[kind as keyof typeof SERVICE_NAMES];
+          return [
+            {
+              scenario: who,
+              particle: Number.NaN,
+              baseline: Number.NaN,
+              unit: 'commits/s',
+              ratio: Number.NaN,
+              goal: '0 lost, >= 10x commits/s',
+              met: null,
+              note: `skipped: ${service} is unreachable (the job's warning gives the error)`,
+            },
+          ];
+        }
+        const count = ratioRow(
+          `${who}: final count (expected ${writers * each}; baseline: the seed's algorithm)`,
+          fig(p, 'final'),
+          fig(s, 'final'),
+          'increments',
+          '0 lost',
+          null,
+          `baseline: ${fig(s, 'lost')} acknowledged increments lost (${fig(s, 'acknowledged')} ` +
+            `acknowledged, ${fig(s, 'final')} stored${fig(s, 'unreadable') === 1 ? ', the file left unparseable' : ''}), ` +
+            `${fig(s, 'timeouts')} unfinished at its ${budgets.seed / 1000} s budget, ${fig(s, 'hung')} hung ` +
+            `(an error the seed only logs: its promise never settles); Particle: ` +
+            `${fig(p, 'attemptsPerCommit').toFixed(1)} commit attempts per commit, ` +
+            `${fig(p, 'contended')} scope_contended, ${fig(p, 'timeouts')} unfinished at ${budgets.particle / 1000} s`,
+        );
+        count.met = worst(p, 'lost') <= 0 && worst(p, 'missing') === 0;
+        return [
+          count,
+          ratioRow(
+            `${who}: increments stored per second`,
+            fig(p, 'commitsPerSec'),
+            fig(s, 'commitsPerSec'),
+            'commits/s',
+            '>= 10x',
+            (x) => x >= 10,
+            `over ${fig(p, 'seconds').toFixed(1)} / ${fig(s, 'seconds').toFixed(1)} s (Particle / baseline); ` +
+              `the baseline acknowledged ${fig(s, 'acknowledgedPerSec').toFixed(0)} increments/s, the lost ones included`,
+          ),
+        ];
+      }),
+  });
+}
+
 // ---- running -----------------------------------------------------------------------------
 
 function format(value: number, unit: string): string {
@@ -603,11 +684,12 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg();
   const t0 = performance.now();
   for (const scenario of selected) {
-    for (let run = 0; run < runs; run++) {
+    const times = scenario.runs ?? runs;
+    for (let run = 0; run < times; run++) {
       // Particle and its baseline alternate, so both see the same machine conditions.
       for (const key of scenario.keys) {
         const m = measures.get(key) as Measure;
-        process.stderr.write(`${scenario.id} run ${run + 1}/${runs}: ${key} ... `);
+        process.stderr.write(`${scenario.id} run ${run + 1}/${times}: ${key} ... `);
         const t = performance.now();
         const figures = await runJob(m.job, m.params, m.env);
         m.figures.push(figures);
@@ -616,6 +698,10 @@ async function main(): Promise<void> {
     }
   }
   const rows = selected.flatMap((s) => s.rows());
+  const fewer = selected
+    .filter((s) => s.runs !== undefined && s.runs !== runs)
+    .map((s) => ` (${s.id}: ${s.runs})`)
+    .join('');
   const seconds = (performance.now() - t0) / 1000;
   const description: Record<string, unknown> = {
     ...machine(),
@@ -625,7 +711,7 @@ async function main(): Promise<void> {
   console.log(table(rows));
   for (const r of rows) if (r.note) console.log(`- ${r.scenario}: ${r.note}`);
   console.log(
-    `\n${quick ? 'quick' : 'full'} run, median of ${runs} run(s) per figure, ${seconds.toFixed(0)} s; ` +
+    `\n${quick ? 'quick' : 'full'} run, median of ${runs} run(s) per figure${fewer}, ${seconds.toFixed(0)} s; ` +
       `${String(description.cpus)} x ${String(description.cpuModel)}, ${String(description.memoryGiB)} GiB, Node ${process.version}; ` +
       `load average before/after: ${loadBefore[0]?.toFixed(2)} / ${os.loadavg()[0]?.toFixed(2)}`,
   );
