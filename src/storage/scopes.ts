@@ -88,6 +88,8 @@ export class Scopes {
   /** The store these scopes live in. */
   readonly store: ScopeStore;
   readonly #retry: ScopeRetryOptions | undefined;
+  /** The last call on each scope name in this process: calls on one name run one at a time. */
+  readonly #queues = new Map<string, Promise<unknown>>();
 
   constructor(options: ScopesOptions) {
     this.store = options.store;
@@ -115,6 +117,30 @@ export class Scopes {
       throw new TypeError('A scope function must be synchronous: it may run several times');
     }
     const retry = resolveRetry(this.#retry, options?.retry);
+    // Calls on one name in this process take turns: each then reads the version the one before
+    // wrote, so they never conflict with each other (only with other processes), instead of all
+    // reading one version and all but one retrying, again and again, under a busy store.
+    const before = this.#queues.get(name);
+    const run = (before ?? Promise.resolve()).then(
+      () => this.#attempts(name, fn, retry),
+      () => this.#attempts(name, fn, retry),
+    );
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(name, settled);
+    void settled.then(() => {
+      if (this.#queues.get(name) === settled) this.#queues.delete(name);
+    });
+    return run;
+  }
+
+  async #attempts<T extends object, R>(
+    name: string,
+    fn: (scope: Draft<T>) => R,
+    retry: Required<ScopeRetryOptions>,
+  ): Promise<Immutable<R>> {
     for (let attempt = 1; ; attempt++) {
       const record = (await this.store.load(name)) ?? EMPTY;
       const base = deepFreeze(record.data) as T;
