@@ -655,6 +655,87 @@ for (const clients of p1Sizes) {
   });
 }
 
+{
+  const ready = { docs: 100_000, rooms: 100, limit: 50, samples: quick ? 60 : 200, warmup: 20 };
+  const pr = measure('p13-ready-particle', 'p13ready', { ...ready, system: 'particle' });
+  const rr = measure('p13-ready-raw', 'p13ready', { ...ready, system: 'raw' });
+  const churn = {
+    windows: 100,
+    perWindow: 10,
+    procs: 2,
+    rate: 1000,
+    warmupMs: 300,
+    measureMs: quick ? 1000 : 2000,
+    maxPending: 50,
+  };
+  const small = 10_000;
+  const large = quick ? 100_000 : 1_000_000;
+  const cs = measure('p13-churn-small', 'p13churn', { ...churn, docs: small });
+  const cl = measure('p13-churn-large', 'p13churn', { ...churn, docs: large });
+  const memory = { docsPerRoom: 55, subscriptions: quick ? 300 : 1000, procs: 2, warm: 50 };
+  const m = measure('p13-memory', 'p13memory', memory);
+  const docs = (n: number): string => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1000}k`);
+  const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
+  const window = `50-doc window of ${docs(ready.docs)} docs in ${ready.rooms} rooms`;
+  plan.push({
+    id: 'P13',
+    keys: [pr.key, rr.key, cs.key, cl.key, m.key],
+    rows: () => [
+      ratioRow(
+        `P13 subscribe to payload, ${window}, cold (its group loads): p50 (baseline: find + sort + limit, send, parse)`,
+        fig(pr.key, 'coldP50Ms'),
+        fig(rr.key, 'coldP50Ms'),
+        'ms',
+        '<= 1.5x',
+        (x) => x <= 1.5,
+        `p90 ${fig(pr.key, 'coldP90Ms').toFixed(1)} / ${fig(rr.key, 'coldP90Ms').toFixed(1)} ms ` +
+          `(Particle / baseline); the window's JSON is ${kib(fig(pr.key, 'windowBytes'))}`,
+      ),
+      ratioRow(
+        `P13 subscribe to payload, ${window}, warm (another subscription holds the room): p50`,
+        fig(pr.key, 'warmP50Ms'),
+        fig(rr.key, 'warmP50Ms'),
+        'ms',
+        'info',
+        null,
+        'Particle joins the open group and sends its cached payload; the baseline queries again',
+      ),
+      ratioRow(
+        `P13 server CPU per head insert, ${churn.windows} windows x ${churn.perWindow} subscribers, ` +
+          `${churn.rate}/s offered: ${docs(large)} docs (baseline: ${docs(small)} docs)`,
+        fig(cl.key, 'cpuUsPerChange'),
+        fig(cs.key, 'cpuUsPerChange'),
+        'µs',
+        '<= 2x',
+        (x) => x <= 2,
+        `inserts sustained ${fig(cl.key, 'sustainedPerSec').toFixed(0)} / ` +
+          `${fig(cs.key, 'sustainedPerSec').toFixed(0)} per s (${docs(large)} / ${docs(small)} docs), ` +
+          `${fig(cl.key, 'inserts')} / ${fig(cs.key, 'inserts')} measured; each is one delta to ` +
+          `${fig(cl.key, 'deliveredPerChange')} subscribers`,
+      ),
+      ratioRow(
+        `P13 server heap per open window subscription, ${memory.subscriptions} windows on distinct params ` +
+          '(baseline: per registered socket without one)',
+        fig(m.key, 'heapPerWindow') / 1024,
+        fig(m.key, 'heapPerSocket') / 1024,
+        'KiB',
+        'report',
+        null,
+        `RSS ${kib(fig(m.key, 'rssPerWindow'))} per window, ${kib(fig(m.key, 'rssPerSocket'))} per socket; ` +
+          `a window's JSON is ${kib(fig(m.key, 'windowBytes'))}`,
+      ),
+      ratioRow(
+        'P13 server heap per subscription joining an open window (baseline: per registered socket)',
+        fig(m.key, 'heapPerJoin') / 1024,
+        fig(m.key, 'heapPerSocket') / 1024,
+        'KiB',
+        'info',
+        null,
+      ),
+    ],
+  });
+}
+
 // ---- running -----------------------------------------------------------------------------
 
 function format(value: number, unit: string): string {

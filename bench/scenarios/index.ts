@@ -7,6 +7,24 @@ import { p5 } from './payload.js';
 import { p11 } from './produced.js';
 import { p12 } from './scopes.js';
 import { p8 } from './store.js';
+import { p13churn, p13memory, p13ready } from './windows.js';
 
 /** Every measurement a benchmark process can run, by name. */
-export const jobs = { p1, p2, p3, p4, p4react, p5, p6, p7, p8, p9, p10, p11, p12 };
+export const jobs = {
+  p1,
+  p2,
+  p3,
+  p4,
+  p4react,
+  p5,
+  p6,
+  p7,
+  p8,
+  p9,
+  p10,
+  p11,
+  p12,
+  p13ready,
+  p13churn,
+  p13memory,
+};
