@@ -101,6 +101,69 @@ export class Group {
       : [{ operation: 'insert', id: this.wire(next), data: next }];
   }
 
+  /**
+   * A live window after `change` (one it may concern), with its `more`, when the change alone
+   * tells: a new document beyond a full window changes nothing, one in front of its end slides
+   * the last one out; an update that stays inside is a diff. `null` when the window must be read
+   * again: a document leaves a window with more beyond it, or may have moved past its end.
+   */
+  slide(
+    change: Exclude<Change, { type: 'reset' }>,
+    key: string,
+  ): { ops: Op[]; more: boolean | undefined } | null {
+    const window = this.window;
+    if (!window) return null;
+    const doc = change.type === 'delete' ? null : change.doc;
+    const before = this.docs.get(key);
+    const inView = doc !== null && this.matcher(doc);
+    if (!before && !inView) return { ops: [], more: this.more };
+    if (before && !inView) {
+      if (this.more) return null;
+      this.release(key);
+      return { ops: [{ operation: 'remove', id: this.wire(before) }], more: false };
+    }
+    const next = this.projected(doc as Doc);
+    const others = [...this.docs.entries()].filter(([k]) => k !== key);
+    const full = others.length >= window.limit;
+    const last = full ? this.lastOf(others.map(([, d]) => d)) : undefined;
+    if (before) {
+      // Past the others' end while more lie beyond: one of those may now come first.
+      if (this.more) {
+        const lastOther = this.lastOf(others.map(([, d]) => d));
+        if (lastOther && !this.sortsBefore(next, lastOther)) return null;
+      }
+      this.hold(key, next);
+      return { ops: diffOps(this.wire(next), before, next), more: this.more };
+    }
+    if (!full) {
+      this.hold(key, next);
+      return { ops: [{ operation: 'insert', id: this.wire(next), data: next }], more: this.more };
+    }
+    if (!last || !this.sortsBefore(next, last)) return { ops: [], more: true };
+    const lastKey = idKey(last._id);
+    this.release(lastKey);
+    this.hold(key, next);
+    return {
+      ops: [
+        { operation: 'remove', id: this.wire(last) },
+        { operation: 'insert', id: this.wire(next), data: next },
+      ],
+      more: true,
+    };
+  }
+
+  /** The last of `docs` in the window's order. */
+  private lastOf(docs: Doc[]): Doc | undefined {
+    const sort = (this.window as NonNullable<Group['window']>).sort;
+    return (mingoFind(docs, {}).sort(sort).all() as Doc[]).at(-1);
+  }
+
+  /** Whether `a` comes before `b` in the window's order (ties by id, as the window sorts). */
+  private sortsBefore(a: Doc, b: Doc): boolean {
+    const sort = (this.window as NonNullable<Group['window']>).sort;
+    return (mingoFind([b, a], {}).sort(sort).all() as Doc[])[0] === a;
+  }
+
   /** Replaces the view by a fresh query result, returning the difference as ops. */
   diff(rows: Doc[]): Op[] {
     const ops: Op[] = [];

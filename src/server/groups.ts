@@ -63,7 +63,13 @@ export class Groups {
     const windows = new Set<Group>();
     for (const group of index.candidates(key, doc)) {
       if (group.window) {
-        if (group.docs.has(key) || (doc !== null && group.matcher(doc))) windows.add(group);
+        if (!group.docs.has(key) && (doc === null || !group.matcher(doc))) continue;
+        if (group.holdsAlready(change)) continue;
+        // Most changes move the window by themselves (a document in front slides the last one
+        // out); only one that leaves a full window, or may move past its end, reads it again.
+        const slid = group.slide(change, key);
+        if (slid) group.emit(slid.ops, slid.more);
+        else windows.add(group);
       } else if (!group.holdsAlready(change)) group.emit(group.process(change, key));
     }
     // A delete of a document beyond a window can only change its `more`.
