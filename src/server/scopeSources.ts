@@ -114,6 +114,8 @@ class Followed {
  * subscribers; each commit becomes one delta (the difference of the data), in version order.
  */
 export class ScopeViews {
+  constructor(private readonly debug: (message: string, details?: unknown) => void) {}
+
   private readonly followed = new Map<string, Followed>();
   private readonly starting = new Map<string, Promise<Followed>>();
   private readonly byGroup = new Map<Group, Followed>();
@@ -191,10 +193,9 @@ export class ScopeViews {
       group.load([{ ...record.data, _id: name }]);
     } catch (error) {
       followed.unwatch();
-      throw new ParticleError(
-        'bad_params',
-        `${source.name}: reading scope ${JSON.stringify(name)} failed: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      // The store's own text may name hosts or tables: it goes to onDebug, not to the client.
+      this.debug(`${source.name}: reading scope ${JSON.stringify(name)} failed`, error);
+      throw new ParticleError('bad_params', `${source.name}: the scope could not be read`);
     }
     followed.loading = false;
     this.followed.set(key, followed);

@@ -83,7 +83,7 @@ export class Views {
   /** The instances of published sources, and who publishes into them. */
   readonly publications: Publications;
   /** The followed scopes of live scope sources. */
-  private readonly scopes = new ScopeViews();
+  private readonly scopes: ScopeViews;
 
   constructor(
     private readonly adapter: Adapter,
@@ -92,6 +92,7 @@ export class Views {
     private readonly options: ViewsOptions = {},
   ) {
     this.groups = new Groups(adapter);
+    this.scopes = new ScopeViews((message, details) => options.debug?.(message, details));
     this.producers = new Producers(
       adapter,
       (message, details) => options.debug?.(message, details),

@@ -130,6 +130,27 @@ describe('live scope sources', () => {
     expect([...seen].sort()).toEqual(seen);
   });
 
+  it("a store that fails to read ends that subscription with a generic reason; the store's text stays on the server", async () => {
+    const inner = new MemoryScopeStore();
+    const failing = new Scopes({
+      store: {
+        load: () => Promise.reject(new Error('redis://10.0.0.7:6379 refused the connection')),
+        commit: (name, data, version) => inner.commit(name, data, version),
+        watch: (name, listener) => inner.watch(name, listener),
+        close: () => inner.close(),
+      },
+    });
+    const server = await live(failing);
+    const c = collector(server);
+    const error = await c
+      .subscribe('counter')
+      .ready()
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'bad_params' });
+    expect(String((error as Error).message)).toContain('could not be read');
+    expect(String((error as Error).message)).not.toContain('10.0.0.7');
+  });
+
   it('is checked when new Stream runs', async () => {
     const scopes = new Scopes({ store: new MemoryScopeStore() });
     await expect(
