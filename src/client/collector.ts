@@ -434,7 +434,7 @@ export class Collector<TStream = unknown> {
 
   #receive(message: ServerMessage): void {
     if (this.#status === 'closed' || this.#status === 'error') return;
-    const outcome: Outcome = { notices: [], events: [] };
+    const outcome: Outcome = { notices: [], events: [], quiet: this.#listeners.size === 0 };
     let settled = false;
     this.#subscriptions.hold();
     try {

@@ -61,6 +61,11 @@ export class Listeners<TData = CollectorData> {
     this.#caller = caller;
   }
 
+  /** How many listeners are registered. */
+  get size(): number {
+    return this.#size;
+  }
+
   /** Adds a listener; returns a function that removes exactly this registration. */
   on(pattern: string, listener: (data: TData, event: CollectorEvent) => void): () => void {
     if (typeof pattern !== 'string' || pattern === '') {

@@ -1,13 +1,12 @@
 import type {
   DeltaMessage,
-  Doc,
   ManifestMessage,
   Op,
   PayloadMessage,
   ResumedMessage,
   RootPosition,
 } from '../protocol/index.js';
-import { RootDocs, firstTooDeep, type FrameLimits, type RootLayout } from './apply.js';
+import { RootDocs, firstTooDeep, type FrameLimits, type RootLayout } from './rootDocs.js';
 import { compileSort } from './sort.js';
 import type { CollectorData, CollectorEvent, CollectorNotice } from './types.js';
 
@@ -15,6 +14,8 @@ import type { CollectorData, CollectorEvent, CollectorNotice } from './types.js'
 export type Outcome = {
   notices: CollectorNotice[];
   events: { name: readonly string[]; event: CollectorEvent }[];
+  /** No `on` listener could hear them: events are not built. */
+  quiet?: boolean;
 };
 
 type RootState = {
@@ -30,6 +31,21 @@ type RootState = {
 type LayoutEntry = { layout: RootLayout; sort: unknown };
 
 const DEFAULT_LAYOUT: RootLayout = { idField: '_id', compare: null };
+
+/** `console.log(collector.data)` in Node shows the documents rather than `[Getter]`. */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+/** The property of `data` that reads one root's current version when it is read. */
+function rootProperty(docs: RootDocs): PropertyDescriptor {
+  const version = docs.version;
+  return { enumerable: true, get: () => version.read() };
+}
+
+const inspectProperty: PropertyDescriptor = {
+  value(this: CollectorData) {
+    return { ...this };
+  },
+};
 
 /** The `on` event for one applied op. */
 export function eventFor(root: string, timestamp: string, op: Op): CollectorEvent {
@@ -52,6 +68,10 @@ export function eventFor(root: string, timestamp: string, op: Op): CollectorEven
  */
 export class Model {
   #data: CollectorData = Object.freeze({});
+  /** `data`'s properties, in its key order: one per root, and how Node inspects it. */
+  readonly #properties: Record<string | symbol, PropertyDescriptor> = {
+    [INSPECT]: inspectProperty,
+  };
   readonly #roots = new Map<string, RootState>();
   readonly #layouts = new Map<string, LayoutEntry>();
   /** Roots still owed a payload or `resumed` on this registration; `null` until the manifest. */
@@ -64,8 +84,21 @@ export class Model {
     this.#debug = debug;
   }
 
+  /**
+   * One frozen object per applied message, each root an accessor that copies that root's array
+   * when first read (then the same array): a delta costs the same whatever the root's size.
+   */
   get data(): CollectorData {
     return this.#data;
+  }
+
+  /** Shows roots whose documents changed (`docs`), or are gone (`null`), in a new `data`. */
+  #show(changes: ReadonlyMap<string, RootDocs | null>): void {
+    for (const [root, docs] of changes) {
+      if (docs === null) delete this.#properties[root];
+      else this.#properties[root] = rootProperty(docs);
+    }
+    this.#data = Object.freeze(Object.defineProperties({}, this.#properties)) as CollectorData;
   }
 
   /** True once the manifest and a payload or `resumed` for each of its roots arrived. */
@@ -108,27 +141,25 @@ export class Model {
       };
       this.#layouts.set(root, { layout, sort });
     }
-    let data: Record<string, readonly Doc[]> | null = null;
+    const changes = new Map<string, RootDocs | null>();
     for (const [root, state] of this.#roots) {
       const entry = this.#layouts.get(root);
       if (entry === undefined) {
         // No longer one of this identity's roots: it must not linger in the data.
         this.#roots.delete(root);
-        data ??= { ...this.#data };
-        delete data[root];
+        changes.set(root, null);
         outcome.notices.push({ type: 'data', root, ids: null });
       } else if (
         state.docs.layout.idField !== entry.layout.idField ||
         JSON.stringify(state.sort) !== JSON.stringify(entry.sort)
       ) {
         state.sort = entry.sort;
-        state.docs = new RootDocs(entry.layout, [...state.docs.docs], this.#limits, this.#debug);
-        data ??= { ...this.#data };
-        data[root] = state.docs.docs;
+        state.docs = new RootDocs(entry.layout, state.docs.docs, this.#limits, this.#debug);
+        changes.set(root, state.docs);
         outcome.notices.push({ type: 'data', root, ids: null });
       }
     }
-    if (data !== null) this.#data = Object.freeze(data);
+    if (changes.size > 0) this.#show(changes);
     this.#pending = new Set(this.#layouts.keys());
   }
 
@@ -155,8 +186,9 @@ export class Model {
       resumable: true,
     });
     this.#pending?.delete(root);
-    this.#data = Object.freeze({ ...this.#data, [root]: docs.docs });
+    this.#show(new Map([[root, docs]]));
     outcome.notices.push({ type: 'data', root, ids: null });
+    if (outcome.quiet === true) return null;
     const event: CollectorEvent = {
       root,
       timestamp: new Date().toISOString(),
@@ -200,10 +232,11 @@ export class Model {
     if (!result.ok)
       return `invalid delta for ${root} at version ${message.version}: ${result.reason}`;
     state.version = message.version;
-    const { docs, applied, ids } = result;
+    const { applied, ids } = result;
     if (applied.length === 0) return null;
-    this.#data = Object.freeze({ ...this.#data, [root]: docs });
+    this.#show(new Map([[root, state.docs]]));
     outcome.notices.push({ type: 'data', root, ids });
+    if (outcome.quiet === true) return null;
     for (const op of applied) {
       const name =
         op.operation === 'insert' || op.operation === 'remove'

@@ -1,5 +1,5 @@
 import { checkKeys } from '../protocol/config.js';
-import type { FrameLimits } from './apply.js';
+import type { FrameLimits } from './docPaths.js';
 import type {
   CollectorOptions,
   ReadyOptions,

@@ -12,7 +12,7 @@ import {
   type UnsubscribedMessage,
 } from '../protocol/index.js';
 import { checkKeys } from '../protocol/config.js';
-import type { FrameLimits } from './apply.js';
+import type { FrameLimits } from './docPaths.js';
 import { jsonCopy } from './jsonCopy.js';
 import type { LinkMessage } from './link.js';
 import { Subscription, checkLimit } from './subscription.js';

@@ -8,7 +8,7 @@ import {
   type RootOptions,
   type RootPosition,
 } from '../protocol/index.js';
-import { RootDocs, firstTooDeep, type FrameLimits, type RootLayout } from './apply.js';
+import { RootDocs, firstTooDeep, type FrameLimits, type RootLayout } from './rootDocs.js';
 import { eventFor, type Outcome } from './model.js';
 import { compileSort } from './sort.js';
 import { paramsKeyOf } from './optimistic.js';
@@ -107,7 +107,7 @@ export class WireSubscription implements SharedState {
     const current = this.#docs;
     if (current === null) return;
     const debug = (line: string) => context.debug(line);
-    this.#docs = new RootDocs(this.#layout, [...current.docs], context.limits, debug);
+    this.#docs = new RootDocs(this.#layout, current.docs, context.limits, debug);
     this.deliver({ type: 'data', ids: null }, []);
   }
 

@@ -346,3 +346,95 @@ describe('resumed', () => {
     expect(collector.data.users).toEqual([ann]);
   });
 });
+
+describe('snapshots read late', () => {
+  test('C3: a data object read only after later messages shows its own message', () => {
+    const { stream, collector } = setup();
+    stream.start({ users: [ann, bob] }, { users: { sort: { name: 1 } } });
+    const taken = [collector.data];
+    stream.delta('users', [{ operation: 'set', id: 1, path: 'address.state', data: 'WA' }]);
+    taken.push(collector.data);
+    stream.delta('users', [{ operation: 'insert', id: 3, data: { _id: 3, name: 'Al' } }]);
+    taken.push(collector.data);
+    // Ann becomes Zoe: the document moves to the end of the sorted root.
+    stream.delta('users', [{ operation: 'set', id: 1, path: 'name', data: 'Zoe' }]);
+    taken.push(collector.data);
+    stream.delta('users', [{ operation: 'remove', id: 2 }]);
+    taken.push(collector.data);
+    const annWA = { ...ann, address: { state: 'WA', zip: '90001' } };
+    const al = { _id: 3, name: 'Al' };
+    const zoe = { ...annWA, name: 'Zoe' };
+    expect(taken.map((data) => data.users)).toEqual([
+      [ann, bob],
+      [annWA, bob],
+      [al, annWA, bob],
+      [al, bob, zoe],
+      [al, zoe],
+    ]);
+    expect(taken[4]!.users![1]).toBe(taken[3]!.users![2]);
+    expect(taken[1]!.users![1]).toBe(taken[0]!.users![1]);
+    for (const data of taken) expect(Object.isFrozen(data.users)).toBe(true);
+    expect(collector.data.users).toBe(taken[4]!.users);
+  });
+
+  test('a delta refused halfway leaves no op of it behind, read early or late', async () => {
+    const { stream, collector } = setup();
+    stream.start({ users: [ann, bob] });
+    const before = collector.data;
+    stream.delta('users', [
+      { operation: 'set', id: 1, path: 'name', data: 'Anna' },
+      { operation: 'remove', id: 2 },
+      { operation: 'insert', id: 3, data: { _id: 3 } },
+      { operation: 'set', id: 1, path: 'constructor.x', data: 1 },
+    ]);
+    expect(collector.data.users).toEqual([ann, bob]);
+    expect(before.users).toEqual([ann, bob]);
+    // Registered again from scratch: the next payload and delta apply as usual.
+    await Promise.resolve();
+    expect(stream.registrations).toHaveLength(2);
+    stream.start({ users: [ann, bob] });
+    stream.delta('users', [{ operation: 'set', id: 2, path: 'name', data: 'Bo' }]);
+    expect(collector.data.users).toEqual([ann, { ...bob, name: 'Bo' }]);
+  });
+
+  test('a set of the value already there changes nothing; a new value is frozen deeply', () => {
+    const { stream, collector } = setup();
+    stream.start({ users: [ann] });
+    const before = collector.data;
+    stream.delta('users', [{ operation: 'set', id: 1, path: 'address.state', data: 'CA' }]);
+    expect(collector.data).toBe(before);
+    stream.delta('users', [{ operation: 'set', id: 1, path: 'tags', data: [{ t: 'a' }] }]);
+    const tags = collector.data.users![0]!.tags as { t: string }[];
+    expect(Object.isFrozen(tags)).toBe(true);
+    expect(Object.isFrozen(tags[0])).toBe(true);
+    expect(collector.data.users![0]!.address).toBe(before.users![0]!.address);
+  });
+
+  test('data reads like a plain object: keys, spread, JSON and util.inspect', async () => {
+    const { inspect } = await import('node:util');
+    const { stream, collector } = setup();
+    stream.start({ users: [ann], stuffs: [{ _id: 'a' }] });
+    stream.delta('users', [{ operation: 'set', id: 2, path: 'name', data: 'x' }]);
+    stream.delta('users', [{ operation: 'set', id: 1, path: 'name', data: 'Anna' }]);
+    const anna = { ...ann, name: 'Anna' };
+    expect(Object.keys(collector.data)).toEqual(['users', 'stuffs']);
+    expect({ ...collector.data }).toEqual({ users: [anna], stuffs: [{ _id: 'a' }] });
+    expect(JSON.parse(JSON.stringify(collector.data))).toEqual({
+      users: [anna],
+      stuffs: [{ _id: 'a' }],
+    });
+    expect(inspect(collector.data, { depth: 4 })).toBe(
+      inspect({ users: [anna], stuffs: [{ _id: 'a' }] }, { depth: 4 }),
+    );
+  });
+
+  test('a listener added after deltas nobody heard gets the events of the next ones', () => {
+    const { stream, collector } = setup();
+    stream.start({ users: [ann] });
+    stream.delta('users', [{ operation: 'set', id: 1, path: 'name', data: 'A' }]);
+    const events: unknown[] = [];
+    collector.on('users.**', (data, event) => events.push([data.users![0]!.name, event.path]));
+    stream.delta('users', [{ operation: 'set', id: 1, path: 'name', data: 'B' }]);
+    expect(events).toEqual([['B', 'name']]);
+  });
+});

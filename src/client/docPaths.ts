@@ -1,0 +1,157 @@
+import { freeze } from 'immer';
+import { isIndex, type Doc } from '../protocol/index.js';
+
+type Container = Readonly<Record<string, unknown>> | readonly unknown[];
+
+const isList = (node: Container): node is readonly unknown[] => Array.isArray(node);
+
+/** What a frame may hold before the collector refuses it as invalid. */
+export type FrameLimits = { maxDepth: number; maxArrayGap: number };
+
+/** An op no server of this protocol sends: the whole frame is refused. */
+export class InvalidOp extends Error {}
+
+/** Path segments that would reach a prototype rather than a field. */
+const FORBIDDEN_SEGMENTS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * True when `value` nests objects or arrays more than `budget` levels deep (a scalar is 0
+ * levels, `{}` one). Recursion stops at the budget, so a hostile depth cannot overflow the stack.
+ */
+export function deeperThan(value: unknown, budget: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (budget <= 0) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      if (typeof item === 'object' && item !== null && deeperThan(item, budget - 1)) return true;
+    }
+    return false;
+  }
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (typeof item === 'object' && item !== null && deeperThan(item, budget - 1)) return true;
+  }
+  return false;
+}
+
+/** The position of the first document nested deeper than `maxDepth`, or -1. */
+export function firstTooDeep(docs: readonly Doc[], maxDepth: number): number {
+  return docs.findIndex((doc) => deeperThan(doc, maxDepth));
+}
+
+/** An op's dotted path as segments, refused when empty, too deep or naming a prototype. */
+export function toSegments(path: string, maxDepth: number): string[] {
+  if (path === '') throw new InvalidOp('the path is empty');
+  const segments = path.split('.');
+  if (segments.length > maxDepth) {
+    throw new InvalidOp(`the path is ${segments.length} levels deep (maxDepth ${maxDepth})`);
+  }
+  for (const segment of segments) {
+    // Assigning `__proto__` would replace a prototype rather than add a field.
+    if (FORBIDDEN_SEGMENTS.has(segment)) throw new InvalidOp(`the path names ${segment}`);
+  }
+  return segments;
+}
+
+function notAnIndex(segment: string): InvalidOp {
+  return new InvalidOp(`${JSON.stringify(segment)} is not an index, but names an array element`);
+}
+
+function child(node: Container, segment: string): unknown {
+  if (isList(node)) {
+    if (!isIndex(segment)) throw notAnIndex(segment);
+    return node[Number(segment)];
+  }
+  // Own fields only: `toString` of a document is not its prototype's function.
+  return Object.hasOwn(node, segment) ? node[segment] : undefined;
+}
+
+/** A shallow, unfrozen copy of `node` with `segment` set to `value`. */
+function withChild(node: Container, segment: string, value: unknown, limits: FrameLimits) {
+  if (!isList(node)) return { ...node, [segment]: value };
+  if (!isIndex(segment)) throw notAnIndex(segment);
+  const index = Number(segment);
+  const gap = index - node.length;
+  if (gap > limits.maxArrayGap) {
+    throw new InvalidOp(
+      `index ${segment} is ${gap} past the array's end (maxArrayGap ${limits.maxArrayGap})`,
+    );
+  }
+  const copy = node.slice();
+  // MongoDB pads an array with nulls when a $set reaches past its end.
+  while (copy.length < index) copy.push(null);
+  copy[index] = value;
+  return copy;
+}
+
+/**
+ * `node` with `value` at `segments[from..]`: the containers on the path are copied and frozen,
+ * everything else is shared. Missing or scalar containers on the way become `{}`. Returns `node`
+ * itself when the value is already there.
+ */
+function setFrom(
+  node: Container,
+  segments: readonly string[],
+  from: number,
+  value: unknown,
+  limits: FrameLimits,
+): Container {
+  const segment = segments[from]!;
+  const current = child(node, segment);
+  let next: unknown = value;
+  if (from < segments.length - 1) {
+    const inner = current !== null && typeof current === 'object' ? current : Object.freeze({});
+    next = setFrom(inner as Container, segments, from + 1, value, limits);
+    if (next === current) return node;
+  } else if (Object.is(current, value) && (current !== undefined || hasSlot(node, segment))) {
+    return node;
+  }
+  return Object.freeze(withChild(node, segment, next, limits));
+}
+
+function hasSlot(node: Container, segment: string): boolean {
+  return isList(node) ? Number(segment) < node.length : Object.hasOwn(node, segment);
+}
+
+/** `doc` with `value` (frozen deeply: it is new) at `segments`; `doc` itself when unchanged. */
+export function setIn(
+  doc: Doc,
+  segments: readonly string[],
+  value: unknown,
+  limits: FrameLimits,
+): Doc {
+  return setFrom(doc, segments, 0, freeze(value, true), limits) as Doc;
+}
+
+/**
+ * `doc` without the field at `segments` (an array element becomes `null`, as MongoDB's `$unset`
+ * leaves it); `doc` itself when there is nothing to remove.
+ */
+export function unsetIn(doc: Doc, segments: readonly string[]): Doc {
+  return unsetFrom(doc, segments, 0) as Doc;
+}
+
+function unsetFrom(node: Container, segments: readonly string[], from: number): Container {
+  const segment = segments[from]!;
+  if (from < segments.length - 1) {
+    const inner = child(node, segment);
+    if (inner === null || typeof inner !== 'object') return node;
+    const next = unsetFrom(inner as Container, segments, from + 1);
+    if (next === inner) return node;
+    const copy = isList(node) ? node.slice() : { ...node };
+    (copy as Record<string, unknown>)[segment] = next;
+    return Object.freeze(copy);
+  }
+  if (isList(node)) {
+    if (!isIndex(segment)) throw notAnIndex(segment);
+    const index = Number(segment);
+    if (index >= node.length || node[index] === null) return node;
+    const copy = node.slice();
+    copy[index] = null;
+    return Object.freeze(copy);
+  }
+  if (!Object.hasOwn(node, segment)) return node;
+  const copy = { ...node };
+  delete copy[segment];
+  return Object.freeze(copy);
+}
