@@ -32,33 +32,36 @@ type LayoutEntry = { layout: RootLayout; sort: unknown };
 
 const DEFAULT_LAYOUT: RootLayout = { idField: '_id', compare: null };
 
-/** `console.log(collector.data)` in Node shows the documents rather than `[Getter]`. */
-const INSPECT = Symbol.for('nodejs.util.inspect.custom');
-
 /** The property of `data` that reads one root's current version when it is read. */
 function rootProperty(docs: RootDocs): PropertyDescriptor {
   const version = docs.version;
   return { enumerable: true, get: () => version.read() };
 }
 
-const inspectProperty: PropertyDescriptor = {
-  value(this: CollectorData) {
-    return { ...this };
+/**
+ * Where every `data` object inherits from: `Object.prototype`, and a way for Node's
+ * `console.log(collector.data)` to show the documents rather than `[Getter]`.
+ */
+const DATA_PROTOTYPE: object = Object.create(Object.prototype, {
+  [Symbol.for('nodejs.util.inspect.custom')]: {
+    value(this: CollectorData) {
+      return { ...this };
+    },
   },
-};
+});
 
 /** The `on` event for one applied op. */
 export function eventFor(root: string, timestamp: string, op: Op): CollectorEvent {
-  const base = { root, timestamp, id: op.id };
+  const { id } = op;
   switch (op.operation) {
     case 'insert':
-      return { ...base, operation: 'insert', path: '', data: op.data };
+      return { root, timestamp, id, operation: 'insert', path: '', data: op.data };
     case 'remove':
-      return { ...base, operation: 'remove', path: '', data: undefined };
+      return { root, timestamp, id, operation: 'remove', path: '', data: undefined };
     case 'set':
-      return { ...base, operation: 'set', path: op.path, data: op.data };
+      return { root, timestamp, id, operation: 'set', path: op.path, data: op.data };
     case 'unset':
-      return { ...base, operation: 'unset', path: op.path, data: undefined };
+      return { root, timestamp, id, operation: 'unset', path: op.path, data: undefined };
   }
 }
 
@@ -68,10 +71,8 @@ export function eventFor(root: string, timestamp: string, op: Op): CollectorEven
  */
 export class Model {
   #data: CollectorData = Object.freeze({});
-  /** `data`'s properties, in its key order: one per root, and how Node inspects it. */
-  readonly #properties: Record<string | symbol, PropertyDescriptor> = {
-    [INSPECT]: inspectProperty,
-  };
+  /** `data`'s properties, in its key order: one per root. */
+  readonly #properties = new Map<string, PropertyDescriptor>();
   readonly #roots = new Map<string, RootState>();
   readonly #layouts = new Map<string, LayoutEntry>();
   /** Roots still owed a payload or `resumed` on this registration; `null` until the manifest. */
@@ -95,10 +96,12 @@ export class Model {
   /** Shows roots whose documents changed (`docs`), or are gone (`null`), in a new `data`. */
   #show(changes: ReadonlyMap<string, RootDocs | null>): void {
     for (const [root, docs] of changes) {
-      if (docs === null) delete this.#properties[root];
-      else this.#properties[root] = rootProperty(docs);
+      if (docs === null) this.#properties.delete(root);
+      else this.#properties.set(root, rootProperty(docs));
     }
-    this.#data = Object.freeze(Object.defineProperties({}, this.#properties)) as CollectorData;
+    const data: object = Object.create(DATA_PROTOTYPE);
+    for (const [root, property] of this.#properties) Object.defineProperty(data, root, property);
+    this.#data = Object.freeze(data) as CollectorData;
   }
 
   /** True once the manifest and a payload or `resumed` for each of its roots arrived. */
