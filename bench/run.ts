@@ -206,6 +206,12 @@ for (const clients of p1Sizes) {
 {
   const p = measure('p4', 'p4', { docs: 10_000, samples: quick ? 300 : 1000 });
   const keys = [p.key];
+  // CPU per applied delta frame at two root sizes, with a listener and a notice listener.
+  const deltaSizes = [1_000, 100_000];
+  for (const docs of deltaSizes) {
+    const params = { docs, batch: 200, batches: quick ? 50 : 200, listening: true };
+    keys.push(measure(`p4-delta-${docs}`, 'p4', params).key);
+  }
   if (hasReactBench) {
     keys.push(
       measure(
@@ -227,6 +233,24 @@ for (const clients of p1Sizes) {
         'µs',
         '<= 1.5x',
         (x) => x <= 1.5,
+      ),
+      ...deltaSizes.map((docs) =>
+        ratioRow(
+          `P4 Collector CPU per applied delta, ${docs / 1000}k docs (baseline: JSON.parse + handler on a plain Map)`,
+          fig(`p4-delta-${docs}`, 'collectorDeltaUs'),
+          fig(`p4-delta-${docs}`, 'bareDeltaUs'),
+          'µs',
+          '<= 1.5x',
+          (x) => x <= 1.5,
+        ),
+      ),
+      ratioRow(
+        'P4 Collector CPU per applied delta, 100k docs (baseline: the same at 1k docs)',
+        fig('p4-delta-100000', 'collectorDeltaUs'),
+        fig('p4-delta-1000', 'collectorDeltaUs'),
+        'µs',
+        '<= 1.25x',
+        (x) => x <= 1.25,
       ),
       ...(hasReactBench
         ? [
