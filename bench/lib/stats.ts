@@ -19,10 +19,17 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank] as number;
 }
 
-/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
-export function wallMs(): number {
-  return performance.timeOrigin + performance.now();
+/**
+ * Milliseconds of the system-wide monotonic clock (CLOCK_MONOTONIC on Linux), the same in every
+ * process of the machine, so a time taken in one process can be subtracted from one taken in
+ * another. `performance.timeOrigin` is fixed per process and carries its own offset.
+ */
+export function clockMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
 }
+
+/** The cross-process clock under its former name (not wall-clock time). */
+export const wallMs = clockMs;
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
