@@ -3,6 +3,7 @@ import { CLOSE_CODES, ParticleError, closeCodeFor } from '../protocol/errors.js'
 import { truncateUtf8 } from '../protocol/closeReason.js';
 import type { ClientMessage, WireErrorCode } from '../protocol/messages.js';
 import { parseClientMessage } from '../protocol/parse.js';
+import { flushDeltas } from './coalesce.js';
 import type { Session, Sink } from './session.js';
 import type { IdentityRequest, Stream } from './stream.js';
 
@@ -166,7 +167,11 @@ export class ClientConnection implements Sink {
   }
 
   release(last?: string): void {
-    if (last !== undefined) this.send(last, 'control');
+    if (last !== undefined) {
+      // An answer follows the deltas of the writes it answers, in the same frame.
+      flushDeltas();
+      this.send(last, 'control');
+    }
     this.flush();
     this.held = null;
   }

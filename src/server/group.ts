@@ -8,6 +8,7 @@ import type { Matcher } from './matcher.js';
 import { projectDoc } from './projection.js';
 import { wireBson } from './mongo/toWire.js';
 import { isIndex } from '../protocol/path.js';
+import { Members, flushSoon, forget, type Flushable } from './coalesce.js';
 
 /** What a group needs to know of its data source. */
 export interface GroupSource {
@@ -40,13 +41,13 @@ export function releaseEmits(): void {
 
 /**
  * The clients of one data source whose resolved criteria are equal. The group holds the
- * projected documents of the view (once, for all members) and turns each change into ops that
- * are serialized once and handed to every member.
+ * projected documents of the view (once, for all members) and turns each change into ops; the
+ * ops of one tick are serialized once and handed to every member as one delta.
  */
-export class Group {
+export class Group implements Flushable {
   /** Projected documents in the view, by {@link idKey} of their `_id`. */
   readonly docs = new Map<string, Doc>();
-  readonly members = new Set<GroupMember>();
+  readonly members: Set<GroupMember> = new Members<GroupMember>(() => this.flush());
   /** A window's "matching documents exist beyond it" (`undefined` without a window). */
   more: boolean | undefined;
   /** The time the read that filled the view saw, when the adapter knows it (see `holdsAlready`). */
@@ -54,6 +55,10 @@ export class Group {
   private payloadJson: string | null = null;
   private heldOps: Op[] = [];
   private heldMore: boolean | undefined;
+  /** Ops already applied to {@link docs} that the members have not been sent yet. */
+  private waitingOps: Op[] = [];
+  /** The `more` the members were last told (with their payload or a delta). */
+  private sentMore: boolean | undefined;
 
   constructor(
     readonly key: string,
@@ -222,7 +227,10 @@ export class Group {
     return ops;
   }
 
-  /** Serializes `ops` once and hands them to every member (with a window's new `more`). */
+  /**
+   * Queues `ops` (and a window's new `more`) for the members: everything a group emits within
+   * one tick goes out as one delta, serialized once (see {@link flush}).
+   */
   emit(ops: Op[], more?: boolean): void {
     if (holding) {
       this.heldOps.push(...ops);
@@ -230,16 +238,33 @@ export class Group {
       holding.add(this);
       return;
     }
-    const moreChanged = more !== undefined && more !== this.more;
+    if (more !== undefined) this.more = more;
+    if (ops.length > 0) {
+      this.payloadJson = null;
+      for (const op of ops) this.waitingOps.push(op);
+    }
+    if (this.waitingOps.length > 0 || this.more !== this.sentMore) flushSoon(this);
+  }
+
+  /**
+   * Sends the waiting ops to every member as one delta. `except` is a member about to get a
+   * payload, which holds those ops already.
+   */
+  flush(except?: GroupMember): void {
+    const ops = this.waitingOps;
+    const moreChanged = this.more !== this.sentMore;
+    forget(this);
     if (ops.length === 0 && !moreChanged) return;
-    this.payloadJson = null;
-    if (moreChanged) this.more = more;
+    this.waitingOps = [];
+    this.sentMore = this.more;
+    if (this.members.size === 0) return;
     const entry: DeltaEntry = {
       opsJson: JSON.stringify(ops),
       timestamp: new Date().toISOString(),
-      ...(moreChanged ? { more } : {}),
+      ...(moreChanged && this.more !== undefined ? { more: this.more } : {}),
     };
     for (const member of this.members) {
+      if (member === except) continue;
       try {
         member.deliver(entry);
       } catch {
@@ -274,6 +299,8 @@ export class Group {
   clear(): void {
     for (const key of [...this.docs.keys()]) this.release(key);
     this.payloadJson = null;
+    this.waitingOps = [];
+    forget(this);
   }
 
   /** The document as members receive it: projected, BSON values in their wire form. */

@@ -115,6 +115,9 @@ export class Groups {
   }
 
   move(member: ViewMember, from: Group, to: Group): void {
+    // The difference is taken between views the member has been sent all of.
+    from.flush();
+    to.flush();
     const ops = from.opsTowards(to);
     const moreChanged = to.more !== from.more && to.more !== undefined;
     to.members.add(member);

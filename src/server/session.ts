@@ -96,6 +96,8 @@ export class SessionRoot implements ViewMember {
   /** The root's current content as a `payload` frame, starting at the current version. */
   payloadFrame(): string {
     const group = this.group;
+    // The payload holds the group's waiting ops: the other members get them as a delta now.
+    group?.flush(this);
     return encodePayload(
       this.name,
       this.epoch,

@@ -14,6 +14,7 @@ import { Subscriptions } from './subscriptions.js';
 import type { Adapter, Doc, StopWatching } from './adapter.js';
 import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
 import { JobQueue } from './jobQueue.js';
+import { flushDeltas, flushThisTick } from './coalesce.js';
 import {
   Session,
   SessionRoot,
@@ -138,7 +139,8 @@ export class Stream<
     this.writes = new Writes(options, {
       sources: this.views.sources,
       sessions: () => this.sessions.values(),
-      drain: () => this.queue.run(() => undefined),
+      // A write is answered after the deltas of its changes: those of this tick go out first.
+      drain: () => this.queue.run(flushDeltas),
       debug: (message, details) => this.debug(message, details),
     });
     // `new Collector({ register: stream.register })` passes the method on its own.
@@ -169,6 +171,8 @@ export class Stream<
     sink: Sink,
   ): Promise<void> {
     return this.queue.run(async () => {
+      // What a client asks is answered after every change that came before it was sent.
+      flushDeltas();
       if (session.sink !== sink || !this.sessions.holds(session)) return;
       if (message.type === 'subscribe') await this.subscriptions.subscribe(session, message, sink);
       else if (message.type === 'unsubscribe')
@@ -499,7 +503,10 @@ export class Stream<
       try {
         return await this.adapter.watch(
           this.views.watched,
-          (change) => this.queue.push(() => (this.closed ? undefined : this.views.apply(change))),
+          (change) => {
+            flushThisTick();
+            this.queue.push(() => (this.closed ? undefined : this.views.apply(change)));
+          },
           (error) => this.feedFailed(error),
         );
       } catch (error) {

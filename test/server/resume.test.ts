@@ -56,8 +56,11 @@ describe('S8: resume after a cut', () => {
     server = await startServer();
     const resume = await registerThenCut(ann);
 
-    for (let i = 0; i < 10; i++)
+    // One write per tick: the changes of one tick would go out as one delta.
+    for (let i = 0; i < 10; i++) {
       server.adapter.update('users', { _id: 2 }, { $set: { name: `Ben ${i}` } });
+      await new Promise((r) => setImmediate(r));
+    }
 
     const second = await reconnect(resume, ann);
     await second.until(
@@ -104,8 +107,11 @@ describe('S8: resume after a cut', () => {
   it('sends a fresh payload in a new epoch when the backlog no longer covers the gap', async () => {
     server = await startServer({ backlog: { deltas: 3 } });
     const resume = await registerThenCut(ann);
-    for (let i = 0; i < 5; i++)
+    // One write per tick: the changes of one tick would go out as one delta.
+    for (let i = 0; i < 5; i++) {
       server.adapter.update('users', { _id: 2 }, { $set: { name: `Ben ${i}` } });
+      await new Promise((r) => setImmediate(r));
+    }
     server.adapter.update('users', { _id: 1 }, { $set: { name: 'Ann 2' } });
 
     const second = await reconnect(resume, ann);

@@ -163,7 +163,11 @@ describe('the seed configuration over real WebSockets', () => {
     server = await startServer();
     const a = await connect(ann);
     await a.ready();
-    for (let i = 0; i < 5; i++) server.adapter.update('users', { _id: 1 }, { $inc: { visits: 1 } });
+    // One write per tick: the changes of one tick would go out as one delta.
+    for (let i = 0; i < 5; i++) {
+      server.adapter.update('users', { _id: 1 }, { $inc: { visits: 1 } });
+      await new Promise((r) => setImmediate(r));
+    }
     await a.until((x) => x.of('delta', 'allUsers').length === 5);
     const payload = a.of('payload', 'allUsers')[0] as unknown as { epoch: string; version: number };
     const deltas = a.of('delta', 'allUsers') as unknown as { epoch: string; version: number }[];
