@@ -39,8 +39,14 @@ export function firstTooDeep(docs: readonly Doc[], maxDepth: number): number {
   return docs.findIndex((doc) => deeperThan(doc, maxDepth));
 }
 
+/** Paths seen lately, split and checked: deltas of one app repeat a few paths. */
+const segmentsOf = new Map<string, readonly string[]>();
+const MAX_PATHS = 1024;
+
 /** An op's dotted path as segments, refused when empty, too deep or naming a prototype. */
-export function toSegments(path: string, maxDepth: number): string[] {
+export function toSegments(path: string, maxDepth: number): readonly string[] {
+  const known = segmentsOf.get(path);
+  if (known !== undefined && known.length <= maxDepth) return known;
   if (path === '') throw new InvalidOp('the path is empty');
   const segments = path.split('.');
   if (segments.length > maxDepth) {
@@ -50,6 +56,8 @@ export function toSegments(path: string, maxDepth: number): string[] {
     // Assigning `__proto__` would replace a prototype rather than add a field.
     if (FORBIDDEN_SEGMENTS.has(segment)) throw new InvalidOp(`the path names ${segment}`);
   }
+  if (segmentsOf.size >= MAX_PATHS) segmentsOf.clear();
+  segmentsOf.set(path, segments);
   return segments;
 }
 

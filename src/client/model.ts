@@ -7,6 +7,7 @@ import type {
   RootPosition,
 } from '../protocol/index.js';
 import { RootDocs, firstTooDeep, type FrameLimits, type RootLayout } from './rootDocs.js';
+import { dataOf, emptyShown, withRoots, type ShownData } from './shownData.js';
 import { compileSort } from './sort.js';
 import type { CollectorData, CollectorEvent, CollectorNotice } from './types.js';
 
@@ -32,24 +33,6 @@ type LayoutEntry = { layout: RootLayout; sort: unknown };
 
 const DEFAULT_LAYOUT: RootLayout = { idField: '_id', compare: null };
 
-/** The property of `data` that reads one root's current version when it is read. */
-function rootProperty(docs: RootDocs): PropertyDescriptor {
-  const version = docs.version;
-  return { enumerable: true, get: () => version.read() };
-}
-
-/**
- * Where every `data` object inherits from: `Object.prototype`, and a way for Node's
- * `console.log(collector.data)` to show the documents rather than `[Getter]`.
- */
-const DATA_PROTOTYPE: object = Object.create(Object.prototype, {
-  [Symbol.for('nodejs.util.inspect.custom')]: {
-    value(this: CollectorData) {
-      return { ...this };
-    },
-  },
-});
-
 /** The `on` event for one applied op. */
 export function eventFor(root: string, timestamp: string, op: Op): CollectorEvent {
   const { id } = op;
@@ -70,9 +53,7 @@ export function eventFor(root: string, timestamp: string, op: Op): CollectorEven
  * server messages. A method that cannot apply its message returns why, and changes nothing.
  */
 export class Model {
-  #data: CollectorData = Object.freeze({});
-  /** `data`'s properties, in its key order: one per root. */
-  readonly #properties = new Map<string, PropertyDescriptor>();
+  #shown: ShownData = emptyShown();
   readonly #roots = new Map<string, RootState>();
   readonly #layouts = new Map<string, LayoutEntry>();
   /** Roots still owed a payload or `resumed` on this registration; `null` until the manifest. */
@@ -85,23 +66,18 @@ export class Model {
     this.#debug = debug;
   }
 
-  /**
-   * One frozen object per applied message, each root an accessor that copies that root's array
-   * when first read (then the same array): a delta costs the same whatever the root's size.
-   */
-  get data(): CollectorData {
-    return this.#data;
+  /** The data as of the last applied message (see {@link ShownData}). */
+  get shown(): ShownData {
+    return this.#shown;
   }
 
-  /** Shows roots whose documents changed (`docs`), or are gone (`null`), in a new `data`. */
+  /** A frozen object per applied message, its roots read when read ({@link dataOf}). */
+  get data(): CollectorData {
+    return dataOf(this.#shown);
+  }
+
   #show(changes: ReadonlyMap<string, RootDocs | null>): void {
-    for (const [root, docs] of changes) {
-      if (docs === null) this.#properties.delete(root);
-      else this.#properties.set(root, rootProperty(docs));
-    }
-    const data: object = Object.create(DATA_PROTOTYPE);
-    for (const [root, property] of this.#properties) Object.defineProperty(data, root, property);
-    this.#data = Object.freeze(data) as CollectorData;
+    this.#shown = withRoots(this.#shown, changes);
   }
 
   /** True once the manifest and a payload or `resumed` for each of its roots arrived. */

@@ -1,6 +1,7 @@
 import type { Doc, Id } from '../protocol/index.js';
 import type { Model, Outcome } from './model.js';
 import { computeOverlay, type LocalView, type OptimisticRecipe } from './optimistic.js';
+import { dataOf, type ShownData } from './shownData.js';
 import type { CollectorData } from './types.js';
 import type { WireSubscription } from './wireSubscription.js';
 
@@ -18,18 +19,20 @@ export interface LayerSources {
  */
 export class OptimisticLayer {
   readonly #from: LayerSources;
-  #shown: CollectorData;
+  /** The model's state when showing it as it is, else `null` and `#own` is shown. */
+  #model: ShownData | null;
+  #own: CollectorData | null = null;
   /** The eager roots the layer changed last time, with what it showed for them. */
   #overlaid = new Map<string, readonly Doc[]>();
 
   constructor(from: LayerSources) {
     this.#from = from;
-    this.#shown = from.model.data;
+    this.#model = from.model.shown;
   }
 
   /** `collector.data`: the model's own object when nothing pending changes it. */
   get data(): CollectorData {
-    return this.#shown;
+    return this.#own ?? dataOf(this.#model!);
   }
 
   /**
@@ -40,11 +43,13 @@ export class OptimisticLayer {
   update(outcome: Outcome): void {
     const recipes = this.#from.recipes();
     const subs = this.#from.subscriptions();
-    const confirmed = this.#from.model.data;
     if (recipes.length === 0 && this.#overlaid.size === 0 && subs.every((s) => !s.overlay)) {
-      this.#shown = confirmed;
+      // Not read here: the model's data object is made only if someone reads it.
+      this.#model = this.#from.model.shown;
+      this.#own = null;
       return;
     }
+    const confirmed = this.#from.model.data;
     const eager: LocalView[] = Object.keys(confirmed).map((root) => ({
       source: root,
       paramsKey: '',
@@ -58,7 +63,7 @@ export class OptimisticLayer {
         : computeOverlay([...eager, ...subs], recipes, (text, error) =>
             this.#from.report(text, error),
           );
-    const previous = this.#shown;
+    const previous = this.data;
     const overlaid = new Map<string, readonly Doc[]>();
     let shown: Record<string, readonly Doc[]> | null = null;
     for (const view of eager) {
@@ -72,7 +77,8 @@ export class OptimisticLayer {
       if (now !== before) notice(outcome, view.source, changedIds(before, now, view.idField));
     }
     this.#overlaid = overlaid;
-    this.#shown = shown === null ? confirmed : Object.freeze(shown);
+    this.#model = shown === null ? this.#from.model.shown : null;
+    this.#own = shown === null ? null : Object.freeze(shown);
     for (const sub of subs) {
       const docs = result.get(sub) ?? null;
       if (docs === sub.overlay) continue;

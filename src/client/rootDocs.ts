@@ -162,9 +162,11 @@ export class RootDocs {
       ((position === 0 || compare(docs[position - 1]!, doc) <= 0) &&
         (position === docs.length - 1 || compare(doc, docs[position + 1]!) <= 0));
     if (fits) {
-      undo.push({ kind: 'replace', at: position, doc: docs[position]! });
+      const before = docs[position]!;
+      undo.push({ kind: 'replace', at: position, doc: before });
       docs[position] = doc;
-      this.#reindex(position, position);
+      const { idField } = this.layout;
+      if (doc[idField] !== before[idField]) this.#reindex(position, position);
       return;
     }
     undo.push({ kind: 'unRemove', at: position, doc: docs[position]! });
