@@ -760,6 +760,82 @@ for (const clients of p1Sizes) {
   });
 }
 
+{
+  const common = quick
+    ? { step: 1000, maxClients: 2000, heartbeatMs: 2000, idleMs: 4000 }
+    : { step: 5000, maxClients: 100_000, heartbeatMs: 15_000, idleMs: 30_000 };
+  const params = { ...common, maxRssBytes: 12 * 2 ** 30, maxMs: quick ? 60_000 : 150_000 };
+  const p = measure('p15-particle', 'p15', { ...params, system: 'particle' });
+  const r = measure('p15-raw', 'p15', { ...params, system: 'raw' });
+  const why = (key: string): string =>
+    ['', 'a client was refused', 'the client bound', 'the 12 GiB bound', 'the time bound'][
+      fig(key, 'stopped')
+    ] ?? 'n/a';
+  const sizes = (key: string, name: string): string =>
+    Object.keys(measures.get(key)?.figures[0] ?? {})
+      .filter((k) => k.startsWith(`${name}@`))
+      .map((k) => `${k.slice(name.length + 1)}: ${(fig(key, k) / 1024).toFixed(1)}`)
+      .join(', ');
+  plan.push({
+    id: 'P15',
+    // One run per figure: each steps to the process's limit.
+    runs: 1,
+    keys: [p.key, r.key],
+    rows: () => [
+      ratioRow(
+        `P15 idle registered clients one server process holds, each its own identity-enforced root + a shared one (baseline: raw ws, same answer)`,
+        fig(p.key, 'held'),
+        fig(r.key, 'held'),
+        'clients',
+        'report',
+        null,
+        `stopped by ${why(p.key)} / ${why(r.key)} (Particle / raw); fd limit ${fig(p.key, 'fdLimit')}` +
+          `${fig(p.key, 'stoppedAtFdLimit') === 1 ? ' (the server hit EMFILE)' : ''}; ` +
+          `${fig(p.key, 'clientProcs')} client processes over ${fig(p.key, 'sourceAddresses')} source address(es); ` +
+          `${fig(p.key, 'lostAfterReady')} / ${fig(r.key, 'lostAfterReady')} dropped after registering`,
+      ),
+      ratioRow(
+        `P15 server RSS per idle client at the largest size (after GC)`,
+        fig(p.key, 'rssPerClient') / 1024,
+        fig(r.key, 'rssPerClient') / 1024,
+        'KiB',
+        'report',
+        null,
+        `KiB by size, Particle: ${sizes(p.key, 'rssPerClient')}; raw: ${sizes(r.key, 'rssPerClient')}`,
+      ),
+      ratioRow(
+        `P15 server JS heap per idle client at the largest size`,
+        fig(p.key, 'heapPerClient') / 1024,
+        fig(r.key, 'heapPerClient') / 1024,
+        'KiB',
+        'report',
+        null,
+        `KiB by size, Particle: ${sizes(p.key, 'heapPerClient')}; raw: ${sizes(r.key, 'heapPerClient')}`,
+      ),
+      ratioRow(
+        `P15 open to answered per client, last step (32 in flight per client process): p50`,
+        fig(p.key, 'registerP50Ms'),
+        fig(r.key, 'registerP50Ms'),
+        'ms',
+        'info',
+        null,
+        `p99 ${fig(p.key, 'registerP99Ms').toFixed(0)} / ${fig(r.key, 'registerP99Ms').toFixed(0)} ms; ` +
+          `${fig(p.key, 'registeredPerSec').toFixed(0)} / ${fig(r.key, 'registeredPerSec').toFixed(0)} registered per s (Particle / raw)`,
+      ),
+      ratioRow(
+        `P15 server CPU while idle at the largest size, a heartbeat every ${common.heartbeatMs / 1000} s`,
+        fig(p.key, 'idleCpuMsPerSec'),
+        fig(r.key, 'idleCpuMsPerSec'),
+        'ms/s',
+        'report',
+        null,
+        `${fig(p.key, 'idleCpuUsPerClientPerTick').toFixed(1)} / ${fig(r.key, 'idleCpuUsPerClientPerTick').toFixed(1)} µs ` +
+          `per client per heartbeat (Particle: a ping and a heartbeat frame; raw: a ping)`,
+      ),
+    ],
+  });
+}
+
 // ---- running -----------------------------------------------------------------------------
 
 function format(value: number, unit: string): string {

@@ -1,4 +1,5 @@
 import { p15 } from './capacity.js';
+import { p15 } from './capacity.js';
 import { p4, p4react } from './client.js';
 import { p1, p2 } from './fanout.js';
 import { p3 } from './matching.js';
@@ -29,6 +30,7 @@ export const jobs = {
   p13ready,
   p13churn,
   p13memory,
+  p15,
   p15,
   s1,
   s2,
