@@ -10,8 +10,9 @@ const dist = resolve(process.argv[2] ?? 'dist');
 // messages and validators), then writes (pending mutations, the optimistic layer, batches,
 // direct writes and leases), then publications (the throttled publish handles and their
 // messages) and the pacing of mutations to the server's frame bound. Trimming the validators
-// shipped to the client is open work.
-const budgets = { 'client/index.js': 31 * 1024, 'react/index.js': 36 * 1024 };
+// shipped to the client is open work. Then +1.5 KiB: a delta's cost no longer grows with its
+// root (versions of the root read only when read, ops copying only the path they change).
+const budgets = { 'client/index.js': 32.5 * 1024, 'react/index.js': 37.5 * 1024 };
 
 function reach(file, seen = new Set()) {
   if (seen.has(file)) return seen;
