@@ -55,6 +55,8 @@ interface Row {
   goal: string;
   met: boolean | null;
   note?: string;
+  /** Other systems' figures beside Particle's, by column (already formatted). */
+  peers?: Record<string, string>;
 }
 
 const measures = new Map<string, Measure>();
@@ -761,6 +763,110 @@ for (const clients of p1Sizes) {
 }
 
 {
+  // S1/S2: Particle beside raw ws and the systems people pick instead, each checked for loss.
+  const clients = quick ? 200 : 1000;
+  const common = {
+    clients,
+    procs: 4,
+    docs: 10,
+    warmupMs: quick ? 500 : 1000,
+    measureMs: quick ? 1500 : 3000,
+  };
+  const peers = [
+    ['sharedb', 'ShareDB 5'],
+    ['feathers', 'Feathers 5'],
+    ['socketio', 'Socket.IO 4'],
+  ] as const;
+  const scenarios = [
+    ['S1', 's1', 8 * clients],
+    ['S2', 's2', 2 * clients],
+  ] as const;
+  for (const [id, job, windowMsgs] of scenarios) {
+    const key = (system: string): string => `${job}-${system}`;
+    const systems = ['particle', 'raw', ...peers.map(([system]) => system)];
+    for (const system of systems) measure(key(system), job, { ...common, system, windowMsgs });
+    /** Why a system has no figures (it lost, repeated or refused updates), or null. */
+    const fault = (system: string): string | null => {
+      const k = key(system);
+      const parts = [
+        [worst(k, 'dropped'), 'dropped'],
+        [worst(k, 'duplicated'), 'duplicated'],
+        [worst(k, 'wrongClients'), 'clients with wrong data:'],
+        [worst(k, 'writeErrors'), 'write errors:'],
+      ] as const;
+      const found = parts.filter(([n]) => n > 0).map(([n, what]) => `${what} ${n}`);
+      return found.length > 0 ? found.join(', ') : null;
+    };
+    const value = (system: string, name: string): number =>
+      fault(system) ? Number.NaN : fig(key(system), name);
+    const peerCells = (name: string, unit: string): Record<string, string> =>
+      Object.fromEntries(
+        peers.map(([system, label]) => [label, fault(system) ?? format(value(system, name), unit)]),
+      );
+    const faults = (): string | undefined => {
+      const found = systems.flatMap((system) => {
+        const why = fault(system);
+        return why ? [`${system}: ${why}`] : [];
+      });
+      return found.length > 0 ? `not timed: ${found.join('; ')}` : undefined;
+    };
+    /** Particle at `goal` times raw or better, and ahead of every peer that has a figure. */
+    const ahead = (row: Row, name: string, goal: number): boolean =>
+      row.ratio >= goal && peers.every(([system]) => !(value(system, name) >= row.particle));
+    const who = `${clients} clients`;
+    plan.push({
+      id,
+      keys: systems.map(key),
+      rows: () => {
+        const rate = ratioRow(
+          id === 'S1'
+            ? `S1 one shared query of ${common.docs} docs, ${who}: updates delivered/s`
+            : `S2 each client its own identity-enforced query, ${who}: updates delivered/s`,
+          value('particle', 'deliveredPerSec'),
+          value('raw', 'deliveredPerSec'),
+          'msgs/s',
+          id === 'S1' ? '>= 1.0x, ahead of peers' : '>= 0.6x, ahead of peers',
+          null,
+          faults(),
+        );
+        rate.met = ahead(rate, 'deliveredPerSec', id === 'S1' ? 1 : 0.6);
+        rate.peers = peerCells('deliveredPerSec', 'msgs/s');
+        const server = ratioRow(
+          `${id} server CPU per delivered update`,
+          value('particle', 'serverCpuUsPerUpdate'),
+          value('raw', 'serverCpuUsPerUpdate'),
+          'µs',
+          'info',
+          null,
+        );
+        server.peers = peerCells('serverCpuUsPerUpdate', 'µs');
+        if (id === 'S2') return [rate, server];
+        const client = ratioRow(
+          'S1 client CPU per delivered update (all client processes)',
+          value('particle', 'clientCpuUsPerUpdate'),
+          value('raw', 'clientCpuUsPerUpdate'),
+          'µs',
+          'info',
+          null,
+        );
+        client.peers = peerCells('clientCpuUsPerUpdate', 'µs');
+        const bytes = ratioRow(
+          'S1 bytes received per delivered update (baseline: the raw frame of the same change)',
+          value('particle', 'bytesPerUpdate'),
+          fig(key('raw'), 'rawFrameBytes'),
+          'B',
+          '<= 1.5x',
+          (x) => x <= 1.5,
+          `raw ws received ${format(value('raw', 'bytesPerUpdate'), 'B')} per update (message payloads, as for every system)`,
+        );
+        bytes.peers = peerCells('bytesPerUpdate', 'B');
+        return [rate, server, client, bytes];
+      },
+    });
+  }
+}
+
+{
   const common = quick
     ? { step: 1000, maxClients: 2000, heartbeatMs: 2000, idleMs: 4000 }
     : { step: 5000, maxClients: 100_000, heartbeatMs: 15_000, idleMs: 30_000 };
@@ -789,8 +895,8 @@ for (const clients of p1Sizes) {
         'clients',
         'report',
         null,
-        `stopped by ${why(p.key)} / ${why(r.key)} (Particle / raw); fd limit ${fig(p.key, 'fdLimit')}` +
-          `${fig(p.key, 'stoppedAtFdLimit') === 1 ? ' (the server hit EMFILE)' : ''}; ` +
+        `stopped by ${why(p.key)} / ${why(r.key)} (Particle / raw) with ${fig(p.key, 'serverSockets')} / ` +
+          `${fig(r.key, 'serverSockets')} sockets open against an fd limit of ${fig(p.key, 'fdLimit')} per process; ` +
           `${fig(p.key, 'clientProcs')} client processes over ${fig(p.key, 'sourceAddresses')} source address(es); ` +
           `${fig(p.key, 'lostAfterReady')} / ${fig(r.key, 'lostAfterReady')} dropped after registering`,
       ),
@@ -846,11 +952,13 @@ function format(value: number, unit: string): string {
 }
 
 function table(rows: Row[]): string {
-  const head = ['scenario', 'Particle', 'baseline', 'ratio', 'goal', 'met?'];
+  const peerNames = [...new Set(rows.flatMap((r) => Object.keys(r.peers ?? {})))];
+  const head = ['scenario', 'Particle', 'baseline', ...peerNames, 'ratio', 'goal', 'met?'];
   const body = rows.map((r) => [
     r.scenario,
     format(r.particle, r.unit),
     format(r.baseline, r.unit),
+    ...peerNames.map((name) => r.peers?.[name] ?? ''),
     Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : 'n/a',
     r.goal,
     r.met === null ? '-' : r.met ? 'yes' : 'NO',
