@@ -32,11 +32,13 @@ function openOne(o: Open, userId: number): Promise<{ ok: boolean; ms: number; wh
     const ws = new WebSocket(o.url, { perMessageDeflate: false, localAddress });
     let payloads = 0;
     let settled = false;
+    let isReady = false;
     const settle = (ok: boolean, why: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       if (ok) {
+        isReady = true;
         ready++;
         sockets.push(ws);
       } else ws.terminate();
@@ -54,7 +56,7 @@ function openOne(o: Open, userId: number): Promise<{ ok: boolean; ms: number; wh
       else if (frame.type === 'payload' && ++payloads === o.payloads) settle(true, '');
     });
     ws.on('close', (code) => {
-      if (settled) {
+      if (isReady) {
         lostAfterReady++;
         ready--;
       } else settle(false, `close ${code}`);

@@ -133,8 +133,6 @@ export async function p15(params: P15Params): Promise<Figures> {
       last = opened;
       if (opened.failed > 0) {
         stopped = STOPPED.refused;
-        if (stats.firstAcceptError === 'EMFILE' || stats.firstAcceptError === 'ENFILE')
-          figures.stoppedAtFdLimit = 1;
         process.stderr.write(
           `P15 ${params.system}: ${opened.failed} clients failed at ${held + opened.failed} ` +
             `(${opened.firstError}; server accept: ${stats.firstAcceptError || 'no error'})\n`,
@@ -159,8 +157,11 @@ export async function p15(params: P15Params): Promise<Figures> {
       clientHeld += h.ready;
       lost += h.lostAfterReady;
     }
-    // Held: every client registered and answered, and still held by both ends after idling.
-    figures.held = Math.min(after.held, clientHeld) - WARM;
+    // Held (warm-up clients included): registered, answered, and still held by both ends
+    // after idling.
+    figures.held = Math.min(after.held, clientHeld);
+    // Sockets the server process has open against its fd limit (the rest: its own files).
+    figures.serverSockets = after.held;
     figures.lostAfterReady = lost;
     figures.serverMismatch = Math.abs(after.held - clientHeld);
     figures.stopped = stopped;
