@@ -1,28 +1,22 @@
-import { encodeError, encodeRegistered, encodeResumed } from '../protocol/encode.js';
-import { ParticleError, CLOSE_CODES, closeCodeFor } from '../protocol/errors.js';
-import { truncateUtf8 } from '../protocol/closeReason.js';
+import { encodeRegistered } from '../protocol/encode.js';
+import { ParticleError, CLOSE_CODES } from '../protocol/errors.js';
 import {
   PROTOCOL_VERSION,
   type ClientMessage,
   type RegisterMessage,
   type ServerMessage,
-  type WireErrorCode,
 } from '../protocol/messages.js';
 import { subscriptionKey } from '../protocol/subscriptionKey.js';
 import { registerInProcess } from './inProcess.js';
 import { Subscriptions } from './subscriptions.js';
-import type { Adapter, Doc, StopWatching } from './adapter.js';
+import type { Adapter, Doc } from './adapter.js';
 import { checkKeys, checkPositiveInteger } from '../protocol/config.js';
 import { JobQueue } from './jobQueue.js';
-import { flushDeltas, flushThisTick } from './coalesce.js';
-import {
-  Session,
-  SessionRoot,
-  type BacklogLimits,
-  type Credentials,
-  type Sink,
-} from './session.js';
-import { IdentityCheck, freezeCopy } from './identity.js';
+import { flushDeltas } from './coalesce.js';
+import { ChangeFeed } from './changeFeed.js';
+import { SessionLifecycle } from './sessionLifecycle.js';
+import type { BacklogLimits, Session, Sink } from './session.js';
+import { IdentityCheck } from './identity.js';
 import { Views, type DataSource } from './views.js';
 import type { Mutator } from './mutators.js';
 import { Writes } from './writes.js';
@@ -90,7 +84,8 @@ export class Stream<
   private readonly sessions: SessionTable;
   private readonly transports = new Set<{ close(): void }>();
   private readonly startedAt = Date.now();
-  private feed: Promise<StopWatching> | null = null;
+  private readonly feed: ChangeFeed;
+  private readonly lifecycle: SessionLifecycle;
   private closed = false;
 
   constructor(options: StreamOptions<TMutators, TSources, TAdapter>) {
@@ -141,6 +136,20 @@ export class Stream<
       sessions: () => this.sessions.values(),
       // A write is answered after the deltas of its changes: those of this tick go out first.
       drain: () => this.queue.run(flushDeltas),
+      debug: (message, details) => this.debug(message, details),
+    });
+    this.feed = new ChangeFeed(options.adapter, this.views, this.queue, {
+      closed: () => this.closed,
+      debug: (message, details) => this.debug(message, details),
+    });
+    this.lifecycle = new SessionLifecycle({
+      views: this.views,
+      subscriptions: this.subscriptions,
+      writes: this.writes,
+      sessions: this.sessions,
+      identities: this.identities,
+      limits: this.limits,
+      hasLookup: this.hasLookup,
       debug: (message, details) => this.debug(message, details),
     });
     // `new Collector({ register: stream.register })` passes the method on its own.
@@ -207,10 +216,10 @@ export class Stream<
     if (!checked.ok) return checked;
     const { identity } = checked;
     const identityKey = this.identities.key(identity);
-    const credentials = this.credentialsOf(message.identity, request);
+    const credentials = this.lifecycle.credentialsOf(message.identity, request);
     return this.queue.run(async (): Promise<AttachResult> => {
       if (this.closed) return { ok: false, code: 'internal', message: 'the stream is shut down' };
-      await this.ensureFeed();
+      await this.feed.ensure();
       const held = message.resume ? this.sessions.get(message.resume.session) : undefined;
       const resumable = held !== undefined && held.identityKey === identityKey;
       if (!resumable) {
@@ -222,11 +231,11 @@ export class Stream<
             message: `this server holds its most sessions (${this.sessions.max}); try again later`,
           };
         }
-        if (victim) this.dropSession(victim);
+        if (victim) this.lifecycle.drop(victim);
       }
       const session = resumable
         ? held
-        : await this.createSession(identity, identityKey, credentials);
+        : await this.lifecycle.create(identity, identityKey, credentials);
       if (resumable) {
         this.writes.leases.linkOpened(session);
         this.views.publications.linkOpened(session);
@@ -242,24 +251,7 @@ export class Stream<
       this.sessions.linkChanged(session);
       sink.send(encodeRegistered(session.id, sink.frameLimits), 'control');
       sink.send(this.views.manifestFrame, 'control');
-      for (const root of session.roots.values()) {
-        const position = resumable ? message.resume?.roots[root.name] : undefined;
-        const missed =
-          position && position.epoch === root.epoch && position.version <= root.version
-            ? root.backlog.since(position.version)
-            : undefined;
-        if (position && missed) {
-          const { epoch, version } = position;
-          sink.send(encodeResumed(root.name, epoch, version), 'control');
-          missed.forEach((entry, i) =>
-            sink.send(root.frame(position.version + i + 1, entry), 'control'),
-          );
-        } else {
-          if (resumable) root.restart();
-          sink.send(root.payloadFrame(), 'control');
-        }
-        this.writes.payloadSent(root, sink);
-      }
+      this.lifecycle.sendRoots(session, sink, resumable ? message.resume : undefined);
       if (resumable) await this.subscriptions.resume(session, message.resume?.roots ?? {}, sink);
       if (resumable) this.writes.leases.resumed(session);
       this.debug('registered', { session: session.id, resumed: resumable });
@@ -282,12 +274,12 @@ export class Stream<
     if (!this.sessions.holds(session)) return;
     if (hold && !this.closed && this.graceMs > 0) {
       session.graceTimer = setTimeout(
-        () => this.queue.push(() => this.dropSession(session)),
+        () => this.queue.push(() => this.lifecycle.drop(session)),
         this.graceMs,
       );
       session.graceTimer.unref?.();
     } else {
-      this.queue.push(() => this.dropSession(session));
+      this.queue.push(() => this.lifecycle.drop(session));
     }
   }
 
@@ -305,7 +297,7 @@ export class Stream<
     if (!checked.ok) throw new ParticleError(checked.code, checked.message);
     const out: Record<string, Doc[]> = {};
     await this.queue.run(async () => {
-      await this.ensureFeed();
+      await this.feed.ensure();
       for (const source of this.views.eagerSources) {
         out[source.name] = await this.views.view(source, checked.identity);
       }
@@ -339,9 +331,9 @@ export class Stream<
         const checked = await this.identities.check(claimed, request);
         await this.queue.run(async () => {
           if (!this.sessions.holds(session)) return;
-          if (!checked.ok) this.endSession(session, checked.code, checked.message);
+          if (!checked.ok) this.lifecycle.end(session, checked.code, checked.message);
           else if (this.identities.key(checked.identity) !== session.identityKey) {
-            await this.reresolveSession(session, checked.identity);
+            await this.lifecycle.reresolve(session, checked.identity);
           } else {
             // Nothing the criteria read changed, but authorize and accept may read the rest of
             // the identity, or the database (a membership removed): ask them again.
@@ -393,9 +385,7 @@ export class Stream<
     this.writes.close();
     for (const t of this.transports) t.close();
     await this.queue.run(() => undefined);
-    const feed = this.feed;
-    this.feed = null;
-    if (feed) await feed.then((stop) => stop()).catch(() => undefined);
+    await this.feed.stop();
     this.views.clear();
     await this.adapter.close();
   }
@@ -404,136 +394,6 @@ export class Stream<
   addTransport(transport: { close(): void }): () => void {
     this.transports.add(transport);
     return () => this.transports.delete(transport);
-  }
-
-  // ---- sessions ------------------------------------------------------------------------------
-
-  private async createSession(
-    identity: Record<string, unknown>,
-    identityKey: string,
-    credentials: Credentials,
-  ): Promise<Session> {
-    const session = new Session(identity, identityKey, credentials);
-    for (const source of this.views.eagerSources) {
-      const root = new SessionRoot(session, source.name, this.limits);
-      await this.views.join(root, source, identity);
-      session.roots.set(source.name, root);
-    }
-    this.sessions.add(session);
-    return session;
-  }
-
-  /**
-   * What `reauthorize` needs to run `identityLookup` again. Without a lookup nothing can change,
-   * so nothing is kept; with one, the claim (already bounded by `maxIdentityBytes`) and the
-   * request's headers, url and address, not the request object.
-   */
-  private credentialsOf(claimed: Record<string, unknown>, request: IdentityRequest): Credentials {
-    if (!this.hasLookup) return { claimed: {}, request: undefined };
-    const snapshot = request && {
-      headers: { ...request.headers },
-      url: request.url,
-      remoteAddress: 'socket' in request ? request.socket.remoteAddress : undefined,
-    };
-    return { claimed: freezeCopy(claimed), request: snapshot };
-  }
-
-  /** Ends a session at once (a refused re-check): error, close, views released. */
-  private endSession(session: Session, code: WireErrorCode, message: string): void {
-    const sink = session.sink;
-    session.sink = null;
-    clearTimeout(session.graceTimer);
-    this.sessions.delete(session);
-    for (const root of session.roots.values()) this.views.leave(root);
-    this.subscriptions.release(session);
-    this.writes.leases.release(session);
-    this.views.publications.release(session);
-    if (sink) {
-      try {
-        sink.send(encodeError(code, message), 'control');
-        sink.close(closeCodeFor(code), truncateUtf8(message));
-      } catch {
-        // a link that fails to take its last words is closed by its transport anyway
-      }
-    }
-    this.debug('session ended', { session: session.id, code });
-  }
-
-  /** A changed identity: every root follows the views of the new one, from a fresh payload. */
-  private async reresolveSession(
-    session: Session,
-    identity: Record<string, unknown>,
-  ): Promise<void> {
-    session.identity = identity;
-    session.identityKey = this.identities.key(identity);
-    for (const root of session.roots.values()) {
-      const source = this.views.sources.get(root.name);
-      if (!source) continue;
-      this.views.leave(root);
-      root.restart();
-      await this.views.join(root, source, identity);
-      session.sink?.send(root.payloadFrame(), 'control');
-      if (session.sink) this.writes.payloadSent(root, session.sink);
-    }
-    await this.subscriptions.reresolve(session);
-    await this.views.publications.reauthorize(session);
-    this.writes.leases.prune(session);
-  }
-
-  private dropSession(session: Session): void {
-    if (!this.sessions.holds(session) || session.sink) return;
-    clearTimeout(session.graceTimer);
-    this.sessions.delete(session);
-    for (const root of session.roots.values()) this.views.leave(root);
-    this.subscriptions.release(session);
-    this.writes.leases.release(session);
-    this.views.publications.release(session);
-    this.debug('session dropped', { session: session.id });
-  }
-
-  // ---- the change feed -----------------------------------------------------------------------
-
-  private ensureFeed(): Promise<StopWatching> {
-    this.feed ??= this.openFeed();
-    return this.feed;
-  }
-
-  private async openFeed(): Promise<StopWatching> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.adapter.watch(
-          this.views.watched,
-          (change) => {
-            flushThisTick();
-            this.queue.push(() => (this.closed ? undefined : this.views.apply(change)));
-          },
-          (error) => this.feedFailed(error),
-        );
-      } catch (error) {
-        if (this.closed) throw error;
-        if (error instanceof ParticleError && error.code === 'config') {
-          // Retrying cannot help (e.g. a MongoDB server without a replica set): let each
-          // registration fail with the reason, and try again on the next one.
-          this.feed = null;
-          throw error;
-        }
-        this.debug('opening the change feed failed; retrying', error);
-        await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** attempt)));
-      }
-    }
-  }
-
-  /** The adapter lost its feed: open a new one, then re-query everything it may have missed. */
-  private feedFailed(error: Error): void {
-    this.debug('change feed failed; reopening and resyncing', error);
-    if (this.closed) return;
-    const old = this.feed;
-    this.feed = null;
-    this.queue.push(async () => {
-      await old?.then((stop) => stop()).catch(() => undefined);
-      await this.ensureFeed();
-      for (const collection of this.views.watched) await this.views.resync(collection);
-    });
   }
 
   private debug(message: string, details?: unknown): void {

@@ -65,7 +65,10 @@ describe('the changes of one tick are one delta', () => {
     server = await startServer();
     const first = await connect(ann);
     const session = first.session();
-    const position = first.of('payload', 'allUsers')[0] as { epoch: string; version: number };
+    const position = first.of('payload', 'allUsers')[0] as unknown as {
+      epoch: string;
+      version: number;
+    };
     const roots = Object.fromEntries(
       first.of('payload').map((p) => [p.root, { epoch: p.epoch, version: p.version }]),
     );
