@@ -2,9 +2,10 @@ import type { Doc } from './adapter.js';
 import { isPlainObject } from './clone.js';
 import type { Group } from './group.js';
 import { idKey } from './ids.js';
+import { isBsonNumber } from './numbers.js';
 
-/** An equality a group's query requires: `field` is one of `values`. */
-interface Equality {
+/** An equality a query requires: `field` is one of `values`. */
+export interface Equality {
   field: string;
   values: unknown[];
 }
@@ -49,8 +50,19 @@ export function findEqualities(query: Doc): Equality[] | undefined {
   return undefined;
 }
 
+/**
+ * The key of a value for an equality index: equal values share a key, as the matcher sees them
+ * (a BSON number is keyed by its value, so `5` and Decimal128 `5` meet), and values the matcher
+ * tells apart may share one too; whoever reads the index tests its candidates exactly.
+ */
+export function equalityKey(value: unknown): string {
+  if (isBsonNumber(value)) return `n:${Number(String(value))}`;
+  if (value instanceof Date) return `d:${value.getTime()}`;
+  return idKey(value);
+}
+
 /** Every value at a dotted path, descending through arrays as MongoDB's matching does. */
-function valuesAt(doc: unknown, path: string[], from = 0, out: unknown[] = []): unknown[] {
+export function valuesAt(doc: unknown, path: string[], from = 0, out: unknown[] = []): unknown[] {
   if (from === path.length) {
     if (Array.isArray(doc)) out.push(...doc);
     else out.push(doc);
@@ -99,7 +111,7 @@ export class CollectionGroups {
       if (!field) {
         this.byField.set(eq.field, (field = { path: eq.field.split('.'), values: new Map() }));
       }
-      for (const value of eq.values) addTo(field.values, idKey(value), group);
+      for (const value of eq.values) addTo(field.values, equalityKey(value), group);
     }
   }
 
@@ -114,7 +126,7 @@ export class CollectionGroups {
     for (const eq of equalities) {
       const field = this.byField.get(eq.field);
       if (!field) continue;
-      for (const value of eq.values) removeFrom(field.values, idKey(value), group);
+      for (const value of eq.values) removeFrom(field.values, equalityKey(value), group);
       if (field.values.size === 0) this.byField.delete(eq.field);
     }
   }
@@ -142,7 +154,7 @@ export class CollectionGroups {
     for (const g of this.scan) out.add(g);
     for (const { path, values } of this.byField.values()) {
       for (const value of valuesAt(doc, path)) {
-        const groups = values.get(idKey(value));
+        const groups = values.get(equalityKey(value));
         if (groups) for (const g of groups) out.add(g);
       }
     }
@@ -150,13 +162,13 @@ export class CollectionGroups {
   }
 }
 
-function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+export function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   let set = map.get(key);
   if (!set) map.set(key, (set = new Set()));
   set.add(value);
 }
 
-function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+export function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   const set = map.get(key);
   if (!set) return;
   set.delete(value);

@@ -7,7 +7,8 @@ import { isPlainObject } from './clone.js';
 
 const NUMERIC = new Set(['Decimal128', 'Long', 'Int32', 'Double']);
 
-function isBsonNumber(value: unknown): boolean {
+/** Whether `value` is a BSON number object (Decimal128, Long, Int32, Double). */
+export function isBsonNumber(value: unknown): boolean {
   const bson = (value as { _bsontype?: unknown } | null)?._bsontype;
   return typeof bson === 'string' && NUMERIC.has(bson);
 }

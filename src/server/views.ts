@@ -8,7 +8,8 @@ import { resolveCriteria, type CacheConfig } from './criteria.js';
 import { holdEmits, releaseEmits, type Group, type GroupMember } from './group.js';
 import { Groups } from './groups.js';
 import { idKey } from './ids.js';
-import { compileMatcher, type Matcher } from './matcher.js';
+import { LookupIndex, type TracedLookup } from './lookupIndex.js';
+import { compileMatcher } from './matcher.js';
 import { compileSource, type DataSource, type SourceState } from './sources.js';
 import { Producers } from './producers.js';
 import { Publications } from './publications.js';
@@ -23,13 +24,6 @@ export type { DataSource, SourceState } from './sources.js';
 export interface ViewMember extends GroupMember {
   group: Group | null;
   resolution: Resolution | null;
-}
-
-/** One lookup a pipe made while resolving: what it asked and which documents it got. */
-interface TracedLookup {
-  readonly collection: string;
-  readonly matcher: Matcher;
-  readonly ids: Set<string>;
 }
 
 /** The criteria of one source resolved for one set of identity values, shared by its clients. */
@@ -77,6 +71,8 @@ export class Views {
   private readonly dependents = new Map<string, { source: SourceState; fields: Set<string> }[]>();
   /** The subscription groups and the routing of changes to them. */
   private readonly groups: Groups;
+  /** The traced lookups of every live resolution, by what a change must hold to alter them. */
+  private readonly lookups = new LookupIndex<Resolution>();
   private closed = false;
   /** The instances of produced sources. */
   readonly producers: Producers;
@@ -191,7 +187,7 @@ export class Views {
     if (old === resolution) return;
     if (old) {
       old.members.delete(member);
-      if (old.members.size === 0) old.source.resolutions.delete(old.key);
+      if (old.members.size === 0) this.drop(old);
     }
     member.resolution = resolution;
     resolution.members.add(member);
@@ -220,7 +216,7 @@ export class Views {
     const resolution = member.resolution;
     if (resolution) {
       resolution.members.delete(member);
-      if (resolution.members.size === 0) resolution.source.resolutions.delete(resolution.key);
+      if (resolution.members.size === 0) this.drop(resolution);
     }
     if (member.group) this.groups.leave(member, member.group);
     member.resolution = null;
@@ -247,12 +243,15 @@ export class Views {
     if (change.type === 'transaction') return this.applyAll(change.changes);
     this.producers.changed(change);
     if (change.type === 'reset') return this.resync(change.collection);
-    const affected = (this.dependents.get(change.collection) ?? []).filter(
-      ({ source, fields }) => source.resolutions.size > 0 && touches(change, fields),
+    const affected = new Set(
+      (this.dependents.get(change.collection) ?? [])
+        .filter(({ source, fields }) => source.resolutions.size > 0 && touches(change, fields))
+        .map(({ source }) => source),
     );
-    const stale = affected.flatMap(({ source }) =>
-      [...source.resolutions.values()].filter((r) => traceTouches(r.trace, change)),
-    );
+    const stale =
+      affected.size === 0
+        ? []
+        : [...this.lookups.touched(change)].filter((r) => affected.has(r.source));
     if (stale.length === 0) return this.groups.route(change);
     // A failed lookup must not drop the change for everyone: route it whatever happened, and
     // resync the views whose lookups failed.
@@ -289,6 +288,15 @@ export class Views {
     this.scopes.clear();
     this.groups.clear();
     for (const source of this.sources.values()) source.resolutions.clear();
+    this.lookups.clear();
+  }
+
+  /** Forgets a resolution nobody follows any more. */
+  private drop(resolution: Resolution): void {
+    if (resolution.source.resolutions.get(resolution.key) === resolution) {
+      resolution.source.resolutions.delete(resolution.key);
+    }
+    this.lookups.delete(resolution);
   }
 
   /**
@@ -334,13 +342,17 @@ export class Views {
       resolution,
     );
     resolution.exceeded = exceeded;
+    // Left while its lookups ran: nothing follows it any more.
+    if (source.resolutions.get(resolution.key) !== resolution) return;
     if (canonicalKey(query) === canonicalKey(resolution.query)) {
       resolution.trace = trace;
+      this.lookups.set(resolution, trace);
       return;
     }
     const from = resolution.group;
     const to = await this.groups.shared(source, query, resolution.limit);
     resolution.trace = trace;
+    this.lookups.set(resolution, trace);
     resolution.query = query;
     resolution.group = to;
     for (const member of resolution.members) this.groups.move(member, from, to);
@@ -378,6 +390,7 @@ export class Views {
         const docs = await this.adapter.find(collection, q);
         trace.push({
           collection,
+          query: q,
           matcher: compileMatcher(q),
           ids: new Set(docs.map((d) => idKey(d._id))),
         });
@@ -419,6 +432,7 @@ export class Views {
       members: new Set(),
     };
     source.resolutions.set(key, resolution);
+    this.lookups.set(resolution, trace);
     return resolution;
   }
 }
@@ -450,16 +464,6 @@ function touches(change: Exclude<Change, { type: 'reset' }>, fields: Set<string>
   for (const path of change.removedFields)
     if (fields.has(path.split('.')[0] as string)) return true;
   return false;
-}
-
-/** True when a change may alter what one of these lookups selected. */
-function traceTouches(trace: TracedLookup[], change: Exclude<Change, { type: 'reset' }>): boolean {
-  const key = idKey(change.id);
-  const doc = change.type === 'delete' ? null : change.doc;
-  return trace.some(
-    (t) =>
-      t.collection === change.collection && (t.ids.has(key) || (doc !== null && t.matcher(doc))),
-  );
 }
 
 function producedOf(source: SourceState): SourceState & { readonly produced: Produced } {
