@@ -2,46 +2,15 @@ import { encodeSubscriptionError } from '../protocol/encode.js';
 import { ParticleError } from '../protocol/errors.js';
 import type { Adapter, Change, Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
-import { cloneDeep, isPlainObject } from './clone.js';
 import { Group } from './group.js';
 import { Wildcards } from './wildcards.js';
-import type { ProduceContext, Produced } from './produced.js';
+import type { Produced } from './produced.js';
 import { idKey } from './ids.js';
-import { compileMatcher, type Matcher } from './matcher.js';
-import { validate } from './params.js';
+import { Instance, produceOnce, type ProductionHost } from './production.js';
 import type { SessionRoot } from './session.js';
 import type { SourceState } from './sources.js';
 
-interface FindTrace {
-  readonly collection: string;
-  readonly matcher: Matcher;
-  readonly ids: ReadonlySet<string>;
-}
-
-/** One produced instance: its documents (a group, shared by its subscribers) and dependencies. */
-export class Instance {
-  readonly members = new Set<SessionRoot>();
-  finds: FindTrace[] = [];
-  names = new Set<string>();
-  /** Instances this one read in its last production, and those that read it. */
-  reads = new Set<Instance>();
-  readonly readers = new Set<Instance>();
-  running = false;
-  again = false;
-  destroyed = false;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  linger: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(
-    readonly key: string,
-    readonly source: SourceState & { readonly produced: Produced },
-    readonly params: Record<string, unknown>,
-    readonly identity: Readonly<Record<string, unknown>>,
-    readonly group: Group,
-  ) {}
-}
-
-const TIMEOUT = Symbol('timeout');
+export { Instance } from './production.js';
 
 /**
  * The live instances of every produced source: made on the first subscriber, shared by the
@@ -60,8 +29,21 @@ export class Producers {
     private readonly adapter: Adapter,
     private readonly debug: (message: string, details?: unknown) => void,
     /** The data sources by name (for `read`). */
-    private readonly lookup: (name: string) => SourceState | undefined,
-  ) {}
+    lookup: (name: string) => SourceState | undefined,
+  ) {
+    this.host = {
+      adapter,
+      lookup,
+      keyOf: (source, identity, params) => this.keyOf(source, identity, params),
+      instanceFor: (source, identity, params, chain) =>
+        this.instanceFor(source, identity, params, chain),
+      relink: (instance, reads) => this.relink(instance, reads),
+      debug,
+    };
+  }
+
+  /** What a production reads through (see {@link produceOnce}). */
+  private readonly host: ProductionHost;
 
   get size(): number {
     return this.instances.size;
@@ -231,115 +213,9 @@ export class Producers {
   }
 
   private async firstProduction(instance: Instance, chain: readonly string[] = []): Promise<void> {
-    const outcome = await this.produceOnce(instance, chain);
+    const outcome = await produceOnce(this.host, instance, chain);
     if (!outcome.ok) throw new ParticleError('produce_failed', outcome.message);
     instance.group.load(outcome.docs);
-  }
-
-  /** One production with its dependencies recorded; a throw, a bad value or a timeout fails it. */
-  private async produceOnce(
-    instance: Instance,
-    before: readonly string[] = [],
-  ): Promise<{ ok: true; docs: Doc[] } | { ok: false; message: string }> {
-    const { source } = instance;
-    const chain = [...before, instance.key];
-    const finds: FindTrace[] = [];
-    const names = new Set<string>();
-    const reads = new Set<Instance>();
-    const context: ProduceContext = {
-      params: instance.params,
-      identity: instance.identity,
-      find: async (collection, query = {}, options) => {
-        if (!source.produced.collections.includes(collection)) {
-          throw new ParticleError(
-            'config',
-            `dataSources.${source.name}: find in ${collection}, which its collections do not list`,
-          );
-        }
-        const docs = await this.adapter.find(collection, query, options);
-        finds.push({
-          collection,
-          matcher: compileMatcher(query),
-          ids: new Set(docs.map((d) => idKey(d._id))),
-        });
-        return docs.map((d) => cloneDeep(d));
-      },
-      depend: (name) => {
-        names.add(String(name));
-      },
-      read: async (name, rawParams) => {
-        const target = this.lookup(String(name));
-        if (!target?.produced) {
-          throw new ParticleError(
-            'produce_failed',
-            `read: ${String(name)} is not a produced source`,
-          );
-        }
-        let params: Record<string, unknown> = {};
-        if (target.params) {
-          const checked = await validate(target.params, rawParams, 'params');
-          if (!checked.ok)
-            throw new ParticleError('produce_failed', `read ${target.name}: ${checked.message}`);
-          params = checked.value as Record<string, unknown>;
-        }
-        const produced = target as SourceState & { readonly produced: Produced };
-        const key = this.keyOf(produced, instance.identity, params);
-        if (chain.includes(key)) {
-          const names = [...chain, key].map((k) => k.slice(0, k.indexOf('?')));
-          throw new ParticleError('produce_failed', `read cycle: ${names.join(' -> ')}`);
-        }
-        const dep = await this.instanceFor(produced, instance.identity, params, chain);
-        reads.add(dep);
-        return dep.group.list().map((d) => cloneDeep(d));
-      },
-    };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const timeout = new Promise<typeof TIMEOUT>((resolve) => {
-        timer = setTimeout(() => resolve(TIMEOUT), source.produced.timeoutMs);
-        timer.unref?.();
-      });
-      const value = await Promise.race([
-        Promise.resolve().then(() => source.produced.produce(context)),
-        timeout,
-      ]);
-      if (value === TIMEOUT) {
-        return {
-          ok: false,
-          message: `${source.name}: produce took longer than ${source.produced.timeoutMs} ms`,
-        };
-      }
-      const docs = Array.isArray(value) ? value : [value];
-      const idField = source.idField;
-      const bad = docs.findIndex((d) => !isPlainObject(d) || d[idField] === undefined);
-      if (bad >= 0) {
-        return {
-          ok: false,
-          message: `${source.name}: produce must return documents with ${idField} (item ${bad} has none)`,
-        };
-      }
-      // The group keys documents by `_id`; a produced document named by another field is keyed by it.
-      const rows = docs.map((d) => (idField === '_id' ? d : { ...d, _id: d[idField] }));
-      const json = JSON.stringify(rows);
-      const max = source.produced.maxBytes;
-      // `length` counts UTF-16 units: at most 3 bytes each, never more bytes than units / 1.
-      if (json.length > max || (json.length * 3 > max && Buffer.byteLength(json) > max)) {
-        return {
-          ok: false,
-          message: `${source.name}: produce returned more than maxBytes (${max} bytes of JSON)`,
-        };
-      }
-      instance.finds = finds;
-      instance.names = names;
-      this.relink(instance, reads);
-      return { ok: true, docs: JSON.parse(json) as Doc[] };
-    } catch (error) {
-      this.debug(`${source.name}: produce failed`, error);
-      const text = error instanceof ParticleError ? error.message : 'produce failed on the server';
-      return { ok: false, message: `${source.name}: ${text}` };
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   private stale(instance: Instance): void {
@@ -359,7 +235,7 @@ export class Producers {
   private async reproduce(instance: Instance): Promise<void> {
     if (instance.destroyed) return;
     instance.running = true;
-    const outcome = await this.produceOnce(instance);
+    const outcome = await produceOnce(this.host, instance);
     instance.running = false;
     if (instance.destroyed) return;
     if (outcome.ok) {
