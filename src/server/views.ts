@@ -2,14 +2,11 @@ import { ParticleError } from '../protocol/errors.js';
 import { encodeManifest } from '../protocol/encode.js';
 import type { Manifest, RootOptions } from '../protocol/messages.js';
 import type { Adapter, Change, ChangeBatch, Doc } from './adapter.js';
-import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
-import { resolveCriteria, type CacheConfig } from './criteria.js';
+import type { CacheConfig } from './criteria.js';
 import { holdEmits, releaseEmits, type Group, type GroupMember } from './group.js';
 import { Groups } from './groups.js';
-import { idKey } from './ids.js';
-import { LookupIndex, type TracedLookup } from './lookupIndex.js';
-import { compileMatcher } from './matcher.js';
+import { Resolutions, type Resolution } from './resolutions.js';
 import { compileSource, type DataSource, type SourceState } from './sources.js';
 import { Producers } from './producers.js';
 import { Publications } from './publications.js';
@@ -19,29 +16,12 @@ import type { Produced } from './produced.js';
 import type { SessionRoot } from './session.js';
 
 export type { DataSource, SourceState } from './sources.js';
+export type { Resolution } from './resolutions.js';
 
 /** A client's root as the views see it: a group member that follows one resolution. */
 export interface ViewMember extends GroupMember {
   group: Group | null;
   resolution: Resolution | null;
-}
-
-/** The criteria of one source resolved for one set of identity values, shared by its clients. */
-export interface Resolution {
-  readonly key: string;
-  readonly source: SourceState;
-  readonly identity: Record<string, unknown>;
-  /** The validated params the criteria read (`{}` for an eager root). */
-  readonly params: Record<string, unknown>;
-  /** The window in force, if any. */
-  readonly limit: number | undefined;
-  query: Doc;
-  /** The lookups behind `query`: only a change to what they selected, or could now select, can change it. */
-  trace: TracedLookup[];
-  /** A pipe expanded past `maxReferenceValues`: `query` matches nothing (reported once). */
-  exceeded: boolean;
-  group: Group;
-  readonly members: Set<ViewMember>;
 }
 
 /** How the views report and schedule. */
@@ -71,9 +51,8 @@ export class Views {
   private readonly dependents = new Map<string, { source: SourceState; fields: Set<string> }[]>();
   /** The subscription groups and the routing of changes to them. */
   private readonly groups: Groups;
-  /** The traced lookups of every live resolution, by what a change must hold to alter them. */
-  private readonly lookups = new LookupIndex<Resolution>();
-  private closed = false;
+  /** The resolutions of collection sources' criteria, per identity values and params. */
+  private readonly resolutions: Resolutions;
   /** The instances of produced sources. */
   readonly producers: Producers;
   /** The instances of published sources, and who publishes into them. */
@@ -88,6 +67,7 @@ export class Views {
     private readonly options: ViewsOptions = {},
   ) {
     this.groups = new Groups(adapter);
+    this.resolutions = new Resolutions(adapter, this.groups, options);
     this.scopes = new ScopeViews((message, details) => options.debug?.(message, details));
     this.producers = new Producers(
       adapter,
@@ -164,7 +144,7 @@ export class Views {
       if (root.subscription?.all) return this.producers.joinAll(root, producedOf(source), identity);
       return this.producers.join(root, producedOf(source), identity, params);
     }
-    const resolution = await this.resolutionFor(source, identity, params, limit);
+    const resolution = await this.resolutions.for(source, identity, params, limit);
     member.resolution = resolution;
     member.group = resolution.group;
     resolution.members.add(member);
@@ -183,11 +163,11 @@ export class Views {
     if (source.produced || source.published || source.liveScope) return;
     const old = member.resolution;
     const from = member.group;
-    const resolution = await this.resolutionFor(source, identity, params, limit);
+    const resolution = await this.resolutions.for(source, identity, params, limit);
     if (old === resolution) return;
     if (old) {
       old.members.delete(member);
-      if (old.members.size === 0) this.drop(old);
+      if (old.members.size === 0) this.resolutions.drop(old);
     }
     member.resolution = resolution;
     resolution.members.add(member);
@@ -216,7 +196,7 @@ export class Views {
     const resolution = member.resolution;
     if (resolution) {
       resolution.members.delete(member);
-      if (resolution.members.size === 0) this.drop(resolution);
+      if (resolution.members.size === 0) this.resolutions.drop(resolution);
     }
     if (member.group) this.groups.leave(member, member.group);
     member.resolution = null;
@@ -233,8 +213,9 @@ export class Views {
     if (source.produced) return this.producers.view(producedOf(source), identity, params);
     if (source.published) return this.publications.view(publishedOf(source), params);
     if (source.liveScope) return this.scopes.view(scopeOf(source), params);
-    const existing = source.resolutions.get(this.resolutionKey(source, identity, params, limit));
-    const query = existing?.query ?? (await this.resolve(source, identity, params)).query;
+    const existing = source.resolutions.get(this.resolutions.key(source, identity, params, limit));
+    const query =
+      existing?.query ?? (await this.resolutions.resolve(source, identity, params)).query;
     return this.groups.list(source, query, limit);
   }
 
@@ -251,13 +232,13 @@ export class Views {
     const stale =
       affected.size === 0
         ? []
-        : [...this.lookups.touched(change)].filter((r) => affected.has(r.source));
+        : [...this.resolutions.touched(change)].filter((r) => affected.has(r.source));
     if (stale.length === 0) return this.groups.route(change);
     // A failed lookup must not drop the change for everyone: route it whatever happened, and
     // resync the views whose lookups failed.
-    return this.reresolve(stale).then((failed) => {
+    return this.resolutions.reresolve(stale).then((failed) => {
       this.groups.route(change);
-      this.retry(failed, 0);
+      this.resolutions.retry(failed, 0);
     });
   }
 
@@ -276,164 +257,17 @@ export class Views {
     const dependents = (this.dependents.get(collection) ?? []).flatMap((d) => [
       ...d.source.resolutions.values(),
     ]);
-    if (dependents.length) this.retry(await this.reresolve(dependents), 0);
+    if (dependents.length) this.resolutions.retry(await this.resolutions.reresolve(dependents), 0);
     await this.groups.resync(collection);
   }
 
   /** Forgets every group (the stream is shutting down). */
   clear(): void {
-    this.closed = true;
     this.producers.clear();
     this.publications.clear();
     this.scopes.clear();
     this.groups.clear();
-    for (const source of this.sources.values()) source.resolutions.clear();
-    this.lookups.clear();
-  }
-
-  /** Forgets a resolution nobody follows any more. */
-  private drop(resolution: Resolution): void {
-    if (resolution.source.resolutions.get(resolution.key) === resolution) {
-      resolution.source.resolutions.delete(resolution.key);
-    }
-    this.lookups.delete(resolution);
-  }
-
-  /**
-   * Re-runs the criteria of these resolutions; moves clients whose criteria changed. Resolves
-   * with the resolutions whose lookups failed (they keep their current view until a retry).
-   */
-  private async reresolve(resolutions: Resolution[]): Promise<Resolution[]> {
-    const failed: Resolution[] = [];
-    for (const resolution of new Set(resolutions)) {
-      if (resolution.source.resolutions.get(resolution.key) !== resolution) continue;
-      try {
-        await this.reresolveOne(resolution);
-      } catch (error) {
-        failed.push(resolution);
-        this.options.debug?.(
-          `dataSources.${resolution.source.name}: re-resolving criteria failed; the view will resync`,
-          error,
-        );
-      }
-    }
-    return failed;
-  }
-
-  /** Resyncs resolutions whose re-resolution failed, later, with a growing delay. */
-  private retry(failed: Resolution[], attempt: number): void {
-    const defer = this.options.defer;
-    if (failed.length === 0 || !defer || this.closed) return;
-    defer(
-      async () => {
-        if (this.closed) return;
-        this.retry(await this.reresolve(failed), attempt + 1);
-      },
-      Math.min(10_000, 100 * 2 ** attempt),
-    );
-  }
-
-  private async reresolveOne(resolution: Resolution): Promise<void> {
-    const { source } = resolution;
-    const { query, trace, exceeded } = await this.resolve(
-      source,
-      resolution.identity,
-      resolution.params,
-      resolution,
-    );
-    resolution.exceeded = exceeded;
-    // Left while its lookups ran: nothing follows it any more.
-    if (source.resolutions.get(resolution.key) !== resolution) return;
-    if (canonicalKey(query) === canonicalKey(resolution.query)) {
-      resolution.trace = trace;
-      this.lookups.set(resolution, trace);
-      return;
-    }
-    const from = resolution.group;
-    const to = await this.groups.shared(source, query, resolution.limit);
-    resolution.trace = trace;
-    this.lookups.set(resolution, trace);
-    resolution.query = query;
-    resolution.group = to;
-    for (const member of resolution.members) this.groups.move(member, from, to);
-  }
-
-  /** Moves `member` from one group to another, sending the difference as one delta. */
-  private resolutionKey(
-    source: SourceState,
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-    limit: number | undefined,
-  ): string {
-    // A missing field and an explicit null resolve differently (missing matches nothing), so
-    // they must never share a key: a missing field is written as an empty entry.
-    const entries = (values: Record<string, unknown>, fields: string[]): unknown[][] =>
-      fields.map((f) => (Object.hasOwn(values, f) ? [values[f]] : []));
-    return canonicalKey([
-      entries(identity, source.compiled.identityFields),
-      entries(params, source.compiled.paramFields),
-      limit ?? null,
-    ]);
-  }
-
-  private async resolve(
-    source: SourceState,
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-    was?: Resolution,
-  ): Promise<{ query: Doc; trace: TracedLookup[]; exceeded: boolean }> {
-    const trace: TracedLookup[] = [];
-    const { query, exceeded } = await resolveCriteria(
-      source.compiled,
-      identity,
-      async (collection, q) => {
-        const docs = await this.adapter.find(collection, q);
-        trace.push({
-          collection,
-          query: q,
-          matcher: compileMatcher(q),
-          ids: new Set(docs.map((d) => idKey(d._id))),
-        });
-        return docs;
-      },
-      this.options.maxReferenceValues ?? Infinity,
-      params,
-    );
-    if (exceeded !== undefined && !was?.exceeded) {
-      this.options.debug?.(
-        `dataSources.${source.name}: criteria.${exceeded} expands past maxReferenceValues ` +
-          `(${this.options.maxReferenceValues}); the view matches nothing until it shrinks`,
-      );
-    }
-    return { query, trace, exceeded: exceeded !== undefined };
-  }
-
-  private async resolutionFor(
-    source: SourceState,
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-    limit: number | undefined,
-  ): Promise<Resolution> {
-    const key = this.resolutionKey(source, identity, params, limit);
-    const existing = source.resolutions.get(key);
-    if (existing) return existing;
-    const { query, trace, exceeded } = await this.resolve(source, identity, params);
-    const group = await this.groups.shared(source, query, limit);
-    const resolution: Resolution = {
-      key,
-      source,
-      identity: pick(identity, source.compiled.identityFields),
-      params: pick(params, source.compiled.paramFields),
-      limit,
-      query,
-      trace,
-      exceeded,
-      group,
-      members: new Set(),
-    };
-    source.resolutions.set(key, resolution);
-    this.lookups.set(resolution, trace);
-    return resolution;
+    this.resolutions.clear(this.sources.values());
   }
 }
 
@@ -445,13 +279,6 @@ export function rootOptionsOf(source: SourceState, limit?: number): RootOptions 
     ...(limit !== undefined ? { limit } : {}),
   };
   return Object.keys(options).length ? options : undefined;
-}
-
-/** The identity fields a resolution reads, and nothing else of the identity. */
-function pick(identity: Record<string, unknown>, fields: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const f of fields) if (Object.hasOwn(identity, f)) out[f] = identity[f];
-  return Object.freeze(out);
 }
 
 /** True when a change may alter which documents a pipe selects or the values it reads. */
