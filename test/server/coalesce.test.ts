@@ -61,6 +61,25 @@ describe('the changes of one tick are one delta', () => {
     });
   });
 
+  it('an in-process consumer (stream.register) gets the changes of one tick as one delta too', async () => {
+    server = await startServer();
+    const got: ServerMessage[] = [];
+    let ready!: () => void;
+    const registered = new Promise<void>((r) => (ready = r));
+    const unregister = server.stream.register(ann, (_type, message) => {
+      got.push(message);
+      if (message.type === 'payload' && message.root === 'redThings') ready();
+    });
+    await registered;
+    for (let i = 0; i < 3; i++)
+      server.adapter.update('users', { _id: 3 }, { $set: { name: `Cid ${i}` } });
+    await tick();
+    const deltas = got.filter((m) => m.type === 'delta' && m.root === 'allUsers');
+    expect(deltas).toHaveLength(1);
+    expect(names((deltas[0] as { ops: unknown[] }).ops)).toEqual(['Cid 0', 'Cid 1', 'Cid 2']);
+    unregister();
+  });
+
   it('a coalesced delta is replayed on resume as the one delta it was', async () => {
     server = await startServer();
     const first = await connect(ann);
