@@ -31,13 +31,15 @@
  * An update event's `fullDocument` is filled the way `updateLookup` is documented to be: read
  * from the *current* state when a batch is answered, so it can be newer than the event (or
  * `null` once the document is gone). `hold()` keeps batches back so that several writes are read
- * in one. It is not a database: queries, the stream's `$match` and update operators use mingo,
- * so query semantics (BSON type comparison, collation) are not tested here; upserts and pipeline
- * updates are refused. Never shipped.
+ * in one. It is not a database: queries and update operators use mingo, except that `find` and
+ * the write commands' filters compare numbers by value across BSON types and BinData exactly
+ * (fakeQuery.ts); collations are not applied, upserts and pipeline updates are refused. Never
+ * shipped.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { BSON } from 'mongodb';
 import { Query, update as applyOperators } from 'mingo';
+import { compileFakeQuery, fakeFind } from './fakeQuery.js';
 import { OP_MSG, OP_QUERY, opMsg, opReply, parseOpMsg, parseOpQuery } from './mongoWire.js';
 
 type Doc = Record<string, unknown>;
@@ -525,14 +527,12 @@ export class MongoWireFake {
       this.secondary !== undefined && ['secondary', 'secondaryPreferred', 'nearest'].includes(mode);
     const store = inTxn ? inTxn.txn.store : fromSecondary ? this.secondary : this.collections;
     const docs = store?.get(coll) ?? [];
-    let cursor = new Query((body.filter as Doc | undefined) ?? {}).find(
-      docs,
-      body.projection as Doc | undefined,
-    );
-    if (body.sort) cursor = cursor.sort(body.sort as Record<string, 1 | -1>);
-    if (typeof body.skip === 'number' && body.skip > 0) cursor = cursor.skip(body.skip);
-    if (typeof body.limit === 'number' && body.limit > 0) cursor = cursor.limit(body.limit);
-    const firstBatch = cursor.all();
+    const options: Parameters<typeof fakeFind>[2] = {};
+    if (body.projection) options.projection = body.projection as Doc;
+    if (body.sort) options.sort = body.sort as Doc;
+    if (typeof body.skip === 'number') options.skip = body.skip;
+    if (typeof body.limit === 'number') options.limit = body.limit;
+    const firstBatch = fakeFind(docs, (body.filter as Doc | undefined) ?? {}, options);
     return { cursor: { id: BSON.Long.ZERO, ns: `${this.dbName}.${coll}`, firstBatch }, ok: 1 };
   }
 
@@ -678,8 +678,7 @@ export class MongoWireFake {
         if (fail({ code: 9, errmsg })) break;
         continue;
       }
-      const query = new Query((statement.q as Doc | undefined) ?? {});
-      const matches = list.filter((doc) => query.test(doc));
+      const matches = list.filter(compileFakeQuery((statement.q as Doc | undefined) ?? {}));
       for (const doc of statement.multi === true ? matches : matches.slice(0, 1)) {
         matched++;
         const at = list.indexOf(doc);
@@ -742,8 +741,7 @@ export class MongoWireFake {
         if (ordered) break;
         continue;
       }
-      const query = new Query((statement.q as Doc | undefined) ?? {});
-      const matches = list.filter((doc) => query.test(doc));
+      const matches = list.filter(compileFakeQuery((statement.q as Doc | undefined) ?? {}));
       for (const doc of statement.limit === 1 ? matches.slice(0, 1) : matches) {
         list.splice(list.indexOf(doc), 1);
         n++;
