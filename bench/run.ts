@@ -942,6 +942,29 @@ for (const clients of p1Sizes) {
   });
 }
 
+{
+  const changes = quick ? 300 : 1000;
+  const large = quick ? 5000 : 10_000;
+  const s = measure('p14-small', 'p14', { identities: 100, changes });
+  const l = measure('p14-large', 'p14', { identities: large, changes });
+  plan.push({
+    id: 'P14',
+    keys: [s.key, l.key],
+    rows: () => [
+      ratioRow(
+        `P14 server CPU per change to a join collection, ${large.toLocaleString('en-US')} identities ` +
+          'piping through it (baseline: 100 identities)',
+        fig(l.key, 'cpuUsPerChange'),
+        fig(s.key, 'cpuUsPerChange'),
+        'µs',
+        '<= 2x',
+        (x) => x <= 2,
+        'each change re-resolves one identity and sends it one delta',
+      ),
+    ],
+  });
+}
+
 // ---- running -----------------------------------------------------------------------------
 
 function format(value: number, unit: string): string {

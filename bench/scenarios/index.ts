@@ -1,5 +1,4 @@
 import { p15 } from './capacity.js';
-import { p15 } from './capacity.js';
 import { p4, p4react } from './client.js';
 import { p1, p2 } from './fanout.js';
 import { p3 } from './matching.js';
@@ -8,6 +7,7 @@ import { p10, p9 } from './mutations.js';
 import { p5 } from './payload.js';
 import { p11 } from './produced.js';
 import { s1, s2 } from './peers.js';
+import { p14 } from './reactive.js';
 import { p12 } from './scopes.js';
 import { p8 } from './store.js';
 import { p13churn, p13memory, p13ready } from './windows.js';
@@ -30,7 +30,7 @@ export const jobs = {
   p13ready,
   p13churn,
   p13memory,
-  p15,
+  p14,
   p15,
   s1,
   s2,
