@@ -27,12 +27,14 @@ afterEach(async () => {
 });
 
 const dec = (s: string) => BSON.Decimal128.fromString(s);
-const ids = async (coll: Collection<Document>, filter: Document, sort?: Document) =>
+/** Documents keyed by plain ids, as in the manual's examples. */
+type Keyed = Document & { _id: number | string };
+const ids = async (coll: Collection<Keyed>, filter: Document, sort?: Document) =>
   (await coll.find(filter, sort ? { sort } : {}).toArray()).map((d) => d._id as unknown);
 
 describe('numbers, by value whatever their BSON type', () => {
   test("the manual's numbers example", async () => {
-    const numbers = client.db(fake.dbName).collection('numbers');
+    const numbers = client.db(fake.dbName).collection<Keyed>('numbers');
     await numbers.insertMany([
       { _id: 1, val: dec('9.99'), description: 'Decimal' },
       { _id: 2, val: 9.99, description: 'Double' },
@@ -47,7 +49,7 @@ describe('numbers, by value whatever their BSON type', () => {
   });
 
   test('Decimal128 against plain numbers: equality, ranges and $in', async () => {
-    const c = client.db(fake.dbName).collection('c');
+    const c = client.db(fake.dbName).collection<Keyed>('c');
     await c.insertMany([
       { _id: 'five', n: dec('5') },
       { _id: 'onefifty', n: dec('1.50') },
@@ -74,7 +76,7 @@ describe('BinData, by subtype and exact bytes', () => {
 
   test('equality and $in see the bytes, and the subtype', async () => {
     expect(String(a())).toBe(String(b()));
-    const c = client.db(fake.dbName).collection('keys');
+    const c = client.db(fake.dbName).collection<Keyed>('keys');
     await c.insertMany([
       { _id: 'a', k: a() },
       { _id: 'b', k: b() },
@@ -89,7 +91,7 @@ describe('BinData, by subtype and exact bytes', () => {
   });
 
   test('sort: length, then subtype, then bytes', async () => {
-    const c = client.db(fake.dbName).collection('sorted');
+    const c = client.db(fake.dbName).collection<Keyed>('sorted');
     await c.insertMany([
       { _id: 'long', k: new BSON.Binary(Buffer.from([0, 0, 0]), 0) },
       { _id: 'sub5', k: new BSON.Binary(Buffer.from([0, 0]), 5) },
