@@ -1,5 +1,5 @@
 /**
- * P15's client process: opens bare `ws` sockets that register (`{ userId }`) and counts one
+ * P15's client process: opens bare `ws` sockets that register (`{ userId, teamId }`) and counts one
  * ready once its answer is in (Particle: both manifest roots' `payload`; raw: one frame). Sockets
  * are bound round-robin to the given loopback source addresses, so one server port takes more
  * than one address's ephemeral ports. Requests: `open`, `held`, `stop`.
@@ -46,7 +46,13 @@ function openOne(o: Open, userId: number): Promise<{ ok: boolean; ms: number; wh
     };
     const timer = setTimeout(() => settle(false, 'timeout'), o.timeoutMs);
     ws.on('open', () =>
-      ws.send(JSON.stringify({ type: 'register', protocol: 1, identity: { userId } })),
+      ws.send(
+        JSON.stringify({
+          type: 'register',
+          protocol: 1,
+          identity: { userId, teamId: Math.floor(userId / 20) },
+        }),
+      ),
     );
     ws.on('message', (data) => {
       if (settled) return;

@@ -1,8 +1,8 @@
 /**
  * P15's server process: `capacityServer.ts <particle|raw> <users> <heartbeatMs>`. Particle: a
- * Stream over a MemoryAdapter with a `users` collection, each client's own identity-enforced
- * root (`userId: '@userId'`) and one shared root. Raw: a bare `ws` server that answers each
- * register with the same two documents and pings every socket each `heartbeatMs`. Requests:
+ * Stream over a MemoryAdapter with a `users` collection, each client's identity-enforced root
+ * (its team's 20 users, `teamId: '@teamId'`) and one shared root. Raw: a bare `ws` server that
+ * answers each register with the same documents and pings every socket each `heartbeatMs`. Requests:
  * `start` (the URL), `stats` (after GC), `cpu` (CPU over `ms` of idling), `stop`.
  */
 import { openSync, readSync } from 'node:fs';
@@ -17,11 +17,14 @@ import { settleMemory, sleep } from './stats.js';
 const [system, usersArg, heartbeatArg] = process.argv.slice(2);
 const users = Number(usersArg);
 const heartbeatMs = Number(heartbeatArg);
+/** Users per team: each client's root is its team's users. */
+const TEAM = 20;
 
 function user(i: number): Record<string, unknown> {
   return {
     _id: i,
     userId: i,
+    teamId: Math.floor(i / TEAM),
     name: `User number ${i}`,
     email: `user.${i}@example.com`,
     role: i % 10 === 0 ? 'admin' : 'member',
@@ -57,7 +60,7 @@ if (system === 'particle') {
   stream = new Stream({
     adapter,
     dataSources: {
-      me: { collection: 'users', criteria: { userId: '@userId' }, manifest: true },
+      team: { collection: 'users', criteria: { teamId: '@teamId' }, manifest: true },
       shared: { collection: 'shared', manifest: true },
     },
     maxSessions: users + 1000,
@@ -76,8 +79,9 @@ if (system === 'particle') {
     ws.on('close', () => alive.delete(ws));
     ws.on('error', () => undefined);
     ws.on('message', (data) => {
-      const { identity } = JSON.parse(String(data)) as { identity: { userId: number } };
-      ws.send(JSON.stringify({ me: [user(identity.userId)], shared: [shared] }));
+      const { identity } = JSON.parse(String(data)) as { identity: { teamId: number } };
+      const team = Array.from({ length: TEAM }, (_, k) => user(identity.teamId * TEAM + k));
+      ws.send(JSON.stringify({ team, shared: [shared] }));
     });
   });
   setInterval(() => {
