@@ -27,52 +27,14 @@ import {
   tokenTime,
 } from './clusterTime.js';
 import { mapChangeEvent, type ChangeEvent } from './mapEvent.js';
-import { canonicalKey } from '../canonical.js';
 import { findDocs, runWrites } from './writes.js';
+import { DEFAULTS, stripUndefined, type MongoAdapterOptions } from './options.js';
+import { explain } from './streamErrors.js';
+import { QUIET, txnKey, watchFilter } from './feedEvents.js';
 
-/** Options of {@link MongoAdapter}. */
-export interface MongoAdapterOptions {
-  /** The database to query and watch. The adapter never closes its `MongoClient`. */
-  db: Db;
-  /**
-   * How long the server holds each `getMore` of the change stream open waiting for events.
-   * Lower values make `close()` and idle resume-token updates quicker.
-   * @default 1000
-   */
-  maxAwaitTimeMS?: number;
-  /**
-   * Read each update's point-in-time post-image (`fullDocument: 'whenAvailable'`) instead of
-   * looking the document up when the event is read (`'updateLookup'`, which can be newer than
-   * the event). Clients then pass through every committed state. Needs MongoDB 6.0+ and
-   * `changeStreamPreAndPostImages: { enabled: true }` on every watched collection (`create` or
-   * `collMod`); an update without an image (not enabled, or expired) is read again by `_id`.
-   * @default false
-   */
-  postImages?: boolean;
-  /**
-   * The first delay before the change stream is opened again after it failed; it doubles on
-   * each failed attempt, up to `maxReopenDelayMs`.
-   * @default 100
-   */
-  reopenDelayMs?: number;
-  /** @default 10000 */
-  maxReopenDelayMs?: number;
-  /** Receives diagnostic messages (unknown event types, closing errors). */
-  onDebug?: (message: string, detail?: unknown) => void;
-}
-
-const DEFAULTS = {
-  maxAwaitTimeMS: 1000,
-  reopenDelayMs: 100,
-  maxReopenDelayMs: 10_000,
-  postImages: false,
-};
-
-/** The message of the error raised when the server cannot run change streams. */
-export const REPLICA_SET_REQUIRED =
-  'MongoAdapter needs change streams, and MongoDB only offers them on a replica set or a sharded ' +
-  'cluster; this server is a standalone (error 40573). Start mongod as a one-node replica set ' +
-  '(`mongod --replSet rs0`, then run `rs.initiate()` once in mongosh) or use a replica-set URL.';
+export type { MongoAdapterOptions } from './options.js';
+export { REPLICA_SET_REQUIRED } from './streamErrors.js';
+export { watchFilter } from './feedEvents.js';
 
 interface Watcher {
   collections: ReadonlySet<string>;
@@ -579,81 +541,5 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
       }
       this.wake = done;
     });
-  }
-}
-
-/**
- * The stream's server-side filter: events of the watched collections, renames into them, and
- * the database-wide events that have no `ns.coll` (dropDatabase, invalidate).
- */
-export function watchFilter(collections: string[]): Document {
-  return {
-    $or: [
-      { 'ns.coll': { $in: collections } },
-      { 'to.coll': { $in: collections } },
-      { operationType: { $in: ['dropDatabase', 'invalidate'] } },
-    ],
-  };
-}
-
-/** Event types that carry nothing for clients, and are not worth a debug message. */
-const QUIET = new Set([
-  'drop',
-  'rename',
-  'dropDatabase',
-  // expanded events (showExpandedEvents)
-  'create',
-  'createIndexes',
-  'dropIndexes',
-  'modify',
-  'shardCollection',
-  'reshardCollection',
-  'refineCollectionShardKey',
-]);
-
-/**
- * Server errors that retrying cannot cure (the deployment or the user's rights must change),
- * with what to do about each.
- */
-const PERMANENT: Record<number, string> = {
-  2: 'the server rejected an option of the change stream (BadValue)',
-  13: 'the user lacks the `find` and `changeStream` actions on the database (grant `read`)',
-  18: 'authentication failed: check the credentials in the connection string',
-  59: 'the server does not know a command the adapter needs',
-  115: 'the server does not support change streams here (CommandNotSupported)',
-  40324: 'the server does not know the $changeStream stage (MongoDB 3.6 or later is needed)',
-  40415: 'the server rejected an option of the $changeStream stage',
-};
-
-/** Turns a driver error into the error Particle reports (a config error when retrying is useless). */
-function explain(error: unknown): Error {
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  if (code === 40573 || /only supported on replica sets/i.test(message)) {
-    return new ParticleError('config', REPLICA_SET_REQUIRED, { cause: error });
-  }
-  const advice = typeof code === 'number' ? PERMANENT[code] : undefined;
-  if (advice !== undefined) {
-    return new ParticleError(
-      'config',
-      `MongoAdapter cannot open its change stream (error ${code}: ${message}): ${advice}.`,
-      { cause: error },
-    );
-  }
-  return error instanceof Error ? error : new Error(message, { cause: error });
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/** The transaction an event belongs to (its session and number), or undefined outside one. */
-function txnKey(event: ChangeEvent): string | undefined {
-  const { lsid, txnNumber } = event as ChangeEvent & { lsid?: unknown; txnNumber?: unknown };
-  if (lsid === undefined || txnNumber === undefined || txnNumber === null) return undefined;
-  try {
-    return canonicalKey({ lsid, txnNumber });
-  } catch {
-    return undefined;
   }
 }
