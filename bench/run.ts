@@ -771,6 +771,7 @@ for (const clients of p1Sizes) {
     docs: 10,
     warmupMs: quick ? 500 : 1000,
     measureMs: quick ? 1500 : 3000,
+    writesPerTick: 8,
   };
   const peers = [
     ['sharedb', 'ShareDB 5'],

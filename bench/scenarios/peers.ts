@@ -21,6 +21,11 @@ export interface PeerParams {
   measureMs: number;
   /** Updates written and not yet delivered, at most. */
   windowMsgs: number;
+  /**
+   * Writes made in one turn of the event loop at most, as a busy server sees them (many
+   * requests, one write each, handled in one tick); the window still bounds what is in flight.
+   */
+  writesPerTick: number;
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -68,7 +73,10 @@ async function run(shared: boolean, params: PeerParams): Promise<Figures> {
       const end = performance.now() + ms;
       while (performance.now() < end) {
         if (expected - pool.delivered < params.windowMsgs) {
-          write();
+          for (let i = 0; i < params.writesPerTick; i++) {
+            write();
+            if (expected - pool.delivered >= params.windowMsgs) break;
+          }
           await tick();
         } else await Promise.race([pool.nextProgress(), sleep(50)]);
       }
