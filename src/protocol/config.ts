@@ -56,10 +56,33 @@ export function checkKeys(where: string, given: object, allowed: readonly string
   }
 }
 
+/**
+ * A bad argument as an error message shows it: a scalar as itself (a string quoted), anything
+ * else by its kind, so an object never reads as `[object Object]`.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (
+    typeof value === 'number' ||
+    typeof value === 'boolean' ||
+    typeof value === 'bigint' ||
+    typeof value === 'symbol' ||
+    value === undefined ||
+    value === null
+  ) {
+    return String(value);
+  }
+  if (typeof value === 'function') return 'a function';
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
 /** Throws `ParticleError('config')` unless `value` is undefined or a positive integer. */
 export function checkPositiveInteger(where: string, value: unknown): void {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new ParticleError('config', `${where} must be a positive integer, not ${String(value)}`);
+    throw new ParticleError(
+      'config',
+      `${where} must be a positive integer, not ${describeValue(value)}`,
+    );
   }
 }

@@ -99,7 +99,7 @@ export function parseClientMessage(raw: unknown): ParseResult<ClientMessage> {
   }
   const validator = clientValidators[type as keyof typeof clientValidators];
   if (!validator.Check(value)) return { ok: false, error: describe(validator, value) };
-  return { ok: true, message: value as ClientMessage };
+  return { ok: true, message: value };
 }
 
 /**
@@ -147,7 +147,7 @@ function parseOne(raw: unknown): ParseResult<ServerMessage> {
   if (type === 'payload') {
     if (!payloadEnvelope.Check(value))
       return { ok: false, error: describe(payloadEnvelope, value) };
-    const bad = (value.data as unknown[]).findIndex(
+    const bad = value.data.findIndex(
       (doc) => typeof doc !== 'object' || doc === null || Array.isArray(doc),
     );
     if (bad >= 0) return { ok: false, error: `/data/${bad} must be an object` };
