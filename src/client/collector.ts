@@ -97,6 +97,7 @@ export class Collector<TStream = unknown> {
    * and its changes go to the server as one `$write` (shown at once, optimistically; refused
    * whole with `forbidden` or `locked`). `params` names a subscribed source's view.
    */
+  // eslint-disable-next-line @typescript-eslint/max-params -- public API (DESIGN.md: collector.update)
   update<TDoc extends Doc = Doc>(
     root: string,
     id: Id,
@@ -144,12 +145,12 @@ export class Collector<TStream = unknown> {
    * The lease lives while this client is connected, and `lockTtlMs` after it went away.
    */
   lock(root: string, id: Id, params?: unknown): Promise<Lease> {
-    return this.#core.leases.ask(root, id, params, true);
+    return this.#core.leases.ask({ root, id, params }, true);
   }
 
   /** Like {@link lock}, but rejects at once with `locked` (and `owner`) when someone holds it. */
   request(root: string, id: Id, params?: unknown): Promise<Lease> {
-    return this.#core.leases.ask(root, id, params, false);
+    return this.#core.leases.ask({ root, id, params }, false);
   }
 
   /** Who holds the lease of document `id` of `root`, as far as this client was told. */
@@ -168,7 +169,7 @@ export class Collector<TStream = unknown> {
     params: unknown,
     value: TValue,
   ): Publication<TValue> {
-    return this.#core.publications.publish(source, params, value) as Publication<TValue>;
+    return this.#core.publications.publish(source, params, value);
   }
 
   /** The mutations sent and not answered yet, oldest first (a frozen array). */
@@ -297,6 +298,7 @@ export class Collector<TStream = unknown> {
   /** The local view of `root` with `params`: an eager root, or the subscription with them. */
   #view(root: string, params: unknown): LocalViewInfo | undefined {
     const core = this.#core;
-    return localView(core.model, core.layer.data, core.subscriptions.views(), root, params);
+    const views = { eager: core.model, shown: core.layer.data, subs: core.subscriptions.views() };
+    return localView(views, root, params);
   }
 }

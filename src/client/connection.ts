@@ -77,6 +77,9 @@ const ignore = (): void => {};
 // Silence is timed on a monotonic clock: setting the wall clock back must not hide a dead link.
 const now = (): number => performance.now();
 
+/** What a close frame carries. */
+export type CloseFrame = { code: number; reason: string };
+
 /**
  * Closes `socket` without ever throwing. The reason is cut to what a close frame holds (a longer
  * one makes `close` throw and, in `ws`, leaves the socket half-closed and open for good); should
@@ -84,8 +87,7 @@ const now = (): number => performance.now();
  */
 export function closeSocket(
   socket: WebSocketLike,
-  code: number,
-  reason: string,
+  { code, reason }: CloseFrame,
   debug: (message: string, detail?: unknown) => void,
 ): void {
   try {
@@ -184,18 +186,18 @@ export class Connection {
       this.#touch();
       socket.send(JSON.stringify(this.#handlers.registerMessage()));
     };
-    socket.onmessage = ((event: MessageLike) => this.#frame(event.data)) as (e: never) => void;
-    socket.onerror = ((event: unknown) => {
+    socket.onmessage = (event: MessageLike) => this.#frame(event.data);
+    socket.onerror = (event: unknown) => {
       // A close event always follows; the error itself carries no usable detail in browsers.
       this.#handlers.debug('socket error', event);
-    }) as (e: never) => void;
-    socket.onclose = ((event: CloseLike) => {
+    };
+    socket.onclose = (event: CloseLike) => {
       if (this.#socket !== socket) return;
       const code = typeof event.code === 'number' ? event.code : 1006;
       const reason = typeof event.reason === 'string' ? event.reason : '';
       this.#detach();
       this.#down({ code, reason, opened: this.#opened, cause: 'closed' });
-    }) as (e: never) => void;
+    };
   }
 
   #frame(data: unknown): void {
@@ -275,7 +277,9 @@ export class Connection {
     const socket = this.#socket;
     this.#detach();
     if (socket === null) return;
-    closeSocket(socket, code, reason, this.#handlers.debug);
+    closeSocket(socket, { code, reason }, (message, detail) =>
+      this.#handlers.debug(message, detail),
+    );
   }
 
   #detach(): void {

@@ -21,7 +21,7 @@ export function opsOf(
   });
   const ops = new Map<string, WriteOp>();
   for (const patch of patches) {
-    const op = toOp(next as Doc, patch);
+    const op = toOp(next, patch);
     if (op === null) continue;
     // A later op on a path under an earlier whole-array set is already in it.
     if (
@@ -33,7 +33,7 @@ export function opsOf(
     ops.delete(op.path);
     ops.set(op.path, op);
   }
-  return { next: next as Doc, ops: [...ops.values()] };
+  return { next, ops: [...ops.values()] };
 }
 
 function toOp(next: Doc, patch: Patch): WriteOp | null {

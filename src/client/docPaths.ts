@@ -74,61 +74,78 @@ function child(node: Container, segment: string): unknown {
   return Object.hasOwn(node, segment) ? node[segment] : undefined;
 }
 
-/** A shallow, unfrozen copy of `node` with `segment` set to `value`. */
-function withChild(node: Container, segment: string, value: unknown, limits: FrameLimits) {
-  if (!isList(node)) return { ...node, [segment]: value };
-  if (!isIndex(segment)) throw notAnIndex(segment);
-  const index = Number(segment);
-  const gap = index - node.length;
-  if (gap > limits.maxArrayGap) {
-    throw new InvalidOp(
-      `index ${segment} is ${gap} past the array's end (maxArrayGap ${limits.maxArrayGap})`,
-    );
-  }
-  const copy = node.slice();
-  // MongoDB pads an array with nulls when a $set reaches past its end.
-  while (copy.length < index) copy.push(null);
-  copy[index] = value;
-  return copy;
-}
+const NO_SEGMENTS: readonly string[] = [];
 
 /**
- * `node` with `value` at `segments[from..]`: the containers on the path are copied and frozen,
- * everything else is shared. Missing or scalar containers on the way become `{}`. Returns `node`
- * itself when the value is already there.
+ * Writes values into documents within one set of {@link FrameLimits}. One writer per root
+ * holds the limits and, during a {@link PathWriter.set}, the path and value it writes, so the
+ * walk down a document passes only the node and the depth.
  */
-function setFrom(
-  node: Container,
-  segments: readonly string[],
-  from: number,
-  value: unknown,
-  limits: FrameLimits,
-): Container {
-  const segment = segments[from]!;
-  const current = child(node, segment);
-  let next: unknown = value;
-  if (from < segments.length - 1) {
-    const inner = current !== null && typeof current === 'object' ? current : Object.freeze({});
-    next = setFrom(inner as Container, segments, from + 1, value, limits);
-    if (next === current) return node;
-  } else if (Object.is(current, value) && (current !== undefined || hasSlot(node, segment))) {
-    return node;
+export class PathWriter {
+  readonly #limits: FrameLimits;
+  #segments: readonly string[] = NO_SEGMENTS;
+  #value: unknown = undefined;
+
+  constructor(limits: FrameLimits) {
+    this.#limits = limits;
   }
-  return Object.freeze(withChild(node, segment, next, limits));
+
+  /** `doc` with `value` (frozen deeply: it is new) at `segments`; `doc` itself when unchanged. */
+  set(doc: Doc, segments: readonly string[], value: unknown): Doc {
+    this.#segments = segments;
+    this.#value = freeze(value, true);
+    try {
+      return this.#setFrom(doc, 0) as Doc;
+    } finally {
+      // Hold no document's value past its write.
+      this.#segments = NO_SEGMENTS;
+      this.#value = undefined;
+    }
+  }
+
+  /**
+   * `node` with the value at `segments[from..]`: the containers on the path are copied and
+   * frozen, everything else is shared. Missing or scalar containers on the way become `{}`.
+   * Returns `node` itself when the value is already there.
+   */
+  #setFrom(node: Container, from: number): Container {
+    const segments = this.#segments;
+    const value = this.#value;
+    const segment = segments[from]!;
+    const current = child(node, segment);
+    let next: unknown = value;
+    if (from < segments.length - 1) {
+      const inner = current !== null && typeof current === 'object' ? current : Object.freeze({});
+      next = this.#setFrom(inner as Container, from + 1);
+      if (next === current) return node;
+    } else if (Object.is(current, value) && (current !== undefined || hasSlot(node, segment))) {
+      return node;
+    }
+    return Object.freeze(this.#withChild(node, segment, next));
+  }
+
+  /** A shallow, unfrozen copy of `node` with `segment` set to `value`. */
+  #withChild(node: Container, segment: string, value: unknown) {
+    if (!isList(node)) return { ...node, [segment]: value };
+    if (!isIndex(segment)) throw notAnIndex(segment);
+    const index = Number(segment);
+    const gap = index - node.length;
+    const { maxArrayGap } = this.#limits;
+    if (gap > maxArrayGap) {
+      throw new InvalidOp(
+        `index ${segment} is ${gap} past the array's end (maxArrayGap ${maxArrayGap})`,
+      );
+    }
+    const copy = node.slice();
+    // MongoDB pads an array with nulls when a $set reaches past its end.
+    while (copy.length < index) copy.push(null);
+    copy[index] = value;
+    return copy;
+  }
 }
 
 function hasSlot(node: Container, segment: string): boolean {
   return isList(node) ? Number(segment) < node.length : Object.hasOwn(node, segment);
-}
-
-/** `doc` with `value` (frozen deeply: it is new) at `segments`; `doc` itself when unchanged. */
-export function setIn(
-  doc: Doc,
-  segments: readonly string[],
-  value: unknown,
-  limits: FrameLimits,
-): Doc {
-  return setFrom(doc, segments, 0, freeze(value, true), limits) as Doc;
 }
 
 /**

@@ -37,6 +37,13 @@ export interface LeasesHost {
   changed(root: string, id: Id): void;
 }
 
+/** The document a lease is asked for: its source, its id and the view's params. */
+export interface LeaseTarget {
+  readonly root: string;
+  readonly id: Id;
+  readonly params: unknown;
+}
+
 interface Pending {
   readonly lockId: string;
   readonly root: string;
@@ -75,8 +82,8 @@ export class LeaseBook {
     this.#host = host;
   }
 
-  /** `lock` (`wait: true`) or `request` (`wait: false`). */
-  ask(root: string, id: Id, params: unknown, wait: boolean): Promise<Lease> {
+  /** `lock` (`wait: true`) or `request` (`wait: false`) of one document. */
+  ask({ root, id, params }: LeaseTarget, wait: boolean): Promise<Lease> {
     if (typeof root !== 'string' || root === '')
       throw new TypeError('lock: root must be a source name');
     if (typeof id !== 'string' && typeof id !== 'number')
@@ -141,7 +148,7 @@ export class LeaseBook {
     if (message.type === 'lease') {
       let told = this.#told.get(message.root);
       if (message.held) {
-        if (!told) this.#told.set(message.root, (told = new Map()));
+        if (!told) this.#told.set(message.root, (told = new Map<string, { owner: unknown }>()));
         told.set(String(message.doc), { owner: message.owner });
       } else told?.delete(String(message.doc));
       this.#host.changed(message.root, message.doc);

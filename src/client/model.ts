@@ -6,7 +6,13 @@ import type {
   ResumedMessage,
   RootPosition,
 } from '../protocol/index.js';
-import { RootDocs, firstTooDeep, type FrameLimits, type RootLayout } from './rootDocs.js';
+import {
+  RootDocs,
+  firstTooDeep,
+  type ApplyContext,
+  type FrameLimits,
+  type RootLayout,
+} from './rootDocs.js';
 import { dataOf, emptyShown, withRoots, type ShownData } from './shownData.js';
 import { compileSort } from './sort.js';
 import type { CollectorData, CollectorEvent, CollectorNotice } from './types.js';
@@ -60,10 +66,12 @@ export class Model {
   #pending: Set<string> | null = null;
   readonly #debug: (message: string) => void;
   readonly #limits: FrameLimits;
+  readonly #context: ApplyContext;
 
   constructor(limits: FrameLimits, debug: (message: string) => void) {
     this.#limits = limits;
     this.#debug = debug;
+    this.#context = { limits, debug };
   }
 
   /** The data as of the last applied message (see {@link ShownData}). */
@@ -133,7 +141,7 @@ export class Model {
         JSON.stringify(state.sort) !== JSON.stringify(entry.sort)
       ) {
         state.sort = entry.sort;
-        state.docs = new RootDocs(entry.layout, state.docs.docs, this.#limits, this.#debug);
+        state.docs = new RootDocs(entry.layout, state.docs.docs, this.#context);
         changes.set(root, state.docs);
         outcome.notices.push({ type: 'data', root, ids: null });
       }
@@ -151,12 +159,7 @@ export class Model {
     }
     const entry = this.#layouts.get(root);
     if (entry === undefined) this.#debug(`payload for ${root}, which the manifest lacks`);
-    const docs = new RootDocs(
-      entry?.layout ?? DEFAULT_LAYOUT,
-      message.data,
-      this.#limits,
-      this.#debug,
-    );
+    const docs = new RootDocs(entry?.layout ?? DEFAULT_LAYOUT, message.data, this.#context);
     this.#roots.set(root, {
       docs,
       sort: entry?.sort,

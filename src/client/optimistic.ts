@@ -62,7 +62,7 @@ export function computeOverlay(
     return views.filter((v) => v.source === source && v.paramsKey === key && v.confirmed);
   };
   const change = (view: LocalView, recipe: (docs: Draft<Doc[]>) => void): void => {
-    const base = current.get(view) ?? (view.confirmed as readonly Doc[]);
+    const base = current.get(view) ?? view.confirmed!;
     // The recipe's return value is ignored: `docs => docs.push(x)` must not read as a replacement.
     const next = immer.produce(base as Doc[], (draft) => {
       recipe(draft);
@@ -79,7 +79,7 @@ export function computeOverlay(
       for (const view of matching(source, params)) {
         const id = doc[view.idField] as Id;
         change(view, (docs) => {
-          if (!docs.some((d) => d[view.idField] === id)) docs.push(doc as Draft<Doc>);
+          if (!docs.some((d) => d[view.idField] === id)) docs.push(doc);
         });
       }
     },
@@ -126,14 +126,19 @@ export interface LocalViewInfo {
   readonly wireRoot: string;
 }
 
-/** The local view of `root` with `params`: an eager root (no params), or that subscription. */
-export function localView(
-  eager: { idField(root: string): string | undefined },
-  shown: Readonly<Record<string, readonly Doc[]>>,
-  subs: readonly (LocalView & {
+/** Where the local views are: the eager roots, the documents shown, the subscriptions. */
+export interface LocalViews {
+  readonly eager: { idField(root: string): string | undefined };
+  readonly shown: Readonly<Record<string, readonly Doc[]>>;
+  readonly subs: readonly (LocalView & {
     readonly sub: string;
     readonly docs: readonly Doc[] | undefined;
-  })[],
+  })[];
+}
+
+/** The local view of `root` with `params`: an eager root (no params), or that subscription. */
+export function localView(
+  { eager, shown, subs }: LocalViews,
   root: string,
   params: unknown,
 ): LocalViewInfo | undefined {

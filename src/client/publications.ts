@@ -29,6 +29,13 @@ export interface PublicationsHost {
   changed(): void;
 }
 
+/** What a publication publishes: into which source and instance, and the value. */
+interface PublishedValue {
+  readonly source: string;
+  readonly params: unknown;
+  readonly value: Record<string, unknown>;
+}
+
 class Entry implements Publication {
   error: MutationError | null = null;
   value: Record<string, unknown>;
@@ -38,14 +45,17 @@ class Entry implements Publication {
   dirty = true;
   live = true;
 
+  readonly source: string;
+  readonly params: unknown;
+
   constructor(
     private readonly book: Publications,
     readonly pub: string,
-    readonly source: string,
-    readonly params: unknown,
-    value: Record<string, unknown>,
+    what: PublishedValue,
   ) {
-    this.value = value;
+    this.source = what.source;
+    this.params = what.params;
+    this.value = what.value;
   }
 
   update(value: Record<string, unknown>): void {
@@ -82,13 +92,11 @@ export class Publications {
       throw new TypeError('collector.publish: source must be a published source name');
     }
     const copy = params === undefined ? undefined : jsonCopy(params, 'collector.publish: params');
-    const entry = new Entry(
-      this,
-      `p${this.#next++}`,
+    const entry = new Entry(this, `p${this.#next++}`, {
       source,
-      copy,
-      valueCopy(value, 'collector.publish'),
-    );
+      params: copy,
+      value: valueCopy(value, 'collector.publish'),
+    });
     if (this.#ended) {
       entry.live = false;
       entry.error = this.#ended;

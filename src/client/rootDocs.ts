@@ -1,13 +1,26 @@
 import { freeze } from 'immer';
 import type { Doc, Id, Op } from '../protocol/index.js';
 import { DocsVersion, undoAll, type Undo } from './docsVersion.js';
-import { InvalidOp, deeperThan, setIn, toSegments, unsetIn, type FrameLimits } from './docPaths.js';
+import {
+  InvalidOp,
+  PathWriter,
+  deeperThan,
+  toSegments,
+  unsetIn,
+  type FrameLimits,
+} from './docPaths.js';
 import { insertionIndex, type DocComparator } from './sort.js';
 
 export { firstTooDeep, type FrameLimits } from './docPaths.js';
 
 /** How one root is laid out: its id field and, with a `sort` option, its order. */
 export type RootLayout = { idField: string; compare: DocComparator | null };
+
+/** What applying a root's messages needs from the collector: made once, shared by its roots. */
+export interface ApplyContext {
+  readonly limits: FrameLimits;
+  debug(message: string): void;
+}
 
 /**
  * The outcome of applying a delta's ops: the ops that changed something and their ids, or why
@@ -29,29 +42,26 @@ function isId(value: unknown): value is Id {
 export class RootDocs {
   readonly layout: RootLayout;
   readonly #limits: FrameLimits;
+  readonly #paths: PathWriter;
   readonly #live: Doc[];
   #version: DocsVersion;
   readonly #index = new Map<Id, number>();
 
   /**
    * Starts from a payload: frozen, sorted (stably) when the root has a sort. The caller has
-   * checked the documents against `limits.maxDepth` ({@link firstTooDeep}).
+   * checked the documents against `context.limits.maxDepth` ({@link firstTooDeep}).
    */
-  constructor(
-    layout: RootLayout,
-    docs: readonly Doc[],
-    limits: FrameLimits,
-    debug: (message: string) => void,
-  ) {
+  constructor(layout: RootLayout, docs: readonly Doc[], context: ApplyContext) {
     this.layout = layout;
-    this.#limits = limits;
+    this.#limits = context.limits;
+    this.#paths = new PathWriter(context.limits);
     const live = docs.map((doc) => freeze(doc, true));
     if (layout.compare !== null) live.sort(layout.compare);
     this.#live = live;
     this.#version = new DocsVersion(live);
     this.#reindex(0, live.length - 1);
     if (this.#index.size !== live.length) {
-      debug(`payload holds documents with a missing or repeated ${layout.idField}`);
+      context.debug(`payload holds documents with a missing or repeated ${layout.idField}`);
     }
   }
 
@@ -140,7 +150,7 @@ export class RootDocs {
         const before = docs[position]!;
         const after =
           op.operation === 'set'
-            ? setIn(before, segments, op.data, this.#limits)
+            ? this.#paths.set(before, segments, op.data)
             : unsetIn(before, segments);
         if (after === before) return 'it changes nothing';
         if (segments[0] === this.layout.idField) {

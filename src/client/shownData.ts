@@ -16,13 +16,13 @@ export type ShownData = {
  * What every `data` object inherits from: `Object.prototype`, and a way for Node's
  * `console.log(collector.data)` to show the documents rather than `[Getter]`.
  */
-const DATA_PROTOTYPE: object = Object.create(Object.prototype, {
+const DATA_PROTOTYPE = Object.create(Object.prototype, {
   [Symbol.for('nodejs.util.inspect.custom')]: {
     value(this: CollectorData) {
       return { ...this };
     },
   },
-});
+}) as object;
 
 /** A state without roots. */
 export function emptyShown(): ShownData {
@@ -58,7 +58,7 @@ export function withRoots(
  */
 export function dataOf(shown: ShownData): CollectorData {
   if (shown.data !== null) return shown.data;
-  const data: object = Object.create(DATA_PROTOTYPE);
+  const data = Object.create(DATA_PROTOTYPE) as object;
   for (const [root, property] of shown.properties) Object.defineProperty(data, root, property);
   shown.data = Object.freeze(data) as CollectorData;
   return shown.data;

@@ -24,8 +24,8 @@ function compareValues(a: unknown, b: unknown): number {
   if (ra === 3 || ra === 4) {
     // Field by field, as MongoDB compares embedded documents (arrays reach here only when
     // compared whole, which `sortKey` avoids).
-    const ea = Object.entries(a as object);
-    const eb = Object.entries(b as object);
+    const ea = Object.entries(a as Record<string, unknown>);
+    const eb = Object.entries(b as Record<string, unknown>);
     for (let i = 0; i < Math.min(ea.length, eb.length); i++) {
       const [ka, va] = ea[i]!;
       const [kb, vb] = eb[i]!;

@@ -1,4 +1,5 @@
 import { ParticleError, type Doc } from '../protocol/index.js';
+import { describeValue } from '../protocol/config.js';
 import { Listeners } from './listeners.js';
 import type {
   CollectorEvent,
@@ -23,6 +24,14 @@ export interface SubscriptionOwner {
   report(message: string, error: unknown): void;
 }
 
+/** What a subscription asks for: a source, its params and the window's limit. */
+export interface SubscriptionRequest {
+  readonly source: string;
+  /** A JSON copy of the params given, or `undefined`. */
+  readonly params: unknown;
+  readonly limit: number | undefined;
+}
+
 type View = {
   docs: readonly Doc[] | undefined;
   more: boolean | undefined;
@@ -35,7 +44,7 @@ type Waiter = { resolve(docs: readonly Doc[]): void; reject(error: ParticleError
 export function checkLimit(caller: string, limit: unknown): number | undefined {
   if (limit === undefined) return undefined;
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
-    throw new TypeError(`${caller}: limit must be an integer >= 1, got ${String(limit)}`);
+    throw new TypeError(`${caller}: limit must be an integer >= 1, got ${describeValue(limit)}`);
   }
   return limit;
 }
@@ -71,18 +80,12 @@ export class Subscription<TDoc extends Doc = Doc> {
   #seenError: ParticleError | undefined;
 
   /** @internal Made by `collector.subscribe`. */
-  constructor(
-    owner: SubscriptionOwner,
-    shared: SharedState,
-    source: string,
-    params: unknown,
-    limit: number | undefined,
-  ) {
+  constructor(owner: SubscriptionOwner, shared: SharedState, request: SubscriptionRequest) {
     this.#owner = owner;
     this.#shared = shared;
-    this.source = source;
-    this.params = params;
-    this.#limit = limit;
+    this.source = request.source;
+    this.params = request.params;
+    this.#limit = request.limit;
     this.#seenStatus = this.status;
     this.#seenError = this.error;
   }

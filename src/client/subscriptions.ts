@@ -15,7 +15,7 @@ import { checkKeys } from '../protocol/config.js';
 import type { FrameLimits } from './docPaths.js';
 import { jsonCopy } from './jsonCopy.js';
 import type { LinkMessage } from './link.js';
-import { Subscription, checkLimit } from './subscription.js';
+import { Subscription, checkLimit, type SubscriptionRequest } from './subscription.js';
 import type { SubscribeOptions } from './types.js';
 import { WireSubscription, type Deferral } from './wireSubscription.js';
 
@@ -83,16 +83,16 @@ export class SubscriptionRegistry {
       checkKeys('collector.subscribe', options, ['limit']);
     }
     const limit = checkLimit('collector.subscribe', options?.limit);
-    const copy = jsonCopy(params, 'collector.subscribe: params');
+    const request = { source, params: jsonCopy(params, 'collector.subscribe: params'), limit };
     const ended = this.#ended;
     if (ended !== null) {
-      const entry = new WireSubscription('', '', source, copy, limit, this.#deferral);
+      const entry = new WireSubscription({ ...request, key: '', sub: '' }, this.#deferral);
       if (ended !== 'closed') entry.fail(ended);
-      const handle = new Subscription(this, entry, source, copy, limit);
+      const handle = new Subscription(this, entry, request);
       if (ended === 'closed') handle.close();
       return handle;
     }
-    return this.#acquire(source, copy, limit);
+    return this.#acquire(request);
   }
 
   /** A wildcard consumer of a `wildcard: true` produced source. */
@@ -102,8 +102,9 @@ export class SubscriptionRegistry {
     }
     const ended = this.#ended;
     if (ended !== null) return this.subscribe(source, undefined, undefined);
-    const { entry, created } = this.#entryFor(source, undefined, undefined, true);
-    const handle = new Subscription(this, entry, source, undefined, undefined);
+    const request = { source, params: undefined, limit: undefined };
+    const { entry, created } = this.#entryFor(request, true);
+    const handle = new Subscription(this, entry, request);
     entry.handles.add(handle);
     if (created && this.#registered) this.#send(entry);
     return handle;
@@ -277,7 +278,7 @@ export class SubscriptionRegistry {
       if (this.#registered) this.#send(entry);
       return;
     }
-    const next = this.#entryFor(entry.source, entry.params, limit);
+    const next = this.#entryFor({ source: entry.source, params: entry.params, limit });
     this.release(handle);
     handle.moveTo(next.entry, limit);
     next.entry.handles.add(handle);
@@ -291,25 +292,22 @@ export class SubscriptionRegistry {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  #acquire(source: string, params: unknown, limit: number | undefined): Subscription {
-    const { entry, created } = this.#entryFor(source, params, limit);
-    const handle = new Subscription(this, entry, source, params, limit);
+  #acquire(request: SubscriptionRequest): Subscription {
+    const { entry, created } = this.#entryFor(request);
+    const handle = new Subscription(this, entry, request);
     entry.handles.add(handle);
     // After the handle joined: the transport may answer within `send`.
     if (created && this.#registered) this.#send(entry);
     return handle;
   }
 
-  #entryFor(source: string, params: unknown, limit: number | undefined, all = false) {
+  #entryFor(request: SubscriptionRequest, all = false) {
+    const { source, params, limit } = request;
     const key = all ? `${source}?*` : subscriptionKey(source, params, limit);
     const existing = this.#byKey.get(key);
     if (existing !== undefined) return { entry: existing, created: false };
     const entry = new WireSubscription(
-      key,
-      this.#allocate(),
-      source,
-      params,
-      limit,
+      { source, params, limit, key, sub: this.#allocate() },
       this.#deferral,
     );
     entry.all = all;

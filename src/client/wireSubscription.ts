@@ -8,11 +8,11 @@ import {
   type RootOptions,
   type RootPosition,
 } from '../protocol/index.js';
-import { RootDocs, firstTooDeep, type FrameLimits, type RootLayout } from './rootDocs.js';
+import { RootDocs, firstTooDeep, type ApplyContext, type RootLayout } from './rootDocs.js';
 import { eventFor, type Outcome } from './model.js';
 import { compileSort } from './sort.js';
 import { paramsKeyOf } from './optimistic.js';
-import type { SharedState, Subscription } from './subscription.js';
+import type { SharedState, Subscription, SubscriptionRequest } from './subscription.js';
 import type { SubscriptionNotice } from './types.js';
 
 /** Shared by a registry's subscriptions: while `active`, what they tell handles waits in `queue`. */
@@ -21,10 +21,12 @@ export interface Deferral {
   queue: (() => void)[];
 }
 
-/** What applying a subscription's messages needs from the collector. */
-export interface ApplyContext {
-  readonly limits: FrameLimits;
-  debug(message: string): void;
+/** What a subscription on the wire is made of: what it asks for, its key and its id. */
+export interface WireRequest extends SubscriptionRequest {
+  /** The registry's key for it (source, canonical params and limit). */
+  readonly key: string;
+  /** Its id on the wire (`''` while it is never sent). */
+  readonly sub: string;
 }
 
 const DEFAULT_LAYOUT: RootLayout = { idField: '_id', compare: null };
@@ -56,15 +58,22 @@ export class WireSubscription implements SharedState {
   #layout: RootLayout = DEFAULT_LAYOUT;
   #sort: unknown = undefined;
   #paramsKey: string | undefined;
+  key: string;
+  sub: string;
+  readonly source: string;
+  readonly params: unknown;
+  limit: number | undefined;
 
   constructor(
-    public key: string,
-    public sub: string,
-    readonly source: string,
-    readonly params: unknown,
-    public limit: number | undefined,
+    request: WireRequest,
     private readonly deferral: Deferral = { active: false, queue: [] },
-  ) {}
+  ) {
+    this.key = request.key;
+    this.sub = request.sub;
+    this.source = request.source;
+    this.params = request.params;
+    this.limit = request.limit;
+  }
 
   /** What handles show: the optimistic documents when there are some, else the confirmed. */
   get docs(): readonly Doc[] | undefined {
@@ -106,8 +115,7 @@ export class WireSubscription implements SharedState {
     this.#sort = sort;
     const current = this.#docs;
     if (current === null) return;
-    const debug = (line: string) => context.debug(line);
-    this.#docs = new RootDocs(this.#layout, current.docs, context.limits, debug);
+    this.#docs = new RootDocs(this.#layout, current.docs, context);
     this.deliver({ type: 'data', ids: null }, []);
   }
 
@@ -118,7 +126,7 @@ export class WireSubscription implements SharedState {
       return `payload for ${message.root}: document ${tooDeep} is nested deeper than maxDepth (${maxDepth})`;
     }
     const debug = (line: string) => context.debug(`${this.source} (${this.sub}): ${line}`);
-    this.#docs = new RootDocs(this.#layout, message.data, context.limits, debug);
+    this.#docs = new RootDocs(this.#layout, message.data, { limits: context.limits, debug });
     this.position = { epoch: message.epoch, version: message.version };
     this.resumable = true;
     this.more = message.more;

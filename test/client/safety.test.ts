@@ -122,10 +122,10 @@ describe('the client survives the server', () => {
       throw new Error('already gone');
     });
     expect(() =>
-      closeSocket(throwing({ terminate }), 4000, 'x', (m) => debug.push(m)),
+      closeSocket(throwing({ terminate }), { code: 4000, reason: 'x' }, (m) => debug.push(m)),
     ).not.toThrow();
     expect(terminate).toHaveBeenCalledTimes(1);
-    closeSocket(throwing({}), 4000, 'ü'.repeat(200), (m) => debug.push(m));
+    closeSocket(throwing({}), { code: 4000, reason: 'ü'.repeat(200) }, (m) => debug.push(m));
     expect(Buffer.byteLength(String(calls[1]![2]))).toBeLessThanOrEqual(123);
     expect(calls.at(-1)).toEqual(['close', 4000]);
     expect(debug).toContain('closing the socket failed again');

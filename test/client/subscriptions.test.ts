@@ -553,6 +553,19 @@ describe('notices and transports', () => {
     expect(() => collector.subscribe('m', { n: 1n })).toThrow(/JSON/);
     collector.disconnect();
   });
+
+  test('a limit that is not a number is named by its kind, never as [object Object]', () => {
+    const stream = fakeStream();
+    const collector = new Collector({ register: stream.register, identity: {} });
+    const limit = {} as unknown as number;
+    expect(() => collector.subscribe('m', {}, { limit })).toThrow(
+      'collector.subscribe: limit must be an integer >= 1, got an object',
+    );
+    expect(() => collector.subscribe('m', {}, { limit: '5' as unknown as number })).toThrow(
+      'limit must be an integer >= 1, got "5"',
+    );
+    collector.disconnect();
+  });
 });
 
 describe('rate_limited over a register transport', () => {
