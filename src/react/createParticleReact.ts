@@ -90,12 +90,12 @@ export interface ParticleReact<TStream> {
 export function createParticleReact<TStream>(): ParticleReact<TStream> {
   return {
     ParticleProvider,
-    useParticle: useParticle as ParticleReact<TStream>['useParticle'],
-    useSubscription: useSubscription as ParticleReact<TStream>['useSubscription'],
+    useParticle,
+    useSubscription,
     useParticleStatus,
     usePending,
     useLock,
-    usePublish: usePublish as ParticleReact<TStream>['usePublish'],
+    usePublish,
     useCollector: useCollector as () => Collector<TStream> | undefined,
     useMutation: useMutation as ParticleReact<TStream>['useMutation'],
   };

@@ -37,12 +37,20 @@ interface Holder {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+/** How a hook reads the handle it holds. */
+export interface HandleReader<T> {
+  /** The hook's value from the handle (`undefined` before there is one), stable while unchanged. */
+  readonly select: (handle: Subscription | undefined) => T;
+  /** Called with the handle after each of its notices. */
+  readonly onNotice?: ((handle: Subscription) => void) | undefined;
+}
+
 const UNSEEN: unique symbol = Symbol('unseen');
 const noop = (): void => {};
 
 /**
  * Holds a subscription for `spec` on the provider's collector while the component is mounted
- * (none for `null`), and returns `select(handle)` through `useSyncExternalStore`. `select` must
+ * (none for `null`), and returns `reader.select(handle)` through `useSyncExternalStore`. `select` must
  * return the same value while the handle's state is unchanged; before there is a handle (server
  * rendering, the first client render, no collector yet) it gets `undefined`.
  *
@@ -54,17 +62,17 @@ const noop = (): void => {};
 export function useLiveSubscription<T>(
   store: ParticleStore<Collector>,
   spec: SubscriptionSpec | null,
-  select: (handle: Subscription | undefined) => T,
-  onHandleNotice?: (handle: Subscription) => void,
+  reader: HandleReader<T>,
 ): { value: T; setLimit: (limit: number) => void } {
+  const { select, onNotice } = reader;
   const holder = useRef<Holder | undefined>(undefined);
   /** A limit set before the handle existed, or since (used when a handle is made again). */
   const limitOverride = useRef<{ key: string; limit: number } | undefined>(undefined);
   const seen = useRef<unknown>(UNSEEN);
   const selectRef = useRef(select);
   selectRef.current = select;
-  const noticeRef = useRef(onHandleNotice);
-  noticeRef.current = onHandleNotice;
+  const noticeRef = useRef(onNotice);
+  noticeRef.current = onNotice;
 
   const read = (): T => selectRef.current(spec === null ? undefined : holder.current?.handle);
 

@@ -31,9 +31,9 @@ interface RootListeners {
 /** Per-provider state: the current collector, `initialData`, and subscribers indexed by path. */
 export interface ParticleStore<TCollector extends ParticleSource = ParticleSource> {
   /** The attached collector, or `undefined` before the provider's effect made one. */
-  getCollector(): TCollector | undefined;
+  getCollector(this: void): TCollector | undefined;
   /** The collector given to the provider, for server rendering and hydration; else `undefined`. */
-  getServerCollector(): TCollector | undefined;
+  getServerCollector(this: void): TCollector | undefined;
   /** Switches to another collector (or none); every subscriber is woken once. */
   attach(collector: TCollector | undefined): void;
   /** The value at `path`: live data once that root's payload arrived, else `initialData`. */
@@ -41,13 +41,13 @@ export interface ParticleStore<TCollector extends ParticleSource = ParticleSourc
   /** The value at `path` in `initialData` only (server render and hydration). */
   readInitial(path: ParsedPath): unknown;
   /** The collector's status; `'waiting'` while there is no collector. */
-  getStatus(): ParticleStatus;
+  getStatus(this: void): ParticleStatus;
   /** Wakes `listener` when data at `path`'s root or document may have changed. */
   subscribePath(path: ParsedPath, listener: Listener): () => void;
   /** Wakes `listener` on status changes. */
-  subscribeStatus(listener: Listener): () => void;
+  subscribeStatus(this: void, listener: Listener): () => void;
   /** Wakes `listener` when another collector is attached. */
-  subscribeCollector(listener: Listener): () => void;
+  subscribeCollector(this: void, listener: Listener): () => void;
   /** How long a hook's subscription outlives its component (see `ParticleProvider`). */
   readonly unsubscribeDelayMs: number;
   /** `initialData`'s documents for a subscription, by its `subscriptionKey`. */
@@ -169,8 +169,9 @@ export function createParticleStore<TCollector extends ParticleSource>(
     };
   };
 
-  const lookup = (root: string, docs: readonly Doc[], path: ParsedPath, live: boolean) => {
+  const lookup = (docs: readonly Doc[], path: ParsedPath, live: boolean) => {
     const lookups = live ? liveLookups : initialLookups;
+    const { root } = path;
     let find = lookups.get(root);
     if (find === undefined) lookups.set(root, (find = createDocLookup()));
     return find(docs, idFieldOf(collector, root), path);
@@ -186,7 +187,7 @@ export function createParticleStore<TCollector extends ParticleSource>(
         : undefined;
     if (!path.hasId || docs === undefined) return docs;
     if (!Array.isArray(docs)) return undefined;
-    const doc = lookup(path.root, docs, path, fromLive);
+    const doc = lookup(docs, path, fromLive);
     return doc === undefined ? undefined : walk(doc, path.rest);
   };
 

@@ -55,7 +55,7 @@ export function useParticle<TData = unknown>(
       `useParticle(${JSON.stringify(parsed.root)}, params) gives undefined: ${handle.error.message}`,
     );
   };
-  const live = useLiveSubscription(store, spec, select, warnIfFailed).value;
+  const live = useLiveSubscription(store, spec, { select, onNotice: warnIfFailed }).value;
 
   // ---- eager ------------------------------------------------------------------------------
   const seen = useRef<unknown>(UNSEEN);

@@ -70,7 +70,7 @@ export function useSubscription<TDoc extends Doc = Doc>(
     }
     return (last.current = next);
   };
-  const { value, setLimit } = useLiveSubscription(store, spec, select);
+  const { value, setLimit } = useLiveSubscription(store, spec, { select });
   return useMemo(
     () => ({ ...value, data: value.data as readonly TDoc[] | undefined, setLimit }),
     [value, setLimit],
