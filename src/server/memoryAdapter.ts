@@ -3,6 +3,7 @@ import { Query } from 'mingo';
 import type { Adapter, Change, Db, Doc, FindOptions, StopWatching, WritesDone } from './adapter.js';
 import { cloneDeep, deepEqual, getPath, hasPath } from './clone.js';
 import { idKey } from './ids.js';
+import { Collection, type Entry } from './memory/collection.js';
 import { compileFilter } from './memory/match.js';
 import { applyUpdate, type UpdateDocument } from './memory/update.js';
 import { ParticleError } from '../protocol/errors.js';
@@ -13,6 +14,18 @@ export type { UpdateDocument } from './memory/update.js';
 export interface MemoryAdapterOptions<TCollections extends object = Record<string, Doc>> {
   /** Initial documents per collection. Each needs an `_id` (one is generated when missing). */
   collections?: NoInfer<{ [K in keyof TCollections]?: readonly TCollections[K][] }>;
+  /**
+   * Field paths to index per collection from the start (`{ users: ['accountId'] }`), so even
+   * the first filter on them is a lookup. A filter's equality on a field indexes it anyway
+   * unless `autoIndex` is off.
+   */
+  indexes?: NoInfer<{ [K in keyof TCollections]?: readonly string[] }>;
+  /**
+   * Whether a filter with an equality (a value, `$eq` or `$in`) on a field not yet indexed
+   * indexes that field, at the cost of one pass over the collection and upkeep on each write.
+   * @default true
+   */
+  autoIndex?: boolean;
 }
 
 interface Watcher {
@@ -31,18 +44,37 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
    * that `new Stream` checks manifests against and typed clients read documents from.
    */
   declare readonly '~collections'?: TCollections;
-  private readonly store = new Map<string, Map<string, Doc>>();
+  private readonly store = new Map<string, Collection>();
   private readonly watchers = new Set<Watcher>();
+  private readonly autoIndex: boolean;
 
   constructor(options: MemoryAdapterOptions<TCollections> = {}) {
+    this.autoIndex = options.autoIndex ?? true;
+    const indexes = (options.indexes ?? {}) as Record<string, readonly string[]>;
+    for (const [name, paths] of Object.entries(indexes)) {
+      for (const path of paths) {
+        if (path === '' || path.split('.').some((seg) => seg === '' || seg.startsWith('$'))) {
+          throw new ParticleError('config', `cannot index '${path}' of ${name}: not a field path`);
+        }
+        this.collection(name).index(path);
+      }
+    }
     const seeds = (options.collections ?? {}) as Record<string, readonly Doc[]>;
     for (const [name, docs] of Object.entries(seeds)) {
       const coll = this.collection(name);
       for (const doc of docs) {
         const stored = withId(cloneDeep(doc));
-        coll.set(idKey(stored._id), stored);
+        const key = idKey(stored._id);
+        const seen = coll.get(key);
+        if (seen) coll.set(seen, stored);
+        else coll.add(key, stored);
       }
     }
+  }
+
+  /** The field paths of a collection that are indexed now (`_id` always is). */
+  indexedFields(collection: string): string[] {
+    return this.store.get(collection)?.indexed() ?? [];
   }
 
   /** Inserts one or many documents; an `_id` that exists already is a duplicate-key error. */
@@ -52,10 +84,10 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
     for (const doc of list) {
       const stored = withId(cloneDeep(doc));
       const key = idKey(stored._id);
-      if (coll.has(key)) {
+      if (coll.get(key)) {
         throw new ParticleError('config', `duplicate _id ${String(stored._id)} in ${collection}`);
       }
-      coll.set(key, stored);
+      coll.add(key, stored);
       this.emit({ type: 'insert', collection, id: stored._id, doc: stored });
     }
     return list.length;
@@ -64,7 +96,10 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
   /** Applies a MongoDB update document to every match (like `updateMany`). */
   update(collection: string, filter: Doc, update: UpdateDocument): number {
     let changed = 0;
-    for (const [key, doc] of this.matching(collection, filter)) {
+    const coll = this.collection(collection);
+    for (const entry of this.matching(coll, filter)) {
+      if (!coll.holds(entry)) continue;
+      const doc = entry.doc;
       const next = cloneDeep(doc);
       const paths = applyUpdate(next, update);
       if (paths.length === 0 || deepEqual(next, doc)) continue;
@@ -77,7 +112,7 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
         if (hasPath(next, path)) updatedFields[path] = getPath(next, path);
         else removedFields.push(path);
       }
-      this.collection(collection).set(key, next);
+      coll.set(entry, next, paths);
       this.emit({
         type: 'update',
         collection,
@@ -94,9 +129,11 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
   /** Replaces every match with `doc` (keeping each match's `_id`). */
   replace(collection: string, filter: Doc, doc: Doc): number {
     let changed = 0;
-    for (const [key, old] of this.matching(collection, filter)) {
-      const next = { ...cloneDeep(doc), _id: old._id };
-      this.collection(collection).set(key, next);
+    const coll = this.collection(collection);
+    for (const entry of this.matching(coll, filter)) {
+      if (!coll.holds(entry)) continue;
+      const next = { ...cloneDeep(doc), _id: entry.doc._id };
+      coll.set(entry, next);
       this.emit({ type: 'replace', collection, id: next._id, doc: next });
       changed++;
     }
@@ -106,9 +143,11 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
   /** Removes every match. */
   remove(collection: string, filter: Doc): number {
     let changed = 0;
-    for (const [key, old] of this.matching(collection, filter)) {
-      this.collection(collection).delete(key);
-      this.emit({ type: 'delete', collection, id: old._id });
+    const coll = this.collection(collection);
+    for (const entry of this.matching(coll, filter)) {
+      if (!coll.holds(entry)) continue;
+      coll.delete(entry);
+      this.emit({ type: 'delete', collection, id: entry.doc._id });
       changed++;
     }
     return changed;
@@ -120,8 +159,7 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
 
   /** The synchronous form of {@link find}. */
   findNow(collection: string, query: Doc = {}, options: FindOptions = {}): Doc[] {
-    const docs = [...this.collection(collection).values()];
-    const matched = Object.keys(query).length === 0 ? docs : docs.filter(compileFilter(query));
+    const matched = this.matching(this.collection(collection), query).map((entry) => entry.doc);
     if (!options.sort && !options.projection && options.limit === undefined) return matched;
     const cursor = new Query({}).find(matched, options.projection);
     const sorted = options.sort ? cursor.sort(options.sort) : cursor;
@@ -176,22 +214,24 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
     return Promise.resolve();
   }
 
-  private collection(name: string): Map<string, Doc> {
+  private collection(name: string): Collection {
     let coll = this.store.get(name);
-    if (!coll) this.store.set(name, (coll = new Map()));
+    if (!coll) this.store.set(name, (coll = new Collection(this.autoIndex)));
     return coll;
   }
 
-  private matching(collection: string, filter: Doc): [string, Doc][] {
+  /** The entries matching `filter`, in collection order (a snapshot: writes may follow). */
+  private matching(coll: Collection, filter: Doc): Entry[] {
     const keys = Object.keys(filter);
+    if (keys.length === 0) return [...coll.values()];
     const id = filter._id;
-    if (keys.length === 1 && (typeof id === 'string' || typeof id === 'number')) {
-      // The common write by id: a lookup instead of a scan.
-      const doc = this.collection(collection).get(idKey(id));
-      return doc && doc._id === id ? [[idKey(id), doc]] : [];
+    if (keys.length === 1 && (typeof id === 'string' || typeof id === 'number') && coll.exactIds) {
+      // The common write by id: one lookup and a comparison, no compiled filter.
+      const entry = coll.get(idKey(id));
+      return entry && entry.doc._id === id ? [entry] : [];
     }
     const test = compileFilter(filter);
-    return [...this.collection(collection)].filter(([, doc]) => test(doc));
+    return (coll.candidates(filter) ?? [...coll.values()]).filter((entry) => test(entry.doc));
   }
 
   private emit(change: Change): void {
