@@ -95,7 +95,11 @@ export class FileScopeStore implements ScopeStore {
       return true;
     });
     if (!written) return false;
-    const commit = { name, version: expectedVersion + 1, data: JSON.parse(json).data as ScopeData };
+    const commit = {
+      name,
+      version: expectedVersion + 1,
+      data: (JSON.parse(json) as { data: ScopeData }).data,
+    };
     queueMicrotask(() => this.#notices.deliver(commit));
     return true;
   }
@@ -188,8 +192,9 @@ export class FileScopeStore implements ScopeStore {
     this.#watcher = undefined;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#notices.clear();
     this.#stop();
+    return Promise.resolve();
   }
 }

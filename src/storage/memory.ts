@@ -10,6 +10,7 @@ export class MemoryScopeStore implements ScopeStore {
   readonly #scopes = new Map<string, { version: number; json: string }>();
   readonly #notices = new CommitNotices();
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- a bad name rejects, as a persistent store's would
   async load(name: string): Promise<ScopeRecord | null> {
     assertScopeName(name);
     const stored = this.#scopes.get(name);
@@ -17,6 +18,7 @@ export class MemoryScopeStore implements ScopeStore {
     return { data: JSON.parse(stored.json) as ScopeData, version: stored.version };
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- a bad name or data rejects, as a persistent store's would
   async commit(name: string, data: ScopeData, expectedVersion: number): Promise<boolean> {
     assertScopeName(name);
     const version = this.#scopes.get(name)?.version ?? 0;
@@ -33,7 +35,8 @@ export class MemoryScopeStore implements ScopeStore {
     return this.#notices.add(name, listener);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#notices.clear();
+    return Promise.resolve();
   }
 }

@@ -157,8 +157,9 @@ export class MySqlScopeStore implements ScopeStore {
   }
 
   /** Stops polling; the pool stays open. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#notices.clear();
     this.#schedule(false);
+    return Promise.resolve();
   }
 }
