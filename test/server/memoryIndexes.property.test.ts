@@ -3,9 +3,11 @@
  * arrays, missing fields, nulls, BSON number types, dates, bytes, dotted paths) and random
  * finds, updates, replaces, removes and inserts. Every store (indexes made on demand, declared
  * up front, or none) returns what a scan of the same writes returns: the same documents in the
- * same order, the same counts, the same refusals.
+ * same order, the same counts, the same refusals. And the compiled filter's own answer to a
+ * primitive equality (no mingo unless the path meets an array) is mingo's.
  */
 import fc from 'fast-check';
+import { Query } from 'mingo';
 import { Binary, Decimal128, Int32, Long, ObjectId } from 'mongodb';
 import { describe, expect, test } from 'vitest';
 import type { Doc } from '../../src/server/adapter.js';
@@ -224,6 +226,32 @@ describe('indexed finds and writes equal a scan', () => {
         },
       ),
       { numRuns: 1500 },
+    );
+  });
+});
+
+describe('a primitive equality is answered as mingo answers it', () => {
+  const primitive = fc.constantFrom<unknown>(0, -0, 1, 2, '1', 'x', '', true, false);
+  const anyValue = fc.oneof(primitive, scalar, value, nested);
+  const deep = fc.record({ a: anyValue, b: anyValue, k: primitive }, { requiredKeys: [] });
+  const path = fc.constantFrom('a', 'b', 'b.c', 'a.c', 'b.c.c', 'k', 'a.constructor', 'z');
+  test('with or without $eq, beside other conditions', () => {
+    fc.assert(
+      fc.property(
+        deep,
+        path,
+        primitive,
+        fc.boolean(),
+        fc.boolean(),
+        (doc, at, wanted, withEq, withRest) => {
+          const filter: Doc = {
+            [at]: withEq ? { $eq: wanted } : wanted,
+            ...(withRest ? { k: { $ne: 2 } } : {}),
+          };
+          expect(compileFilter(filter)(doc)).toBe(new Query(filter).test(doc));
+        },
+      ),
+      { numRuns: 4000 },
     );
   });
 });
