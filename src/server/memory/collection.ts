@@ -142,12 +142,26 @@ export class Collection {
     const eqs: Equality[] = [];
     const ors: Doc[][] = [];
     requirements(filter, eqs, ors);
-    let best: { eq: Equality; index: FieldIndex | undefined; cost: number } | undefined;
     // An id equality is answered at once; otherwise each equality's field is worth indexing.
     const create = this.autoIndex && !eqs.some((eq) => eq.field === '_id' && this.arrayIds === 0);
+    const options: { eq: Equality; index: FieldIndex | undefined }[] = [];
     for (const eq of eqs) {
-      const option = this.cost(eq, create);
-      if (option && (!best || option.cost < best.cost)) best = { eq, ...option };
+      // A lookup costs a few document tests: with a value for most documents, scan instead.
+      const lookups = eq.values.length;
+      if (lookups > 8 && lookups * 2 > this.entries.size) continue;
+      if (eq.field === '_id' && this.arrayIds === 0) options.push({ eq, index: undefined });
+      else {
+        const index = this.indexes.get(eq.field) ?? (create ? this.index(eq.field) : undefined);
+        if (index) options.push({ eq, index });
+      }
+    }
+    let best = options[0];
+    if (options.length > 1) {
+      let least = Infinity;
+      for (const option of options) {
+        const cost = costOf(option.eq, option.index);
+        if (cost < least) [best, least] = [option, cost];
+      }
     }
     if (best) {
       const out: Entry[] = [];
@@ -168,21 +182,14 @@ export class Collection {
     }
     return undefined;
   }
+}
 
-  /** How many candidates an equality gives, through which index (none: the id keys). */
-  private cost(
-    eq: Equality,
-    create: boolean,
-  ): { index: FieldIndex | undefined; cost: number } | undefined {
-    if (eq.field === '_id' && this.arrayIds === 0) {
-      return { index: undefined, cost: eq.values.length };
-    }
-    const index = this.indexes.get(eq.field) ?? (create ? this.index(eq.field) : undefined);
-    if (!index) return undefined;
-    let cost = 0;
-    for (const value of eq.values) cost += index.count(equalityKey(value));
-    return { index, cost };
-  }
+/** How many candidates an equality gives through an index (none: the id keys). */
+function costOf(eq: Equality, index: FieldIndex | undefined): number {
+  if (!index) return eq.values.length;
+  let cost = 0;
+  for (const value of eq.values) cost += index.count(equalityKey(value));
+  return cost;
 }
 
 function topOf(path: string): string {
