@@ -367,9 +367,18 @@ for (const clients of p1Sizes) {
     writes: quick ? 20_000 : 100_000,
     inIds: quick ? 5_000 : 10_000,
   });
+  const ix = measure('p8-index', 'p8', {
+    updateDocs: 100_000,
+    writes: quick ? 20_000 : 100_000,
+    scanWrites: quick ? 20 : 50,
+    findDocs: 1_000_000,
+    perValue: 20,
+    finds: quick ? 5000 : 20_000,
+    scanFinds: quick ? 2 : 5,
+  });
   plan.push({
     id: 'P8',
-    keys: [p.key],
+    keys: [p.key, ix.key],
     rows: () => {
       const inc = ratioRow(
         'P8 MemoryAdapter.update by _id, one $inc (baseline: mingo update())',
@@ -381,8 +390,27 @@ for (const clients of p1Sizes) {
       );
       inc.met = inc.particle <= 5;
       const kb = Math.round(fig(p.key, 'inListBytes') / 1024);
+      const eq = ratioRow(
+        'P8 MemoryAdapter.update by an indexed equality filter ({ ownerId }), one $inc, 100k documents (baseline: the same filter scanning)',
+        fig(ix.key, 'eqUpdateUs'),
+        fig(ix.key, 'eqScanUs'),
+        'µs',
+        '<= 20 µs (50k/s)',
+        null,
+        `the first such filter indexed ownerId in ${fig(ix.key, 'eqFirstMs').toFixed(0)} ms`,
+      );
+      eq.met = eq.particle <= 20;
       return [
         inc,
+        eq,
+        ratioRow(
+          `P8 find of 20 by an indexed field on ${fig(ix.key, 'findDocs') / 1e6}M documents (baseline: the same find scanning)`,
+          fig(ix.key, 'findUs'),
+          fig(ix.key, 'findScanUs'),
+          'µs',
+          'info',
+          null,
+        ),
         ratioRow(
           'P8 MemoryAdapter.update by _id, two $set + $push with $each/$slice (baseline: mingo)',
           fig(p.key, 'mixedUs'),

@@ -2,6 +2,8 @@
  * P8: the embedded store's own cost, in one process. Time per `MemoryAdapter.update` by `_id`
  * beside the same write through mingo's `update()` (what the store called before), and a
  * `find` with a large `$in` identity list beside mingo's `Query` over the same documents.
+ * `p8Index`: updates by an indexed equality filter and finds by an indexed field, each beside
+ * the same filter answered by a scan (a store with `autoIndex: false`), in the same process.
  */
 import { Query, update as mingoUpdate } from 'mingo';
 import type { Doc } from '../../src/server/adapter.js';
@@ -43,7 +45,12 @@ function usPer(count: number, fn: (i: number) => void): number {
 
 const makeDoc = (i: number): Doc => ({ _id: i, title: `item ${i}`, ownerId: `user-${i}`, n: 0 });
 
-export async function p8(params: P8Params): Promise<Figures> {
+/** The P8 job: the write and `$in` figures, or with {@link P8IndexParams} the index figures. */
+export function p8(params: P8Params | P8IndexParams): Promise<Figures> {
+  return 'findDocs' in params ? p8Index(params) : p8Writes(params);
+}
+
+async function p8Writes(params: P8Params): Promise<Figures> {
   const docs = Array.from({ length: params.docs }, (_, i) => makeDoc(i));
   const adapter = new MemoryAdapter({ collections: { items: docs } });
   const stop = await adapter.watch(['items'], () => {});
@@ -82,4 +89,77 @@ export async function p8(params: P8Params): Promise<Figures> {
     mingoInMs,
     inListBytes: Buffer.byteLength(JSON.stringify(ids)),
   };
+}
+
+export interface P8IndexParams {
+  /** Documents of the collection updated by an equality filter. */
+  updateDocs: number;
+  writes: number;
+  /** Writes through the scanning store (each visits every document). */
+  scanWrites: number;
+  /** Documents of the collection found by an indexed field. */
+  findDocs: number;
+  /** Documents per value of the indexed field. */
+  perValue: number;
+  finds: number;
+  scanFinds: number;
+}
+
+/** Time per call, without a warm-up (for calls that each visit a whole collection). */
+function usPerCold(count: number, fn: (i: number) => void): number {
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) fn(i);
+  return ((performance.now() - t0) * 1000) / count;
+}
+
+export async function p8Index(params: P8IndexParams): Promise<Figures> {
+  return { ...(await equalityUpdates(params)), ...(await indexedFinds(params)) };
+}
+
+/** `$inc` by `{ ownerId }` (one document each) on an indexed store and a scanning one. */
+async function equalityUpdates(params: P8IndexParams): Promise<Figures> {
+  const inc: UpdateDocument = { $inc: { n: 1 } };
+  const owner = (i: number) => ({ ownerId: `user-${(i * 7919) % params.updateDocs}` });
+  const docs = Array.from({ length: params.updateDocs }, (_, i) => makeDoc(i));
+  const indexed = new MemoryAdapter({ collections: { items: docs } });
+  const scanning = new MemoryAdapter({ collections: { items: docs }, autoIndex: false });
+  const stops = [
+    await indexed.watch(['items'], () => {}),
+    await scanning.watch(['items'], () => {}),
+  ];
+  await settleMemory();
+  const t0 = performance.now();
+  // The first such filter indexes ownerId: one pass over the collection.
+  if (indexed.update('items', owner(0), inc) !== 1) throw new Error('no match');
+  const firstMs = performance.now() - t0;
+  if (indexed.indexedFields('items').join() !== 'ownerId') throw new Error('not indexed');
+  const us = usPer(params.writes, (i) => indexed.update('items', owner(i), inc));
+  const scanUs = usPerCold(params.scanWrites, (i) => scanning.update('items', owner(i), inc));
+  for (const stop of stops) await stop();
+  return { eqUpdateUs: us, eqScanUs: scanUs, eqPerSec: 1e6 / us, eqFirstMs: firstMs };
+}
+
+/** A find by `{ accountId }` (`perValue` documents each) with a declared index and by a scan. */
+async function indexedFinds(params: P8IndexParams): Promise<Figures> {
+  const values = Math.ceil(params.findDocs / params.perValue);
+  const account = (i: number) => ({ accountId: `account-${(i * 7919) % values}` });
+  const users = () =>
+    Array.from({ length: params.findDocs }, (_, i) => ({
+      _id: i,
+      accountId: `account-${i % values}`,
+      n: i,
+    }));
+  const indexed = new MemoryAdapter({
+    collections: { users: users() },
+    indexes: { users: ['accountId'] },
+  });
+  const scanning = new MemoryAdapter({ collections: { users: users() }, autoIndex: false });
+  await settleMemory();
+  const one = indexed.findNow('users', account(1));
+  if (one.length !== params.perValue || !deepEqual(one, scanning.findNow('users', account(1)))) {
+    throw new Error('the indexed find and the scan disagree');
+  }
+  const us = usPer(params.finds, (i) => indexed.findNow('users', account(i)));
+  const scanUs = usPerCold(params.scanFinds, (i) => scanning.findNow('users', account(i)));
+  return { findUs: us, findScanUs: scanUs, findDocs: params.findDocs };
 }
