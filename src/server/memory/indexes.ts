@@ -67,8 +67,34 @@ function reach(cur: unknown, segs: readonly string[], i: number, out: unknown[])
   }
 }
 
+/** The key of a string, number or boolean: `equalityKey` without its type tests. */
+function primitiveKey(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      return `s:${value}`;
+    case 'number':
+      return `n:${value}`;
+    case 'boolean':
+      return `b:${value}`;
+    default:
+      return undefined;
+  }
+}
+
 /** The distinct index keys of `doc` at a path. */
 export function keysAt(doc: Doc, segs: readonly string[]): string[] {
+  // Most paths run through plain fields to a primitive or to nothing.
+  let cur: unknown = doc;
+  for (let i = 0; i < segs.length && cur !== undefined; i++) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) break;
+    const seg = segs[i] as string;
+    cur = Object.hasOwn(cur, seg) ? (cur as Record<string, unknown>)[seg] : undefined;
+    if (i === segs.length - 1) {
+      if (cur === undefined || cur === null) return [];
+      const key = primitiveKey(cur);
+      if (key !== undefined) return [key];
+    }
+  }
   const values: unknown[] = [];
   reach(doc, segs, 0, values);
   if (values.length <= 1) return values.length === 0 ? [] : [equalityKey(values[0])];
