@@ -31,10 +31,11 @@ export function canonicalKey(value: unknown): string {
   if (bytes) return `{"$bytes":"${bytesKey(bytes)}"}`;
   const bson = (value as { _bsontype?: unknown })._bsontype;
   if (typeof bson === 'string' && EXACT_TEXT.has(bson)) {
-    return `{"$${bson}":${JSON.stringify(String(value))}}`;
+    // These BSON types print their exact value (a Decimal128's digits, a Long's integer).
+    return `{"$${bson}":${JSON.stringify((value as { toString(): string }).toString())}}`;
   }
   // Anything else may print alike for different values ('[object Object]'): refuse it.
-  const name = (value as object).constructor?.name ?? 'Object';
+  const name = value.constructor?.name ?? 'Object';
   throw new TypeError(
     `a ${name} cannot be compared exactly; use JSON values, Dates or BSON values`,
   );

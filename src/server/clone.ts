@@ -53,5 +53,7 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   }
   if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
   if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
-  return String(a) === String(b) && JSON.stringify(a) === JSON.stringify(b);
+  // ObjectIds and other BSON values print their value.
+  const text = (v: object): string => (v as { toString(): string }).toString();
+  return text(a) === text(b) && JSON.stringify(a) === JSON.stringify(b);
 }

@@ -28,6 +28,15 @@ export interface ConnectionLimits {
   resumable: boolean;
 }
 
+/** How one connection starts: its bounds, the request it came with, who hears its register. */
+export interface ConnectionSetup {
+  readonly limits: ConnectionLimits;
+  /** Read once, by identityLookup, when the register arrives. */
+  readonly request: IdentityRequest;
+  /** Told once whether the register was accepted (`null`) or why not. */
+  readonly onRegistered?: ((error: ParticleError | null) => void) | undefined;
+}
+
 /**
  * The burst a client may send at once: twice the rate, plus room to re-subscribe everything
  * re-lock and republish everything after a fresh session, so a reconnecting client never trips the bound
@@ -62,14 +71,16 @@ export class ClientConnection implements Sink {
   /** Frames held while a mutation runs (see {@link hold}); `null` when not holding. */
   private held: { frames: string[]; bytes: number; control: boolean } | null = null;
 
+  private readonly limits: ConnectionLimits;
+  private readonly onRegistered: ((error: ParticleError | null) => void) | undefined;
+
   constructor(
     private readonly stream: Stream,
     private readonly link: ConnectionLink,
-    private readonly limits: ConnectionLimits,
-    request: IdentityRequest,
-    /** Told once whether the register was accepted (`null`) or why not. */
-    private readonly onRegistered?: (error: ParticleError | null) => void,
+    { limits, request, onRegistered }: ConnectionSetup,
   ) {
+    this.limits = limits;
+    this.onRegistered = onRegistered;
     // Kept only until the register message: identityLookup reads it once.
     this.request = request;
     this.burst = burstFor(

@@ -358,7 +358,7 @@ export async function resolveCriteria(
       const slot = resolved.get(`${at}${OP}${op}`);
       if (slot) out[op] = slot.values[0];
       else if (SET_OPERATORS.has(op) && Array.isArray(operand)) {
-        out[op] = operand.flatMap((element, i) => {
+        out[op] = operand.flatMap((element: unknown, i) => {
           const el = resolved.get(`${at}${OP}${op}${OP}${i}`);
           return el ? el.values : [element];
         });
@@ -371,7 +371,7 @@ export async function resolveCriteria(
     for (const [key, value] of Object.entries(query)) {
       const slot = resolved.get(prefix + key);
       if ((key === '$and' || key === '$or' || key === '$nor') && Array.isArray(value)) {
-        out[key] = value.map((sub, i) =>
+        out[key] = value.map((sub: unknown, i) =>
           isPlainObject(sub) ? rebuild(sub, `${prefix}${key}\u0000${i}\u0000`) : sub,
         );
       } else if (slot) out[key] = slot.scalar ? slot.values[0] : { $in: slot.values };

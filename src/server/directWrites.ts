@@ -209,7 +209,7 @@ export async function viewOf(
   if (source.params !== undefined) {
     const checked = await validate(source.params, params, 'params');
     if (!checked.ok) throw new MutationError('bad_args', checked.message);
-    key = canonicalKey(checked.value as Record<string, unknown>);
+    key = canonicalKey(checked.value);
   }
   for (const root of session.subs.values()) {
     const spec = root.subscription;

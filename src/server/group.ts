@@ -292,7 +292,7 @@ export class Group implements Flushable {
   list(): Doc[] {
     const docs = [...this.docs.values()];
     const sort = this.window?.sort ?? this.source.sort;
-    return sort ? (mingoFind(docs, {}).sort(sort).all() as Doc[]) : docs;
+    return sort ? mingoFind(docs, {}).sort(sort).all() : docs;
   }
 
   /** Forgets the view (the group is being dropped). */

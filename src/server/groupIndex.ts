@@ -64,7 +64,7 @@ export function equalityKey(value: unknown): string {
 /** Every value at a dotted path, descending through arrays as MongoDB's matching does. */
 export function valuesAt(doc: unknown, path: string[], from = 0, out: unknown[] = []): unknown[] {
   if (from === path.length) {
-    if (Array.isArray(doc)) out.push(...doc);
+    if (Array.isArray(doc)) out.push(...(doc as unknown[]));
     else out.push(doc);
     return out;
   }

@@ -21,7 +21,8 @@ export function idKey(id: unknown): string {
         const bytes = bytesOf(id);
         if (bytes) return `x:${bytesKey(bytes)}`;
       }
-      return `s:${String(id)}`;
+      // An ObjectId prints as its hex string, so the two share a key.
+      return `s:${(id as { toString(): string }).toString()}`;
   }
 }
 

@@ -7,12 +7,17 @@ import type { IdentityRequest, Unregister } from './streamOptions.js';
  * A client without a socket (`stream.register`): frames reach `receive` as parsed messages, the
  * link has no send buffer nor rate bound, and a closed link ends the session (no resume).
  */
+/** A client registering in process: who it is, where its messages go, who hears the outcome. */
+export interface InProcessClient {
+  readonly identity: Record<string, unknown>;
+  readonly receive: (type: ServerMessage['type'], message: ServerMessage) => void;
+  readonly done: ((error: Error | null) => void) | undefined;
+  readonly request: IdentityRequest;
+}
+
 export function registerInProcess(
   stream: Stream,
-  identity: Record<string, unknown>,
-  receive: (type: ServerMessage['type'], message: ServerMessage) => void,
-  done: ((error: Error | null) => void) | undefined,
-  request: IdentityRequest,
+  { identity, receive, done, request }: InProcessClient,
 ): Unregister {
   let open = true;
   const connection = new ClientConnection(
@@ -29,13 +34,15 @@ export function registerInProcess(
       },
     },
     {
-      registerTimeoutMs: 0,
-      maxBufferedBytes: Infinity,
-      maxMessagesPerSecond: Infinity,
-      resumable: false,
+      limits: {
+        registerTimeoutMs: 0,
+        maxBufferedBytes: Infinity,
+        maxMessagesPerSecond: Infinity,
+        resumable: false,
+      },
+      request,
+      onRegistered: (error) => done?.(error),
     },
-    request,
-    (error) => done?.(error),
   );
   connection.receive({ type: 'register', protocol: PROTOCOL_VERSION, identity });
   const unregister = (() => {

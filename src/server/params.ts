@@ -42,7 +42,7 @@ export function isSchema(value: unknown): value is Schema {
 /** Validates `value` against `schema` (async schemas allowed); `what` names it in messages. */
 export async function validate(schema: Schema, value: unknown, what: string): Promise<Validated> {
   if ('~standard' in schema) {
-    const result = await (schema as StandardSchema)['~standard'].validate(value);
+    const result = await schema['~standard'].validate(value);
     if (!result.issues) return { ok: true, value: result.value };
     return { ok: false, message: result.issues.map((i) => describeIssue(what, i)).join('; ') };
   }

@@ -199,7 +199,9 @@ export class Producers {
     const key = this.keyOf(source, identity, params);
     const shared = Object.freeze(
       Object.fromEntries(
-        source.produced.shareBy.map((f) => [f, identity[f]]).filter(([, v]) => v !== undefined),
+        source.produced.shareBy
+          .map((f): [string, unknown] => [f, identity[f]])
+          .filter(([, v]) => v !== undefined),
       ),
     );
     const group = new Group(

@@ -322,7 +322,7 @@ export class Publications {
       refilledAt: Date.now(),
     };
     let mine = this.bySession.get(session);
-    if (!mine) this.bySession.set(session, (mine = new Map()));
+    if (!mine) this.bySession.set(session, (mine = new Map<string, Entry>()));
     mine.set(pub, entry);
     instance.entries.set(docId, entry);
     instance.bySession.set(session, entry);

@@ -161,13 +161,14 @@ export class Stream<
    * `done(err)` reports when registration completed or failed. Returns an unregister function
    * whose `send(message)` takes the client's other messages (`subscribe`, `unsubscribe`).
    */
+  // eslint-disable-next-line @typescript-eslint/max-params -- public API (the Collector's register transport)
   register(
     identity: Record<string, unknown>,
     receive: (type: ServerMessage['type'], message: ServerMessage) => void,
     done?: (error: Error | null) => void,
     request?: IdentityRequest,
   ): Unregister {
-    return registerInProcess(this, identity, receive, done, request);
+    return registerInProcess(this, { identity, receive, done, request });
   }
 
   /**

@@ -138,12 +138,14 @@ export function particleMiddleware(
         },
       },
       {
-        registerTimeoutMs: config.registerTimeoutMs,
-        maxBufferedBytes: config.maxBufferedBytes,
-        maxMessagesPerSecond: config.maxMessagesPerSecond,
-        resumable: true,
+        limits: {
+          registerTimeoutMs: config.registerTimeoutMs,
+          maxBufferedBytes: config.maxBufferedBytes,
+          maxMessagesPerSecond: config.maxMessagesPerSecond,
+          resumable: true,
+        },
+        request,
       },
-      request,
     );
     ws.on('pong', () => {
       link.alive = true;

@@ -78,6 +78,7 @@ export class Views {
       sources: this.sources,
       maxPublications: options.maxPublications ?? 16,
       schedule: (job) =>
+        // eslint-disable-next-line @typescript-eslint/require-await -- defer takes a Promise-returning job; a throw must reject
         options.defer ? options.defer(async () => job(), 0) : queueMicrotask(job),
       debug: (message, details) => options.debug?.(message, details),
     });
@@ -237,7 +238,7 @@ export class Views {
     // A failed lookup must not drop the change for everyone: route it whatever happened, and
     // resync the views whose lookups failed.
     return this.resolutions.reresolve(stale).then((failed) => {
-      this.groups.route(change);
+      void this.groups.route(change);
       this.resolutions.retry(failed, 0);
     });
   }

@@ -82,7 +82,7 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
   private readonly debug: (message: string, detail?: unknown) => void;
   private readonly watchers = new Set<Watcher>();
   private feed: Feed | undefined;
-  private token: ResumeToken | undefined;
+  private token: ResumeToken;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private wake: (() => void) | undefined;
@@ -112,7 +112,7 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
   private readonly collationChecked = new Set<string>();
 
   find(collection: string, query: Doc, options: FindOptions = {}): Promise<Doc[]> {
-    return findDocs(this.db, collection, query, options);
+    return findDocs(this.db, { collection, query, options });
   }
 
   /**
@@ -164,7 +164,7 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
   ): Promise<{ docs: Doc[]; at: bigint | undefined }> {
     const session = this.db.client.startSession();
     try {
-      const docs = await findDocs(this.db, collection, query, options, session);
+      const docs = await findDocs(this.db, { collection, query, options }, session);
       return { docs, at: timeValue(session.operationTime) };
     } finally {
       await session.endSession().catch(() => undefined);
@@ -181,7 +181,7 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
     options: { transaction: boolean },
   ): Promise<WritesDone<T>> {
     if (this.closed) throw new ParticleError('config', 'MongoAdapter.runWrites after close()');
-    return runWrites(this.db, fn, options.transaction, this.debug);
+    return runWrites(this.db, fn, { transaction: options.transaction, onDebug: this.debug });
   }
 
   /**
@@ -287,10 +287,7 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
     return this.expanded;
   }
 
-  private async openFeed(
-    collections: string[],
-    startAfter: ResumeToken | undefined,
-  ): Promise<void> {
+  private async openFeed(collections: string[], startAfter: ResumeToken): Promise<void> {
     const options: ChangeStreamOptions = {
       fullDocument: this.options.postImages ? 'whenAvailable' : 'updateLookup',
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
@@ -348,7 +345,7 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
           continue;
         }
         const lastOfBatch = feed.stream.bufferedCount() === 0;
-        const event = await this.lookUp(next as unknown as ChangeEvent);
+        const event = await this.lookUp(next);
         if (feed.stopped) return;
         this.handle(feed, event);
         // A transaction's changes go out together, before anything is claimed delivered past it.
@@ -425,7 +422,7 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
     if (feed.txn && feed.txn.key !== txn) this.flushTxn(feed);
     if (event.operationType === 'invalidate') {
       feed.stopped = true;
-      void this.restart(feed, event._id as ResumeToken);
+      void this.restart(feed, event._id);
       return;
     }
     const changes = mapChangeEvent(event, feed.collections);
@@ -477,7 +474,7 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
    * Replaces a failed or invalidated stream and resets every watched collection once the new
    * one is open. Retries with a growing delay until it succeeds or the adapter closes.
    */
-  private restart(feed: Feed, startAfter: ResumeToken | undefined): Promise<void> {
+  private restart(feed: Feed, startAfter: ResumeToken): Promise<void> {
     return this.serial(async () => {
       if (this.closed || this.feed !== feed) return;
       await this.stopFeed();
@@ -490,7 +487,7 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
    * succeeds or the adapter closes; then resets every watched collection when `reset`, or when
    * the stream could not continue from `startAfter`. Runs inside `serial`.
    */
-  private async reopen(startAfter: ResumeToken | undefined, reset: boolean): Promise<void> {
+  private async reopen(startAfter: ResumeToken, reset: boolean): Promise<void> {
     let from = startAfter;
     let resync = reset;
     let delay = this.options.reopenDelayMs;

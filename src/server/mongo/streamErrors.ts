@@ -28,7 +28,7 @@ export function explain(error: unknown): Error {
     return new ParticleError('config', REPLICA_SET_REQUIRED, { cause: error });
   }
   const advice = typeof code === 'number' ? PERMANENT[code] : undefined;
-  if (advice !== undefined) {
+  if (typeof code === 'number' && advice !== undefined) {
     return new ParticleError(
       'config',
       `MongoAdapter cannot open its change stream (error ${code}: ${message}): ${advice}.`,

@@ -44,7 +44,7 @@ export function toWire(value: unknown): WireValue {
     for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = toWire(v);
     return out;
   }
-  return bsonToWire(value as BsonLike);
+  return bsonToWire(value);
 }
 
 /**
@@ -74,7 +74,7 @@ export function wireBson(value: unknown): unknown {
     }
     return out ?? value;
   }
-  return typeof (value as BsonLike)._bsontype === 'string' ? bsonToWire(value as BsonLike) : value;
+  return typeof (value as BsonLike)._bsontype === 'string' ? bsonToWire(value) : value;
 }
 
 interface BsonLike {

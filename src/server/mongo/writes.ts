@@ -5,9 +5,15 @@ import {
   type Document,
   type Filter,
   type Timestamp,
-  type UpdateFilter,
 } from 'mongodb';
 import type { Db, Doc, FindOptions, WritesDone } from '../adapter.js';
+
+/** A payload query: which collection, what it matches, and its projection, sort and limit. */
+export interface DocsQuery {
+  readonly collection: string;
+  readonly query: Doc;
+  readonly options: FindOptions;
+}
 
 /**
  * Runs a payload query on the primary, whatever the Db's read preference: a secondary can lag
@@ -16,9 +22,7 @@ import type { Db, Doc, FindOptions, WritesDone } from '../adapter.js';
  */
 export function findDocs(
   db: MongoDb,
-  collection: string,
-  query: Doc,
-  options: FindOptions,
+  { collection, query, options }: DocsQuery,
   session?: ClientSession,
 ): Promise<Doc[]> {
   const findOptions: {
@@ -35,7 +39,13 @@ export function findDocs(
   return db
     .collection<Doc>(collection)
     .find(query as Filter<Doc>, findOptions)
-    .toArray() as Promise<Doc[]>;
+    .toArray();
+}
+
+/** How {@link runWrites} runs: in a transaction or not, and where it reports a failed cleanup. */
+export interface WritesOptions {
+  readonly transaction: boolean;
+  readonly onDebug: (message: string, detail?: unknown) => void;
 }
 
 /**
@@ -48,8 +58,7 @@ export function findDocs(
 export async function runWrites<T>(
   db: MongoDb,
   fn: (db: Db) => Promise<T>,
-  transaction: boolean,
-  onDebug: (message: string, detail?: unknown) => void,
+  { transaction, onDebug }: WritesOptions,
 ): Promise<WritesDone<T>> {
   const session = db.client.startSession();
   try {
@@ -84,11 +93,7 @@ function writeApi(db: MongoDb, session: ClientSession, writing: () => void): Db 
     },
     async update(collection, filter, update) {
       writing();
-      const result = await coll(collection).updateMany(
-        filter as Filter<Doc>,
-        update as UpdateFilter<Doc>,
-        { session },
-      );
+      const result = await coll(collection).updateMany(filter, update, { session });
       return result.modifiedCount;
     },
     async replace(collection, filter, doc) {
@@ -96,7 +101,7 @@ function writeApi(db: MongoDb, session: ClientSession, writing: () => void): Db 
       const { _id: _ignored, ...replacement } = doc;
       writing();
       if (byId(filter)) {
-        const result = await coll(collection).replaceOne(filter as Filter<Doc>, replacement, {
+        const result = await coll(collection).replaceOne(filter, replacement, {
           session,
         });
         return result.modifiedCount;
@@ -107,22 +112,20 @@ function writeApi(db: MongoDb, session: ClientSession, writing: () => void): Db 
       let replaced = 0;
       for (const { _id } of matches) {
         // Still matching the filter: a document changed since it was found is left alone.
-        const result = await coll(collection).replaceOne(
-          { $and: [filter, { _id }] } as Filter<Doc>,
-          replacement,
-          { session },
-        );
+        const result = await coll(collection).replaceOne({ $and: [filter, { _id }] }, replacement, {
+          session,
+        });
         replaced += result.modifiedCount;
       }
       return replaced;
     },
     async remove(collection, filter) {
       writing();
-      const result = await coll(collection).deleteMany(filter as Filter<Doc>, { session });
+      const result = await coll(collection).deleteMany(filter, { session });
       return result.deletedCount;
     },
     find(collection, query, options = {}) {
-      return findDocs(db, collection, query, options, session);
+      return findDocs(db, { collection, query, options }, session);
     },
   };
 }
