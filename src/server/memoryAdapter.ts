@@ -52,9 +52,15 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
     this.autoIndex = options.autoIndex ?? true;
     const indexes = (options.indexes ?? {}) as Record<string, readonly string[]>;
     for (const [name, paths] of Object.entries(indexes)) {
-      for (const path of paths) {
-        if (path === '' || path.split('.').some((seg) => seg === '' || seg.startsWith('$'))) {
-          throw new ParticleError('config', `cannot index '${path}' of ${name}: not a field path`);
+      if (!Array.isArray(paths)) {
+        throw new ParticleError('config', `indexes.${name} must be an array of field paths`);
+      }
+      for (const path of paths as unknown[]) {
+        if (typeof path !== 'string' || path.split('.').some((s) => s === '' || s[0] === '$')) {
+          throw new ParticleError(
+            'config',
+            `cannot index ${String(path)} of ${name}: not a field path`,
+          );
         }
         this.collection(name).index(path);
       }

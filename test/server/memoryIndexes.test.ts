@@ -36,7 +36,11 @@ describe('what is indexed, and when', () => {
     for (const path of ['', 'a..b', '$where', 'a.$']) {
       expect(() => new MemoryAdapter({ indexes: { users: [path] } })).toThrow(ParticleError);
     }
-    expect(() => new MemoryAdapter({ indexes: { users: ['a..b'] } })).toThrow(/'a\.\.b' of users/);
+    expect(() => new MemoryAdapter({ indexes: { users: ['a..b'] } })).toThrow(/a\.\.b of users/);
+    const unchecked = { users: 'accountId' } as unknown as Record<string, string[]>;
+    expect(() => new MemoryAdapter({ indexes: unchecked })).toThrow(
+      /indexes\.users must be an array/,
+    );
   });
 
   test("candidates come from the index: only the documents holding the filter's values", () => {
