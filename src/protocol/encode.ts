@@ -48,10 +48,15 @@ export const encodeSubscribed = (message: Omit<SubscribedMessage, 'type'>): stri
 export const encodeUnsubscribed = (sub: string): string =>
   json<UnsubscribedMessage>({ type: 'unsubscribed', sub });
 
+/** Why a subscription, lock or publication was refused: a wire code and a sentence. */
+export interface Refusal<TCode extends string> {
+  readonly code: TCode;
+  readonly message: string;
+}
+
 export const encodeSubscriptionError = (
   sub: string,
-  code: SubscriptionErrorCode,
-  message: string,
+  { code, message }: Refusal<SubscriptionErrorCode>,
   retrying?: boolean,
 ): string =>
   json<SubscriptionErrorMessage>(
@@ -80,11 +85,10 @@ export const encodeBatch = (frames: readonly string[]): string =>
 export const encodeLocked = (id: string, token: number, expiresAt: string): string =>
   json<LockedMessage>({ type: 'locked', id, token, expiresAt });
 
+/** A refused lock; `owner` (when the source names one) says who holds the document. */
 export const encodeLockError = (
   id: string,
-  code: LockErrorCode,
-  message: string,
-  owner?: unknown,
+  { code, message, owner }: Refusal<LockErrorCode> & { readonly owner?: unknown },
 ): string =>
   json<LockErrorMessage>(
     owner === undefined
@@ -92,16 +96,18 @@ export const encodeLockError = (
       : { type: 'lock_error', id, code, message, owner },
   );
 
+/** Who holds document `doc` of `root` now: `holder`, or nobody (`null`). */
 export const encodeLease = (
   root: string,
   doc: LeaseMessage['doc'],
-  owner: unknown,
-  held: boolean,
+  holder: { readonly owner: unknown } | null,
 ): string =>
   json<LeaseMessage>(
-    held && owner !== undefined
-      ? { type: 'lease', root, doc, held, owner }
-      : { type: 'lease', root, doc, held },
+    holder === null
+      ? { type: 'lease', root, doc, held: false }
+      : holder.owner === undefined
+        ? { type: 'lease', root, doc, held: true }
+        : { type: 'lease', root, doc, held: true, owner: holder.owner },
   );
 
 export const encodePublishError = (pub: string, code: PublishErrorCode, message: string): string =>
@@ -109,13 +115,18 @@ export const encodePublishError = (pub: string, code: PublishErrorCode, message:
 
 export const HEARTBEAT_FRAME: string = json<HeartbeatMessage>({ type: 'heartbeat' });
 
-/** A `payload` frame around `dataJson`, the JSON of the root's documents (`more`: windows). */
+/** Where a payload starts: its root, epoch and version, and (windows) `more`. */
+export interface PayloadHead {
+  readonly root: PayloadMessage['root'];
+  readonly epoch: PayloadMessage['epoch'];
+  readonly version: PayloadMessage['version'];
+  readonly more?: boolean | undefined;
+}
+
+/** A `payload` frame around `dataJson`, the JSON of the root's documents. */
 export function encodePayload(
-  root: string,
-  epoch: string,
-  version: number,
+  { root, epoch, version, more }: PayloadHead,
   dataJson: string,
-  more?: boolean,
 ): string {
   const head = json<Omit<PayloadMessage, 'data'>>({
     type: 'payload',
@@ -133,18 +144,22 @@ export function deltaPrefix(root: string, epoch: string): string {
   return `${head.slice(0, -1)},"version":`;
 }
 
+/** What every member's delta frame of one change shares; a backlog entry is one. */
+export interface DeltaBody {
+  /** The ops, serialized once per group. */
+  readonly opsJson: string;
+  /** The server's own ISO time (no character needs escaping), written as is. */
+  readonly timestamp: string;
+  /** A windowed root's new "documents beyond the window" flag, when it changed. */
+  readonly more?: boolean | undefined;
+}
+
 /**
- * A `delta` frame: `prefix` from {@link deltaPrefix}, `opsJson` serialized once per group.
- * `timestamp` is the server's own ISO time (no character needs escaping), written as is: this
- * runs once per member per change.
+ * A `delta` frame: `prefix` from {@link deltaPrefix} around the shared `body`. This runs once
+ * per member per change: it reads the body the group made and allocates only the frame.
  */
-export function encodeDelta(
-  prefix: string,
-  version: number,
-  timestamp: string,
-  opsJson: string,
-  more?: boolean,
-): string {
+export function encodeDelta(prefix: string, version: number, body: DeltaBody): string {
+  const { opsJson, timestamp, more } = body;
   const tail = more === undefined ? '}' : `,"more":${more}}`;
   return `${prefix}${version},"timestamp":"${timestamp}","ops":${opsJson}${tail}`;
 }

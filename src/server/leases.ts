@@ -53,17 +53,19 @@ export class Leases implements LeaseCheck {
   lock(session: Session, lockId: string, target: LeaseTarget, wait: boolean): void {
     const mine = this.claims.get(session) ?? new Set<Claim>();
     if ([...mine].some((c) => c.lockId === lockId)) {
-      this.send(session, encodeLockError(lockId, 'bad_message', `lock id ${lockId} is in use`));
+      this.send(
+        session,
+        encodeLockError(lockId, { code: 'bad_message', message: `lock id ${lockId} is in use` }),
+      );
       return;
     }
     if (mine.size >= this.host.maxLeases) {
       this.send(
         session,
-        encodeLockError(
-          lockId,
-          'too_many_leases',
-          `a session holds at most ${this.host.maxLeases} leases and waiting locks`,
-        ),
+        encodeLockError(lockId, {
+          code: 'too_many_leases',
+          message: `a session holds at most ${this.host.maxLeases} leases and waiting locks`,
+        }),
       );
       return;
     }
@@ -79,7 +81,11 @@ export class Leases implements LeaseCheck {
       const who = holder.session === session ? 'you already hold it' : 'another client holds it';
       this.send(
         session,
-        encodeLockError(lockId, 'locked', `the document is locked: ${who}`, holder.owner),
+        encodeLockError(lockId, {
+          code: 'locked',
+          message: `the document is locked: ${who}`,
+          owner: holder.owner,
+        }),
       );
       return;
     }
@@ -156,7 +162,10 @@ export class Leases implements LeaseCheck {
       if (!seen) {
         this.send(
           session,
-          encodeLockError(claim.lockId, 'cancelled', 'the document left your view'),
+          encodeLockError(claim.lockId, {
+            code: 'cancelled',
+            message: 'the document left your view',
+          }),
         );
         this.end(claim);
       }
@@ -172,7 +181,7 @@ export class Leases implements LeaseCheck {
     const frames: string[] = [];
     for (const lease of this.held.values()) {
       if (lease.collection === group.source.collection && group.docs.has(idKey(lease.native))) {
-        frames.push(encodeLease(root.name, wireId(lease.native), lease.owner, true));
+        frames.push(encodeLease(root.name, wireId(lease.native), lease));
       }
     }
     return frames;
@@ -268,7 +277,7 @@ export class Leases implements LeaseCheck {
           continue;
         if (!this.host.writable(root)) continue;
         try {
-          sink.send(encodeLease(root.name, doc, lease.owner, held), 'control');
+          sink.send(encodeLease(root.name, doc, held ? lease : null), 'control');
         } catch {
           // a failing link is closed by its transport
         }

@@ -253,7 +253,11 @@ export class Producers {
       for (const member of instance.members) {
         try {
           member.session.sink?.send(
-            encodeSubscriptionError(member.name, 'produce_failed', outcome.message, true),
+            encodeSubscriptionError(
+              member.name,
+              { code: 'produce_failed', message: outcome.message },
+              true,
+            ),
             'control',
           );
         } catch {

@@ -90,7 +90,7 @@ export class SessionRoot implements ViewMember {
 
   /** The delta frame for `version`: a small header around the shared, serialized ops. */
   frame(version: number, entry: DeltaEntry): string {
-    return encodeDelta(this.prefix, version, entry.timestamp, entry.opsJson, entry.more);
+    return encodeDelta(this.prefix, version, entry);
   }
 
   /** The root's current content as a `payload` frame, starting at the current version. */
@@ -98,13 +98,8 @@ export class SessionRoot implements ViewMember {
     const group = this.group;
     // The payload holds the group's waiting ops: the other members get them as a delta now.
     group?.flush(this);
-    return encodePayload(
-      this.name,
-      this.epoch,
-      this.version,
-      group?.payload() ?? '[]',
-      group?.more,
-    );
+    const head = { root: this.name, epoch: this.epoch, version: this.version, more: group?.more };
+    return encodePayload(head, group?.payload() ?? '[]');
   }
 
   private makePrefix(): string {

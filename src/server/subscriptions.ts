@@ -71,11 +71,10 @@ export class Subscriptions {
         if (was.source !== source || was.paramsKey !== paramsKey) {
           // The existing subscription carries on; only this request is refused.
           sink.send(
-            encodeSubscriptionError(
-              sub,
-              'bad_params',
-              `sub "${sub}" already follows ${was.source.name} with other params; unsubscribe first`,
-            ),
+            encodeSubscriptionError(sub, {
+              code: 'bad_params',
+              message: `sub "${sub}" already follows ${was.source.name} with other params; unsubscribe first`,
+            }),
             'control',
           );
           return;
@@ -109,7 +108,7 @@ export class Subscriptions {
       this.payloadSent(root, sink);
     } catch (error) {
       const refusal = asRefusal(error);
-      sink.send(encodeSubscriptionError(sub, refusal.code, refusal.message), 'control');
+      sink.send(encodeSubscriptionError(sub, refusal), 'control');
     }
   }
 
@@ -164,7 +163,7 @@ export class Subscriptions {
       } catch (error) {
         this.drop(session, sub);
         const refusal = asRefusal(error);
-        sink.send(encodeSubscriptionError(sub, refusal.code, refusal.message), 'control');
+        sink.send(encodeSubscriptionError(sub, refusal), 'control');
         continue;
       }
       sink.send(this.subscribedFrame(root), 'control');
@@ -207,7 +206,7 @@ export class Subscriptions {
       } catch (error) {
         session.subs.delete(sub);
         const refusal = asRefusal(error);
-        session.sink?.send(encodeSubscriptionError(sub, refusal.code, refusal.message), 'control');
+        session.sink?.send(encodeSubscriptionError(sub, refusal), 'control');
       }
     }
   }
@@ -225,7 +224,7 @@ export class Subscriptions {
       } catch (error) {
         this.drop(session, sub);
         const refusal = asRefusal(error);
-        session.sink?.send(encodeSubscriptionError(sub, refusal.code, refusal.message), 'control');
+        session.sink?.send(encodeSubscriptionError(sub, refusal), 'control');
       }
     }
   }

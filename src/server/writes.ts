@@ -146,7 +146,7 @@ export class Writes {
    */
   private async lock(session: Session, message: LockMessage, sink: Sink): Promise<void> {
     const refuse = (code: 'forbidden' | 'unknown_source' | 'bad_message', text: string) =>
-      sink.send(encodeLockError(message.id, code, text), 'control');
+      sink.send(encodeLockError(message.id, { code, message: text }), 'control');
     if (!SUB_ID_PATTERN.test(message.id)) {
       refuse('bad_message', 'a lock id must match ^[A-Za-z0-9_-]{1,64}$');
       return;

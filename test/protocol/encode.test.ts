@@ -33,17 +33,15 @@ describe('the encoder builds every server frame its schema accepts', () => {
     ['heartbeat', HEARTBEAT_FRAME, { type: 'heartbeat' }],
     [
       'payload',
-      encodePayload(root, 'e1', 0, JSON.stringify([{ _id: 1, name: 'Ann' }])),
+      encodePayload({ root, epoch: 'e1', version: 0 }, JSON.stringify([{ _id: 1, name: 'Ann' }])),
       { type: 'payload', root, epoch: 'e1', version: 0, data: [{ _id: 1, name: 'Ann' }] },
     ],
     [
       'delta',
-      encodeDelta(
-        deltaPrefix(root, 'e1'),
-        5,
-        '2026-01-01T00:00:00.000Z',
-        JSON.stringify([{ operation: 'remove', id: 1 }]),
-      ),
+      encodeDelta(deltaPrefix(root, 'e1'), 5, {
+        timestamp: '2026-01-01T00:00:00.000Z',
+        opsJson: JSON.stringify([{ operation: 'remove', id: 1 }]),
+      }),
       {
         type: 'delta',
         root,
