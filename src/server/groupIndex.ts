@@ -61,22 +61,49 @@ export function equalityKey(value: unknown): string {
   return idKey(value);
 }
 
+const NO_PATH: readonly string[] = [];
+/** The walker's output between calls (never written then). */
+const NO_VALUES: unknown[] = [];
+
+/**
+ * The walk behind {@link valuesAt}. It runs synchronously and calls nothing outside itself, so
+ * one walker serves every call: the path and the output stay on it and each step passes only
+ * the node and its depth.
+ */
+class PathValues {
+  path: readonly string[] = NO_PATH;
+  out: unknown[] = NO_VALUES;
+
+  collect(doc: unknown, from: number): void {
+    const { path, out } = this;
+    if (from === path.length) {
+      if (Array.isArray(doc)) out.push(...(doc as unknown[]));
+      else out.push(doc);
+      return;
+    }
+    if (Array.isArray(doc)) {
+      for (const element of doc) this.collect(element, from);
+      const seg = path[from] as string;
+      if (/^\d+$/.test(seg)) this.collect(doc[Number(seg)], from + 1);
+      return;
+    }
+    if (doc !== null && typeof doc === 'object') {
+      this.collect((doc as Record<string, unknown>)[path[from] as string], from + 1);
+    }
+  }
+}
+
+const walker = new PathValues();
+
 /** Every value at a dotted path, descending through arrays as MongoDB's matching does. */
-export function valuesAt(doc: unknown, path: string[], from = 0, out: unknown[] = []): unknown[] {
-  if (from === path.length) {
-    if (Array.isArray(doc)) out.push(...(doc as unknown[]));
-    else out.push(doc);
-    return out;
-  }
-  if (Array.isArray(doc)) {
-    for (const element of doc) valuesAt(element, path, from, out);
-    const seg = path[from] as string;
-    if (/^\d+$/.test(seg)) valuesAt(doc[Number(seg)], path, from + 1, out);
-    return out;
-  }
-  if (doc !== null && typeof doc === 'object') {
-    valuesAt((doc as Record<string, unknown>)[path[from] as string], path, from + 1, out);
-  }
+export function valuesAt(doc: unknown, path: readonly string[]): unknown[] {
+  const out: unknown[] = [];
+  walker.path = path;
+  walker.out = out;
+  walker.collect(doc, 0);
+  // Hold no document's values past the call.
+  walker.path = NO_PATH;
+  walker.out = NO_VALUES;
   return out;
 }
 
