@@ -39,6 +39,20 @@ export function releaseEmits(): void {
   for (const group of groups ?? []) group.flushHeld();
 }
 
+/** What one group is: its key, its source, the criteria it holds and (windows) its window. */
+export interface GroupSpec {
+  readonly key: string;
+  readonly source: GroupSource;
+  readonly query: Doc;
+  readonly matcher: Matcher;
+  readonly window?: { readonly limit: number; readonly sort: Sort } | undefined;
+}
+
+/** A group that holds everything it is given (a published, produced or scope source). */
+export const MATCH_ALL: Matcher = () => true;
+
+const ignoreHold = (): void => {};
+
 /**
  * The clients of one data source whose resolved criteria are equal. The group holds the
  * projected documents of the view (once, for all members) and turns each change into ops; the
@@ -60,16 +74,24 @@ export class Group implements Flushable {
   /** The `more` the members were last told (with their payload or a delta). */
   private sentMore: boolean | undefined;
 
+  readonly key: string;
+  readonly source: GroupSource;
+  readonly query: Doc;
+  readonly matcher: Matcher;
+  /** A live window: the first `limit` documents in `sort` order (ties by id). */
+  readonly window: GroupSpec['window'];
+
   constructor(
-    readonly key: string,
-    readonly source: GroupSource,
-    readonly query: Doc,
-    readonly matcher: Matcher,
+    spec: GroupSpec,
     /** Called when the group starts or stops holding an id (keeps the id index right). */
-    private readonly onHold: (group: Group, key: string, held: boolean) => void,
-    /** A live window: the first `limit` documents in `sort` order (ties by id). */
-    readonly window?: { readonly limit: number; readonly sort: Sort },
-  ) {}
+    private readonly onHold: (group: Group, key: string, held: boolean) => void = ignoreHold,
+  ) {
+    this.key = spec.key;
+    this.source = spec.source;
+    this.query = spec.query;
+    this.matcher = spec.matcher;
+    this.window = spec.window;
+  }
 
   /**
    * Whether the read that filled the view already saw `change` (a feed that lags delivers it

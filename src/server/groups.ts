@@ -175,14 +175,16 @@ export class Groups {
             },
           };
     const group = new Group(
-      this.groupKey(source, query, limit),
-      source,
-      query,
-      compileMatcher(query),
+      {
+        key: this.groupKey(source, query, limit),
+        source,
+        query,
+        matcher: compileMatcher(query),
+        window,
+      },
       (g, key, held) => {
         if (keep) index.hold(g, key, held);
       },
-      window,
     );
     const { docs: rows, at } = await this.timedRows(
       collection,

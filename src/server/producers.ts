@@ -2,7 +2,7 @@ import { encodeSubscriptionError } from '../protocol/encode.js';
 import { ParticleError } from '../protocol/errors.js';
 import type { Adapter, Change, Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
-import { Group } from './group.js';
+import { Group, MATCH_ALL } from './group.js';
 import { Wildcards } from './wildcards.js';
 import type { Produced } from './produced.js';
 import { idKey } from './ids.js';
@@ -204,13 +204,7 @@ export class Producers {
           .filter(([, v]) => v !== undefined),
       ),
     );
-    const group = new Group(
-      key,
-      source,
-      {},
-      () => true,
-      () => undefined,
-    );
+    const group = new Group({ key, source, query: {}, matcher: MATCH_ALL });
     return new Instance(key, source, params, shared, group);
   }
 

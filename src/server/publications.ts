@@ -8,7 +8,7 @@ import {
 import type { Doc } from './adapter.js';
 import { canonicalKey } from './canonical.js';
 import { isPlainObject } from './clone.js';
-import { Group } from './group.js';
+import { Group, MATCH_ALL } from './group.js';
 import { idKey } from './ids.js';
 import { sourceParams } from './params.js';
 import type { Published } from './published.js';
@@ -355,13 +355,7 @@ export class Publications {
     const key = keyOf(source, params);
     let instance = this.instances.get(key);
     if (!instance) {
-      const group = new Group(
-        key,
-        source,
-        {},
-        () => true,
-        () => undefined,
-      );
+      const group = new Group({ key, source, query: {}, matcher: MATCH_ALL });
       instance = new Instance(key, source, params, group);
       this.instances.set(key, instance);
       this.byGroup.set(group, instance);

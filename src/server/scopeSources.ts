@@ -3,7 +3,7 @@ import { checkKeys } from '../protocol/config.js';
 import type { Manifest } from '../protocol/messages.js';
 import type { Doc } from './adapter.js';
 import { isPlainObject } from './clone.js';
-import { Group } from './group.js';
+import { Group, MATCH_ALL } from './group.js';
 import { isSchema, type Schema } from './params.js';
 import type { SessionRoot } from './session.js';
 import type { AuthorizeContext, SourceState } from './sources.js';
@@ -176,13 +176,7 @@ export class ScopeViews {
 
   /** Watches first, then reads: no commit falls between the two. */
   private async start(source: ScopeSource, key: string, name: string): Promise<Followed> {
-    const group = new Group(
-      key,
-      source,
-      {},
-      () => true,
-      () => undefined,
-    );
+    const group = new Group({ key, source, query: {}, matcher: MATCH_ALL });
     const followed = new Followed(key, name, group);
     followed.unwatch = source.liveScope.scopes.store.watch(name, (commit) =>
       this.committed(followed, commit),

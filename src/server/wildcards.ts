@@ -1,6 +1,6 @@
 import { subscriptionKey } from '../protocol/subscriptionKey.js';
 import type { Doc } from './adapter.js';
-import { Group } from './group.js';
+import { Group, MATCH_ALL } from './group.js';
 import type { Instance } from './producers.js';
 import type { SessionRoot } from './session.js';
 
@@ -31,13 +31,12 @@ export class Wildcards {
     identity: Record<string, unknown>,
     live: readonly Instance[],
   ): Promise<void> {
-    const group = new Group(
-      `*${source}`,
-      { name: source, collection: '', manifest: true, idField: '_id', sort: undefined },
-      {},
-      () => true,
-      () => undefined,
-    );
+    const group = new Group({
+      key: `*${source}`,
+      source: { name: source, collection: '', manifest: true, idField: '_id', sort: undefined },
+      query: {},
+      matcher: MATCH_ALL,
+    });
     const watcher: Watcher = { source, group, identity, rows: new Map() };
     for (const instance of live) {
       if (await allowed(watcher, instance)) watcher.rows.set(instance.key, rowOf(instance));

@@ -16,8 +16,9 @@ const source = {
 function groupsFor(queries: Doc[]): { index: CollectionGroups; groups: Group[] } {
   const index = new CollectionGroups();
   const groups = queries.map((query, i) => {
-    const g = new Group(`g${i}`, source, query, compileMatcher(query), (grp, key, held) =>
-      index.hold(grp, key, held),
+    const g = new Group(
+      { key: `g${i}`, source, query, matcher: compileMatcher(query) },
+      (grp, key, held) => index.hold(grp, key, held),
     );
     index.add(g);
     return g;

@@ -114,13 +114,12 @@ describe('group equalities', () => {
     const index = new CollectionGroups();
     const source = { name: 'r', collection: 'c', manifest: true as const, idField: '_id' };
     const query = { n: 5 };
-    const group = new Group(
-      'g',
-      { ...source, sort: undefined },
+    const group = new Group({
+      key: 'g',
+      source: { ...source, sort: undefined },
       query,
-      compileMatcher(query),
-      () => {},
-    );
+      matcher: compileMatcher(query),
+    });
     index.add(group);
     for (const n of [Decimal128.fromString('5'), new Long(5), new Int32(5), 5]) {
       expect(group.matcher({ _id: 1, n })).toBe(true);
