@@ -200,8 +200,9 @@ export class MemoryAdapter<TCollections extends object = Record<string, Doc>> im
   ): Promise<StopWatching> {
     const watcher: Watcher = { collections: new Set(collections), onChange, onError };
     this.watchers.add(watcher);
-    return Promise.resolve(async () => {
+    return Promise.resolve(() => {
       this.watchers.delete(watcher);
+      return Promise.resolve();
     });
   }
 

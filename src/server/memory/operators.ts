@@ -39,7 +39,7 @@ function arrayAt(slot: Slot, op: string, path: string): unknown[] | undefined {
   const value = get(slot);
   if (value === undefined) return undefined;
   if (!Array.isArray(value)) throw bad(`${op} needs an array at '${path}'`);
-  return value;
+  return value as unknown[];
 }
 
 function arithmetic(
