@@ -34,6 +34,13 @@ export interface LeaseHost {
   writable(root: SessionRoot): boolean;
 }
 
+/** One `lock` as the lease book takes it: the client's lock id, the document, whether to wait. */
+export interface LockAsk {
+  readonly lockId: string;
+  readonly target: LeaseTarget;
+  readonly wait: boolean;
+}
+
 /**
  * The leases of one Stream (Facsimile's locks, made safe): one holder per document at most,
  * waiting locks served in arrival order, a fencing token that grows with every grant of a
@@ -50,7 +57,7 @@ export class Leases implements LeaseCheck {
   constructor(private readonly host: LeaseHost) {}
 
   /** Answers one `lock` for a document already checked to be in the session's view. */
-  lock(session: Session, lockId: string, target: LeaseTarget, wait: boolean): void {
+  lock(session: Session, { lockId, target, wait }: LockAsk): void {
     const mine = this.claims.get(session) ?? new Set<Claim>();
     if ([...mine].some((c) => c.lockId === lockId)) {
       this.send(

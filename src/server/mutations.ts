@@ -95,6 +95,7 @@ export class Mutations {
 
   private async handle(session: Session, message: MutateMessage, sink: Sink): Promise<void> {
     const { id, name } = message;
+    const asker: Asker = { session, sink, id };
     const argsJson = JSON.stringify(message.args ?? null);
     // Keyed by the whole resolved identity: `identityKey` covers only what references read, and
     // two users alike in those must still never share a mutation id's outcome.
@@ -110,12 +111,12 @@ export class Mutations {
                 message: `mutation id ${id} was already used with other ${seen.name === name ? 'args' : 'mutator'}`,
               },
             };
-      this.answer(session, sink, id, outcome, false);
+      this.answer(asker, outcome, false);
       return;
     }
     const mutator = this.mutators.get(name);
     if (!mutator) {
-      this.answer(session, sink, id, fail('unknown_mutator', `no mutator named ${name}`), false);
+      this.answer(asker, fail('unknown_mutator', `no mutator named ${name}`), false);
       return;
     }
     let resolveOutcome!: (outcome: Outcome) => void;
@@ -133,21 +134,19 @@ export class Mutations {
     };
     let result: Outcome;
     try {
-      result = await this.execute(session, mutator, message, wrote);
+      result = await this.execute(mutator, { session, message, wrote });
     } catch (error) {
       this.host.debug(`mutator ${name} failed`, error);
       result = fail('internal', `mutator ${name} failed on the server`);
     }
     resolveOutcome(result);
     answered = true;
-    this.answer(session, sink, id, result, held);
+    this.answer(asker, result, held);
   }
 
   private async execute(
-    session: Session,
     mutator: MutatorState,
-    message: MutateMessage,
-    wrote: () => void,
+    { session, message, wrote }: MutatorCall,
   ): Promise<Outcome> {
     let args: unknown = message.args;
     if (mutator.args) {
@@ -202,7 +201,7 @@ export class Mutations {
   }
 
   /** Sends `mutated`; with `held`, inside the batch the link held since the first write. */
-  private answer(session: Session, sink: Sink, id: string, outcome: Outcome, held: boolean): void {
+  private answer({ session, sink, id }: Asker, outcome: Outcome, held: boolean): void {
     const frame = encodeMutated(id, outcome);
     if (held) {
       // The link that asked may have been replaced by a resume: its held frames are in the
@@ -219,6 +218,20 @@ export class Mutations {
       // a failing link is closed by its transport
     }
   }
+}
+
+/** One run of a mutator: for which session, the message, and what to call at its first write. */
+interface MutatorCall {
+  readonly session: Session;
+  readonly message: MutateMessage;
+  readonly wrote: () => void;
+}
+
+/** Who asked for a mutation: the session, the link it asked on, and the mutation's id. */
+interface Asker {
+  readonly session: Session;
+  readonly sink: Sink;
+  readonly id: string;
 }
 
 function fail(code: string, message: string): Outcome {

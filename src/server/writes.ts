@@ -185,12 +185,11 @@ export class Writes {
       this.host.debug(`${message.root}: lockOwner threw`, error);
     }
     if (session.sink !== sink) return;
-    this.leases.lock(
-      session,
-      message.id,
-      { collection: source.collection, native, owner },
-      message.wait,
-    );
+    this.leases.lock(session, {
+      lockId: message.id,
+      target: { collection: source.collection, native, owner },
+      wait: message.wait,
+    });
   }
 }
 
