@@ -15,8 +15,9 @@ export class ChangeFeed {
   constructor(
     private readonly adapter: Adapter,
     private readonly views: Views,
-    private readonly queue: JobQueue,
     private readonly host: {
+      /** The Stream's queue: each change goes through it, in order. */
+      readonly queue: JobQueue;
       closed(): boolean;
       debug(message: string, details?: unknown): void;
     },
@@ -42,7 +43,7 @@ export class ChangeFeed {
           this.views.watched,
           (change) => {
             flushThisTick();
-            this.queue.push(() => (this.host.closed() ? undefined : this.views.apply(change)));
+            this.host.queue.push(() => (this.host.closed() ? undefined : this.views.apply(change)));
           },
           (error) => this.failed(error),
         );
@@ -66,7 +67,7 @@ export class ChangeFeed {
     if (this.host.closed()) return;
     const old = this.feed;
     this.feed = null;
-    this.queue.push(async () => {
+    this.host.queue.push(async () => {
       await old?.then((stop) => stop()).catch(() => undefined);
       await this.ensure();
       for (const collection of this.views.watched) await this.views.resync(collection);

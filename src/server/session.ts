@@ -51,13 +51,17 @@ export class SessionRoot implements ViewMember {
   resolution: Resolution | null = null;
   private prefix: string;
 
+  readonly name: string;
+  /** Set for a subscription (`name` is then the client's `sub` id). */
+  subscription: SubscriptionSpec | undefined;
+
   constructor(
     readonly session: Session,
-    readonly name: string,
     limits: BacklogLimits,
-    /** Set for a subscription (`name` is then the client's `sub` id). */
-    public subscription?: SubscriptionSpec,
+    root: { readonly name: string; readonly subscription?: SubscriptionSpec | undefined },
   ) {
+    this.name = root.name;
+    this.subscription = root.subscription;
     this.backlog = new Backlog(limits.deltas, limits.bytes, 0);
     this.prefix = this.makePrefix();
   }

@@ -45,7 +45,7 @@ export class SessionLifecycle {
     const { views, limits, sessions } = this.parts;
     const session = new Session(identity, identityKey, credentials);
     for (const source of views.eagerSources) {
-      const root = new SessionRoot(session, source.name, limits);
+      const root = new SessionRoot(session, limits, { name: source.name });
       await views.join(root, source, identity);
       session.roots.set(source.name, root);
     }

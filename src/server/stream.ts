@@ -120,8 +120,7 @@ export class Stream<
     });
     this.subscriptions = new Subscriptions(
       this.views,
-      this.limits,
-      this.maxSubscriptions,
+      { backlog: this.limits, maxSubscriptions: this.maxSubscriptions },
       (root, sink) => this.writes.payloadSent(root, sink),
     );
     this.hasLookup = options.identityLookup !== undefined;
@@ -138,7 +137,8 @@ export class Stream<
       drain: () => this.queue.run(flushDeltas),
       debug: (message, details) => this.debug(message, details),
     });
-    this.feed = new ChangeFeed(options.adapter, this.views, this.queue, {
+    this.feed = new ChangeFeed(options.adapter, this.views, {
+      queue: this.queue,
       closed: () => this.closed,
       debug: (message, details) => this.debug(message, details),
     });

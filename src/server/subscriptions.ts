@@ -33,13 +33,20 @@ class Refusal extends Error {
  * inside the stream's job queue, in turn with the change feed.
  */
 export class Subscriptions {
+  private readonly backlog: BacklogLimits;
+  private readonly maxSubscriptions: number;
+  /** Told after each payload or resume of a subscription's root (leases on its documents follow). */
+  private readonly payloadSent: (root: SessionRoot, sink: Sink) => void;
+
   constructor(
     private readonly views: Views,
-    private readonly backlog: BacklogLimits,
-    private readonly maxSubscriptions: number,
-    /** Told after each payload or resume of a subscription's root (leases on its documents follow). */
-    private readonly payloadSent: (root: SessionRoot, sink: Sink) => void = () => undefined,
-  ) {}
+    bounds: { readonly backlog: BacklogLimits; readonly maxSubscriptions: number },
+    payloadSent: (root: SessionRoot, sink: Sink) => void = () => undefined,
+  ) {
+    this.backlog = bounds.backlog;
+    this.maxSubscriptions = bounds.maxSubscriptions;
+    this.payloadSent = payloadSent;
+  }
 
   /** Answers one `subscribe`: `subscribed` and a `payload`, or `subscription_error`. */
   async subscribe(session: Session, message: SubscribeMessage, sink: Sink): Promise<void> {
@@ -94,12 +101,9 @@ export class Subscriptions {
       }
       // A wildcard consumer is authorized per instance, as instances come.
       if (!all) await this.authorize(source, session.identity, params);
-      const root = new SessionRoot(session, sub, this.backlog, {
-        source,
-        params,
-        paramsKey,
-        limit,
-        ...(all ? { all } : {}),
+      const root = new SessionRoot(session, this.backlog, {
+        name: sub,
+        subscription: { source, params, paramsKey, limit, ...(all ? { all } : {}) },
       });
       await this.views.join(root, source, session.identity, params, limit);
       session.subs.set(sub, root);
