@@ -105,12 +105,8 @@ export class Resolutions {
 
   private async reresolveOne(resolution: Resolution): Promise<void> {
     const { source } = resolution;
-    const { query, trace, exceeded } = await this.resolve(
-      source,
-      resolution.identity,
-      resolution.params,
-      resolution,
-    );
+    // A resolution is a ViewOf itself: its source, identity values, params and limit.
+    const { query, trace, exceeded } = await this.resolve(resolution, resolution);
     resolution.exceeded = exceeded;
     // Left while its lookups ran: nothing follows it any more.
     if (source.resolutions.get(resolution.key) !== resolution) return;
@@ -129,12 +125,7 @@ export class Resolutions {
   }
 
   /** The key of the resolution for these identity values, params and window. */
-  key(
-    source: SourceState,
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-    limit: number | undefined,
-  ): string {
+  key({ source, identity, params, limit }: ViewOf): string {
     // A missing field and an explicit null resolve differently (missing matches nothing), so
     // they must never share a key: a missing field is written as an empty entry.
     const entries = (values: Record<string, unknown>, fields: string[]): unknown[][] =>
@@ -147,9 +138,7 @@ export class Resolutions {
   }
 
   async resolve(
-    source: SourceState,
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
+    { source, identity, params }: ViewOf,
     was?: Resolution,
   ): Promise<{ query: Doc; trace: TracedLookup[]; exceeded: boolean }> {
     const trace: TracedLookup[] = [];
@@ -178,16 +167,12 @@ export class Resolutions {
     return { query, trace, exceeded: exceeded !== undefined };
   }
 
-  async for(
-    source: SourceState,
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-    limit: number | undefined,
-  ): Promise<Resolution> {
-    const key = this.key(source, identity, params, limit);
+  async for(view: ViewOf): Promise<Resolution> {
+    const { source, identity, params, limit } = view;
+    const key = this.key(view);
     const existing = source.resolutions.get(key);
     if (existing) return existing;
-    const { query, trace, exceeded } = await this.resolve(source, identity, params);
+    const { query, trace, exceeded } = await this.resolve(view);
     const group = await this.groups.shared(source, query, limit);
     const resolution: Resolution = {
       key,
@@ -205,6 +190,14 @@ export class Resolutions {
     this.lookups.set(resolution, trace);
     return resolution;
   }
+}
+
+/** What one view is of: a source, the identity's values, the params and (windows) a limit. */
+export interface ViewOf {
+  readonly source: SourceState;
+  readonly identity: Record<string, unknown>;
+  readonly params: Record<string, unknown>;
+  readonly limit: number | undefined;
 }
 
 /** The identity fields a resolution reads, and nothing else of the identity. */

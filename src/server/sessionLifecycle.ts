@@ -46,7 +46,7 @@ export class SessionLifecycle {
     const session = new Session(identity, identityKey, credentials);
     for (const source of views.eagerSources) {
       const root = new SessionRoot(session, limits, { name: source.name });
-      await views.join(root, source, identity);
+      await views.join(root, { source, identity });
       session.roots.set(source.name, root);
     }
     sessions.add(session);
@@ -118,7 +118,7 @@ export class SessionLifecycle {
       if (!source) continue;
       views.leave(root);
       root.restart();
-      await views.join(root, source, identity);
+      await views.join(root, { source, identity });
       session.sink?.send(root.payloadFrame(), 'control');
       if (session.sink) writes.payloadSent(root, session.sink);
     }

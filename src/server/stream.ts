@@ -300,7 +300,7 @@ export class Stream<
     await this.queue.run(async () => {
       await this.feed.ensure();
       for (const source of this.views.eagerSources) {
-        out[source.name] = await this.views.view(source, checked.identity);
+        out[source.name] = await this.views.view({ source, identity: checked.identity });
       }
       for (const [name, params, limit] of options.subscriptions ?? []) {
         const docs = await this.subscriptions.view(checked.identity, name, params, limit);

@@ -88,7 +88,7 @@ export class Subscriptions {
         }
         if (was.limit !== limit) {
           existing.subscription = { ...was, limit };
-          await this.views.rejoin(existing, source, session.identity, params, limit);
+          await this.views.rejoin(existing, { source, identity: session.identity, params, limit });
         }
         sink.send(this.subscribedFrame(existing), 'control');
         return;
@@ -105,7 +105,7 @@ export class Subscriptions {
         name: sub,
         subscription: { source, params, paramsKey, limit, ...(all ? { all } : {}) },
       });
-      await this.views.join(root, source, session.identity, params, limit);
+      await this.views.join(root, { source, identity: session.identity, params, limit });
       session.subs.set(sub, root);
       sink.send(this.subscribedFrame(root), 'control');
       sink.send(root.payloadFrame(), 'control');
@@ -132,7 +132,7 @@ export class Subscriptions {
       const params = await this.params(source, rawParams);
       const limit = windowOf(source, requestedLimit);
       await this.authorize(source, identity, params);
-      return await this.views.view(source, identity, params, limit);
+      return await this.views.view({ source, identity, params, limit });
     } catch (error) {
       const refusal = asRefusal(error);
       throw new ParticleError(refusal.code, refusal.message);
@@ -202,7 +202,12 @@ export class Subscriptions {
       try {
         if (!spec.all) await this.authorize(spec.source, session.identity, spec.params);
         root.restart();
-        await this.views.join(root, spec.source, session.identity, spec.params, spec.limit);
+        await this.views.join(root, {
+          source: spec.source,
+          identity: session.identity,
+          params: spec.params,
+          limit: spec.limit,
+        });
         if (session.sink) {
           session.sink.send(root.payloadFrame(), 'control');
           this.payloadSent(root, session.sink);

@@ -6,7 +6,7 @@ import { isPlainObject } from './clone.js';
 import type { CacheConfig } from './criteria.js';
 import { holdEmits, releaseEmits, type Group, type GroupMember } from './group.js';
 import { Groups } from './groups.js';
-import { Resolutions, type Resolution } from './resolutions.js';
+import { Resolutions, type Resolution, type ViewOf } from './resolutions.js';
 import { compileSource, type DataSource, type SourceState } from './sources.js';
 import { Producers } from './producers.js';
 import { Publications } from './publications.js';
@@ -35,6 +35,12 @@ export interface ViewsOptions {
   /** Publications a client may hold at once. @default 16 */
   maxPublications?: number | undefined;
 }
+
+/** A view as a caller asks for it: `params` default to `{}`, and no `limit` is no window. */
+export type ViewAsk = Omit<ViewOf, 'params' | 'limit'> & {
+  readonly params?: Record<string, unknown> | undefined;
+  readonly limit?: number | undefined;
+};
 
 /**
  * Every data source's live views: resolutions of criteria per identity, the subscription groups
@@ -128,13 +134,8 @@ export class Views {
    * Puts `member` into the view of `source` for this identity and params (sharing a group when
    * it can); `limit` makes it a live window.
    */
-  async join(
-    member: ViewMember,
-    source: SourceState,
-    identity: Record<string, unknown>,
-    params: Record<string, unknown> = {},
-    limit?: number,
-  ): Promise<void> {
+  async join(member: ViewMember, view: ViewAsk): Promise<void> {
+    const { source, identity, params = {}, limit } = view;
     if (source.published) {
       this.publications.join(member as SessionRoot, publishedOf(source), params);
       return;
@@ -145,7 +146,7 @@ export class Views {
       if (root.subscription?.all) return this.producers.joinAll(root, producedOf(source), identity);
       return this.producers.join(root, producedOf(source), identity, params);
     }
-    const resolution = await this.resolutions.for(source, identity, params, limit);
+    const resolution = await this.resolutions.for({ source, identity, params, limit });
     member.resolution = resolution;
     member.group = resolution.group;
     resolution.members.add(member);
@@ -153,18 +154,13 @@ export class Views {
   }
 
   /** Moves `member` to another params or window of its source; the difference is one delta. */
-  async rejoin(
-    member: ViewMember,
-    source: SourceState,
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-    limit?: number,
-  ): Promise<void> {
+  async rejoin(member: ViewMember, view: ViewAsk): Promise<void> {
+    const { source, identity, params = {}, limit } = view;
     // A produced or published source has no window: its view does not change with the limit.
     if (source.produced || source.published || source.liveScope) return;
     const old = member.resolution;
     const from = member.group;
-    const resolution = await this.resolutions.for(source, identity, params, limit);
+    const resolution = await this.resolutions.for({ source, identity, params, limit });
     if (old === resolution) return;
     if (old) {
       old.members.delete(member);
@@ -205,18 +201,14 @@ export class Views {
   }
 
   /** The documents of `source` this identity sees now, in order. */
-  async view(
-    source: SourceState,
-    identity: Record<string, unknown>,
-    params: Record<string, unknown> = {},
-    limit?: number,
-  ): Promise<Doc[]> {
+  async view(view: ViewAsk): Promise<Doc[]> {
+    const { source, identity, params = {}, limit } = view;
     if (source.produced) return this.producers.view(producedOf(source), identity, params);
     if (source.published) return this.publications.view(publishedOf(source), params);
     if (source.liveScope) return this.scopes.view(scopeOf(source), params);
-    const existing = source.resolutions.get(this.resolutions.key(source, identity, params, limit));
-    const query =
-      existing?.query ?? (await this.resolutions.resolve(source, identity, params)).query;
+    const of = { source, identity, params, limit };
+    const existing = source.resolutions.get(this.resolutions.key(of));
+    const query = existing?.query ?? (await this.resolutions.resolve(of)).query;
     return this.groups.list(source, query, limit);
   }
 
