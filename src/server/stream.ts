@@ -106,7 +106,8 @@ export class Stream<
     this.graceMs = options.sessionGraceMs ?? 30_000;
     this.limits = { deltas: 1000, bytes: 1024 * 1024, ...options.backlog };
     const maxReferenceValues = options.maxReferenceValues ?? 1000;
-    this.views = new Views(options.adapter, options.dataSources, options.cacheConfig ?? {}, {
+    this.views = new Views(options.adapter, options.dataSources, {
+      cacheConfig: options.cacheConfig,
       debug: (message, details) => this.debug(message, details),
       maxReferenceValues,
       maxPublications: this.maxPublications,
@@ -303,7 +304,7 @@ export class Stream<
         out[source.name] = await this.views.view({ source, identity: checked.identity });
       }
       for (const [name, params, limit] of options.subscriptions ?? []) {
-        const docs = await this.subscriptions.view(checked.identity, name, params, limit);
+        const docs = await this.subscriptions.view(checked.identity, { name, params, limit });
         out[subscriptionKey(name, params)] = docs;
       }
     });

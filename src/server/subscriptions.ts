@@ -122,10 +122,9 @@ export class Subscriptions {
    */
   async view(
     identity: Record<string, unknown>,
-    name: string,
-    rawParams: unknown,
-    requestedLimit?: number,
+    asked: { readonly name: string; readonly params: unknown; readonly limit?: number | undefined },
   ): Promise<Doc[]> {
+    const { name, params: rawParams, limit: requestedLimit } = asked;
     try {
       const source = this.views.sources.get(name);
       if (!source) throw new Refusal('unknown_source', `no data source is named "${name}"`);

@@ -26,6 +26,8 @@ export interface ViewMember extends GroupMember {
 
 /** How the views report and schedule. */
 export interface ViewsOptions {
+  /** How criteria lookups are cached. @default {} */
+  cacheConfig?: CacheConfig | undefined;
   /** Receives what went wrong where no client can be told. */
   debug?: ((message: string, details?: unknown) => void) | undefined;
   /** How many values a reference may expand to. @default Infinity */
@@ -69,9 +71,9 @@ export class Views {
   constructor(
     private readonly adapter: Adapter,
     dataSources: Record<string, DataSource>,
-    cacheConfig: CacheConfig,
     private readonly options: ViewsOptions = {},
   ) {
+    const cacheConfig = options.cacheConfig ?? {};
     this.groups = new Groups(adapter);
     this.resolutions = new Resolutions(adapter, this.groups, options);
     this.scopes = new ScopeViews((message, details) => options.debug?.(message, details));
