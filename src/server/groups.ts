@@ -26,7 +26,7 @@ export class Groups {
   async list(source: SourceState, query: Doc, limit?: number): Promise<Doc[]> {
     const group =
       this.byKey.get(this.groupKey(source, query, limit)) ??
-      (await this.loadGroup(source, query, false, limit));
+      (await this.loadGroup({ source, query, limit }, false));
     return group.list();
   }
 
@@ -151,16 +151,14 @@ export class Groups {
   async shared(source: SourceState, query: Doc, limit?: number): Promise<Group> {
     return (
       this.byKey.get(this.groupKey(source, query, limit)) ??
-      this.loadGroup(source, query, true, limit)
+      this.loadGroup({ source, query, limit }, true)
     );
   }
 
   /** Queries a group's view; with `keep`, the group is indexed and follows changes. */
   private async loadGroup(
-    source: SourceState,
-    query: Doc,
+    { source, query, limit }: { source: SourceState; query: Doc; limit: number | undefined },
     keep: boolean,
-    limit?: number,
   ): Promise<Group> {
     const collection = source.collection;
     const index = this.collectionGroups(collection);

@@ -95,7 +95,7 @@ export class Producers {
     identity: Record<string, unknown>,
   ): Promise<void> {
     const live = [...this.instances.values()].filter((i) => i.source === source);
-    await this.wildcards.join(member, source.name, identity, live);
+    await this.wildcards.join(member, { source: source.name, identity }, live);
   }
 
   leave(member: SessionRoot): void {

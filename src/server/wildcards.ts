@@ -25,10 +25,10 @@ export class Wildcards {
     return this.byGroup.has(group);
   }
 
+  /** Puts `member` on `source`'s wildcard view: a row per instance in `live` it may see. */
   async join(
     member: SessionRoot,
-    source: string,
-    identity: Record<string, unknown>,
+    { source, identity }: { readonly source: string; readonly identity: Record<string, unknown> },
     live: readonly Instance[],
   ): Promise<void> {
     const group = new Group({
