@@ -101,6 +101,14 @@ export interface LeaseCheck {
 
 const refuse = (message: string): MutationError => new MutationError('forbidden', message);
 
+/** Where a direct write runs: for which session, over which sources, database and leases. */
+export interface WriteContext {
+  readonly session: Session;
+  readonly sources: ReadonlyMap<string, SourceState>;
+  readonly db: Db;
+  readonly leases: LeaseCheck;
+}
+
 /**
  * Applies one direct write (`$write`) for `session`: whole or not at all. The document must be
  * in the writer's current view of that root; the paths under `writable.fields`; `allow` must
@@ -109,11 +117,8 @@ const refuse = (message: string): MutationError => new MutationError('forbidden'
  * leak.
  */
 export async function directWrite(
-  session: Session,
-  sources: ReadonlyMap<string, SourceState>,
   args: WriteArgs,
-  db: Db,
-  leases: LeaseCheck,
+  { session, sources, db, leases }: WriteContext,
 ): Promise<unknown> {
   const source = sources.get(args.root);
   if (!source) throw new MutationError('unknown_source', `no data source is named "${args.root}"`);

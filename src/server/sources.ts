@@ -116,15 +116,15 @@ export function compileSource(name: string, ds: DataSource, cacheConfig: CacheCo
   if (kinds[0] === 'produce') return compileProduced(name, where, ds as ProducedDataSource);
   if (kinds[0] === 'published') return compilePublished(name, where, ds as PublishedDataSource);
   if (kinds[0] === 'scopes') return compileScope(name, where, ds as ScopeDataSource);
-  return compileCollection(name, where, ds as CollectionDataSource, cacheConfig);
+  return compileCollection(name, ds as CollectionDataSource, cacheConfig);
 }
 
 function compileCollection(
   name: string,
-  where: string,
   ds: CollectionDataSource,
   cacheConfig: CacheConfig,
 ): SourceState {
+  const where = `dataSources.${name}`;
   checkKeys(where, ds, DATA_SOURCE_KEYS);
   if (typeof ds.collection !== 'string' || !ds.collection) {
     throw new ParticleError('config', `${where}.collection must name a collection`);

@@ -136,7 +136,12 @@ export class Writes {
       args: WriteArgsSchema,
       transaction: false,
       run: ({ args, db }, session) =>
-        directWrite(session, this.host.sources, args as WriteArgs, db, this.leases),
+        directWrite(args as WriteArgs, {
+          session,
+          sources: this.host.sources,
+          db,
+          leases: this.leases,
+        }),
     };
   }
 
