@@ -232,8 +232,9 @@ export class Views {
     // A failed lookup must not drop the change for everyone: route it whatever happened, and
     // resync the views whose lookups failed.
     return this.resolutions.reresolve(stale).then((failed) => {
-      void this.groups.route(change);
+      const routed = this.groups.route(change);
       this.resolutions.retry(failed, 0);
+      return routed;
     });
   }
 
