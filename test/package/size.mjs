@@ -11,8 +11,9 @@ const dist = resolve(process.argv[2] ?? 'dist');
 // direct writes and leases), then publications (the throttled publish handles and their
 // messages) and the pacing of mutations to the server's frame bound. Trimming the validators
 // shipped to the client is open work. Then +1.5 KiB: a delta's cost no longer grows with its
-// root (versions of the root read only when read, ops copying only the path they change).
-const budgets = { 'client/index.js': 32.5 * 1024, 'react/index.js': 37.5 * 1024 };
+// root (versions of the root read only when read, ops copying only the path they change). Then +0.5 KiB: the three-parameter rule turned long
+// parameter lists into small context classes and option objects.
+const budgets = { 'client/index.js': 33 * 1024, 'react/index.js': 38.5 * 1024 };
 
 function reach(file, seen = new Set()) {
   if (seen.has(file)) return seen;
