@@ -1,7 +1,15 @@
 import { Query } from 'mingo';
 import type { Doc } from './adapter.js';
 import { holdsBytes, withExactBytes } from './exactBytes.js';
-import { holdsBsonNumber, pathHoldsBsonNumber, queryPaths, withPlainNumbers } from './numbers.js';
+import { withExactNumbers } from './exactNumbers.js';
+import {
+  comparesNumbersOnly,
+  exactQuery,
+  holdsSpecialNumber,
+  pathHoldsSpecialNumber,
+  queryPaths,
+  withPlainNumbers,
+} from './numbers.js';
 
 /** Tests documents against one MongoDB query. The only place that knows the query engine. */
 export type Matcher = (doc: Doc) => boolean;
@@ -14,15 +22,24 @@ const matchAll: Matcher = () => true;
  */
 export function compileMatcher(query: Doc | undefined): Matcher {
   if (query === undefined || Object.keys(query).length === 0) return matchAll;
-  const test = bytesExact(withPlainNumbers(query));
-  // Numbers compare by value (see numbers.ts): a document whose queried fields hold a BSON
-  // number is matched as plain numbers; the others, nearly all, are tested as they are.
+  // Numbers compare by exact value whatever their BSON type (see exactNumbers.ts). Where neither a
+  // BSON number nor NaN takes part, nearly always, JS numbers already do, and documents are tested
+  // as they are; else the query and the document are compared in the exact form.
   const paths = queryPaths(query);
-  return (doc) => {
-    const numeric =
-      paths === null ? holdsBsonNumber(doc) : paths.some((segs) => pathHoldsBsonNumber(doc, segs));
-    return test(numeric ? withPlainNumbers(doc) : doc);
-  };
+  const holdsNumber = (doc: Doc): boolean =>
+    paths === null
+      ? holdsSpecialNumber(doc)
+      : paths.some((segs) => pathHoldsSpecialNumber(doc, segs));
+  if (!comparesNumbersOnly(query)) {
+    // `$mod`, `$type`, `$expr` and the like take numbers that are not compared values: BSON
+    // numbers are seen as doubles (exact for integers up to 2^53 and for binary fractions).
+    const test = bytesExact(withPlainNumbers(query));
+    return (doc) => test(holdsNumber(doc) ? withPlainNumbers(doc) : doc);
+  }
+  const exact = bytesExact(exactQuery(query));
+  if (holdsSpecialNumber(query)) return (doc) => exact(withExactNumbers(doc));
+  const plain = bytesExact(query);
+  return (doc) => (holdsNumber(doc) ? exact(withExactNumbers(doc)) : plain(doc));
 }
 
 function bytesExact(query: Doc): Matcher {

@@ -86,3 +86,40 @@ test('a Decimal128 document matched by { n: { $gt: 4 } } stays in the view on it
   await c.until((x) => x.ops('big').length > 0);
   expect(c.ops('big')).toEqual([{ operation: 'set', id: 'five', path: 'label', data: 'changed' }]);
 });
+
+test('a Decimal128 9.99 never enters a view on the double 9.99, and a Long past 2^53 keeps its own', async () => {
+  const { fake, connect } = await serve({
+    dataSources: {
+      cheap: {
+        collection: 'items',
+        criteria: { price: 9.99 },
+        manifest: { price: true, label: true },
+      },
+      big: {
+        collection: 'counters',
+        criteria: { n: BSON.Long.fromString('9007199254740993') },
+        manifest: { label: true },
+      },
+    },
+  });
+  // The manual's numbers example: `{ val: 9.99 }` finds the double, not NumberDecimal("9.99").
+  fake.seed('items', [
+    { _id: 'decimal', price: BSON.Decimal128.fromString('9.99'), label: 'd' },
+    { _id: 'double', price: 9.99, label: 'f' },
+  ]);
+  fake.seed('counters', [
+    { _id: 'exact', n: BSON.Long.fromString('9007199254740993'), label: 'a' },
+    { _id: 'near', n: BSON.Long.fromString('9007199254740992'), label: 'b' },
+  ]);
+  const c = await connect({});
+  expect(c.payload('cheap')).toEqual([{ _id: 'double', price: 9.99, label: 'f' }]);
+  expect(c.payload('big')).toEqual([{ _id: 'exact', label: 'a' }]);
+  // Updates the live matcher decides: neither look-alike may enter its view.
+  fake.updateOne('items', 'decimal', { $set: { label: 'd2' } });
+  fake.updateOne('counters', 'near', { $set: { label: 'b2' } });
+  fake.updateOne('items', 'double', { $set: { label: 'f2' } });
+  fake.updateOne('counters', 'exact', { $set: { label: 'a2' } });
+  await c.until((x) => x.ops('cheap').length > 0 && x.ops('big').length > 0);
+  expect(c.ops('cheap')).toEqual([{ operation: 'set', id: 'double', path: 'label', data: 'f2' }]);
+  expect(c.ops('big')).toEqual([{ operation: 'set', id: 'exact', path: 'label', data: 'a2' }]);
+});

@@ -23,6 +23,23 @@ class FakeNumber {
   }
 }
 
+/**
+ * NaN, which the server's comparison operators find equal to NaN only and neither below nor
+ * above any number: a class of its own, which mingo never orders against a number.
+ */
+class FakeNaN {
+  readonly key = 'nan';
+  toString(): string {
+    return this.key;
+  }
+}
+
+function numberForm(parts: Parts): FakeNumber | FakeNaN {
+  return 'special' in parts && parts.special === 'nan'
+    ? new FakeNaN()
+    : new FakeNumber(numberKey(parts));
+}
+
 /** BinData, keyed by length, subtype and bytes (the manual's BinData order). */
 class FakeBinData {
   constructor(readonly key: string) {}
@@ -150,8 +167,8 @@ function conditionForm(cond: unknown): unknown {
 
 /** `value` with every number and Binary replaced by its key (plain objects and arrays copied). */
 export function comparisonForm(value: unknown): unknown {
-  if (typeof value === 'number') return new FakeNumber(numberKey(doubleParts(value)));
-  if (typeof value === 'bigint') return new FakeNumber(numberKey(exact(value, 0)));
+  if (typeof value === 'number') return numberForm(doubleParts(value));
+  if (typeof value === 'bigint') return numberForm(exact(value, 0));
   if (Array.isArray(value)) return value.map(comparisonForm);
   if (isPlain(value)) {
     const out: Doc = {};
@@ -164,9 +181,9 @@ export function comparisonForm(value: unknown): unknown {
     case 'Double':
       return comparisonForm((value as { valueOf(): number }).valueOf());
     case 'Long':
-      return new FakeNumber(numberKey(exact(BigInt(String(value)), 0)));
+      return numberForm(exact(BigInt(String(value)), 0));
     case 'Decimal128':
-      return new FakeNumber(numberKey(decimalParts(String(value))));
+      return numberForm(decimalParts(String(value)));
     case 'Binary': {
       const { buffer, sub_type } = value as { buffer: Uint8Array; sub_type: number };
       const hex = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength).toString('hex');
