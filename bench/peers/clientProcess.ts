@@ -220,3 +220,5 @@ process.on('message', (message: PeerEnvelope<PeerCommand>) => {
   );
 });
 process.on('disconnect', () => process.exit(0));
+// Ended by the pool: exit normally, so a CPU profile (PEER_CPU_PROF) is written.
+process.on('SIGTERM', () => process.exit(0));

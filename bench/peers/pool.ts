@@ -33,7 +33,15 @@ export class PeerPool {
   static async start(count: number): Promise<PeerPool> {
     const children = Array.from({ length: count }, () =>
       fork(script, [], {
-        execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
+        execArgv: [
+          '--import',
+          'tsx',
+          '--max-old-space-size=4096',
+          // PEER_CPU_PROF=<dir>: each client process writes a CPU profile there when it ends.
+          ...(process.env.PEER_CPU_PROF
+            ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PEER_CPU_PROF}`]
+            : []),
+        ],
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       }),
