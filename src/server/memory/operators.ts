@@ -8,10 +8,12 @@ import { cloneDeep, deepEqual, getPath, isPlainObject } from '../clone.js';
 import { ParticleError } from '../../protocol/errors.js';
 import { get, has, set, unset, type Slot } from './paths.js';
 
-/** What every operator of one update call shares. */
+/** What every operator of one update call shares: made once per call, not once per field. */
 export interface UpdateContext {
   /** The time `$currentDate` writes, one per update call. */
   readonly now: Date;
+  /** The path being applied, for error messages (set before each `apply`). */
+  path: string;
 }
 
 /** One operator: applies `arg` at `slot` and says whether the document changed. */
@@ -20,7 +22,7 @@ export interface FieldOperator {
   readonly creates: boolean;
   /** Rejects a malformed argument before anything is applied. */
   check?(arg: unknown, path: string): void;
-  apply(slot: Slot, arg: unknown, path: string, ctx: UpdateContext): boolean;
+  apply(slot: Slot, arg: unknown, ctx: UpdateContext): boolean;
 }
 
 function bad(message: string): ParticleError {
@@ -50,13 +52,13 @@ function arithmetic(
   return {
     creates: true,
     check: numeric(op),
-    apply(slot, arg, path) {
+    apply(slot, arg, ctx) {
       const old = get(slot);
       if (old === undefined) {
         set(slot, missing(arg as number));
         return true;
       }
-      if (typeof old !== 'number') throw bad(`${op} needs a number at '${path}'`);
+      if (typeof old !== 'number') throw bad(`${op} needs a number at '${ctx.path}'`);
       const next = fn(old, arg as number);
       set(slot, next);
       return next !== old;
@@ -130,7 +132,7 @@ function sorter(sort: unknown): (a: unknown, b: unknown) => number {
 const $push: FieldOperator = {
   creates: true,
   check: (arg, path) => void pushSpec(arg, path),
-  apply(slot, arg, path) {
+  apply(slot, arg, { path }) {
     const spec = pushSpec(arg, path);
     const old = arrayAt(slot, '$push', path);
     const arr = old ? old.slice() : [];
@@ -157,7 +159,7 @@ const $addToSet: FieldOperator = {
       throw bad(`$addToSet needs an $each array ('${path}')`);
     }
   },
-  apply(slot, arg, path) {
+  apply(slot, arg, { path }) {
     const each =
       isPlainObject(arg) && Object.hasOwn(arg, '$each') ? (arg.$each as unknown[]) : [arg];
     const old = arrayAt(slot, '$addToSet', path);
@@ -185,7 +187,7 @@ function pullTest(cond: unknown): (value: unknown) => boolean {
 function removing(op: string, test: (arg: unknown) => (value: unknown) => boolean): FieldOperator {
   return {
     creates: false,
-    apply(slot, arg, path) {
+    apply(slot, arg, { path }) {
       const old = arrayAt(slot, op, path);
       if (!old) return false;
       const matches = test(arg);
@@ -242,7 +244,7 @@ export const FIELD_OPERATORS: Readonly<Record<string, FieldOperator>> = {
     check(arg, path) {
       if (arg !== 1 && arg !== -1) throw bad(`$pop needs 1 or -1 for '${path}'`);
     },
-    apply(slot, arg, path) {
+    apply(slot, arg, { path }) {
       const old = arrayAt(slot, '$pop', path);
       if (!old || old.length === 0) return false;
       set(slot, arg === 1 ? old.slice(0, -1) : old.slice(1));
@@ -257,7 +259,7 @@ export const FIELD_OPERATORS: Readonly<Record<string, FieldOperator>> = {
       if (!ok)
         throw bad(`$currentDate needs true or { $type: 'date' | 'timestamp' } for '${path}'`);
     },
-    apply(slot, arg, _path, ctx) {
+    apply(slot, arg, ctx) {
       const timestamp = isPlainObject(arg) && arg.$type === 'timestamp';
       set(slot, timestamp ? ctx.now.getTime() : new Date(ctx.now.getTime()));
       return true;

@@ -27,16 +27,18 @@ export function splitPath(path: string): string[] {
   return segs;
 }
 
-function cannot(path: string, seg: string, reason: string): ParticleError {
+/** The error for a path that cannot be written; only an error joins the segments again. */
+function cannot(segs: readonly string[], seg: string, reason: string): ParticleError {
+  const path = segs.join('.');
   return new ParticleError('config', `cannot update '${path}': field '${seg}' ${reason}`);
 }
 
 /**
- * The slot a path names. With `create`, missing parents become `{}` (and array parents are
+ * The slot a split path names. With `create`, missing parents become `{}` (and array parents are
  * padded with `null`), and a parent that cannot hold a field throws; without it, such a path
  * has no slot (`undefined`): the operator has nothing to do.
  */
-export function slotOf(doc: Doc, path: string, segs: string[], create: boolean): Slot | undefined {
+export function slotOf(doc: Doc, segs: readonly string[], create: boolean): Slot | undefined {
   let cur: unknown = doc;
   const last = segs.length - 1;
   for (let i = 0; ; i++) {
@@ -45,12 +47,12 @@ export function slotOf(doc: Doc, path: string, segs: string[], create: boolean):
     if (Array.isArray(cur)) {
       if (!DIGITS.test(seg)) {
         if (!create) return undefined;
-        throw cannot(path, seg, 'is not an index of the array it names');
+        throw cannot(segs, seg, 'is not an index of the array it names');
       }
       index = Number(seg);
     } else if (!isPlainObject(cur)) {
       if (!create) return undefined;
-      throw cannot(path, seg, 'is inside a value that is not a document');
+      throw cannot(segs, seg, 'is inside a value that is not a document');
     }
     const container = cur as Record<string, unknown> | unknown[];
     if (i === last) return { container, key: seg, index };
@@ -58,9 +60,10 @@ export function slotOf(doc: Doc, path: string, segs: string[], create: boolean):
     if (next === undefined) {
       if (!create) return undefined;
       next = {};
-      write(container, seg, index, next);
+      if (index >= 0) setElement(container as unknown[], index, next);
+      else (container as Record<string, unknown>)[seg] = next;
     } else if (next === null && create) {
-      throw cannot(path, segs[i + 1] as string, 'is inside a null');
+      throw cannot(segs, segs[i + 1] as string, 'is inside a null');
     }
     cur = next;
   }
@@ -71,17 +74,10 @@ function read(container: Record<string, unknown> | unknown[], key: string, index
   return Object.hasOwn(container, key) ? (container as Record<string, unknown>)[key] : undefined;
 }
 
-function write(
-  container: Record<string, unknown> | unknown[],
-  key: string,
-  index: number,
-  value: unknown,
-): void {
-  if (index >= 0) {
-    const arr = container as unknown[];
-    while (arr.length < index) arr.push(null);
-    arr[index] = value;
-  } else (container as Record<string, unknown>)[key] = value;
+/** Writes an array element, padding the array with `null` up to the index as MongoDB does. */
+function setElement(arr: unknown[], index: number, value: unknown): void {
+  while (arr.length < index) arr.push(null);
+  arr[index] = value;
 }
 
 /** True when the slot holds a value (an array element within bounds, an own field). */
@@ -97,7 +93,8 @@ export function get(slot: Slot): unknown {
 
 /** Writes the slot (padding an array with `null` up to the index, as MongoDB does). */
 export function set(slot: Slot, value: unknown): void {
-  write(slot.container, slot.key, slot.index, value);
+  if (slot.index >= 0) setElement(slot.container as unknown[], slot.index, value);
+  else (slot.container as Record<string, unknown>)[slot.key] = value;
 }
 
 /** Removes the slot's field; an array element becomes `null` instead (arrays keep positions). */

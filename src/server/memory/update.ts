@@ -44,7 +44,7 @@ export function applyUpdate(doc: Doc, update: UpdateDocument): string[] {
       } else field?.check?.(arg, path);
     }
   }
-  const ctx: UpdateContext = { now: new Date() };
+  const ctx: UpdateContext = { now: new Date(), path: '' };
   const changed: string[] = [];
   for (const op of ops) {
     if (IGNORED.has(op)) continue;
@@ -56,9 +56,9 @@ export function applyUpdate(doc: Doc, update: UpdateDocument): string[] {
       }
       const field = FIELD_OPERATORS[op];
       if (!field) continue;
-      const segs = claimed.get(path) ?? splitPath(path);
-      const slot = slotOf(doc, path, segs, field.creates);
-      if (slot && field.apply(slot, arg, path, ctx)) changed.push(path);
+      const slot = slotOf(doc, claimed.get(path) ?? splitPath(path), field.creates);
+      ctx.path = path;
+      if (slot && field.apply(slot, arg, ctx)) changed.push(path);
     }
   }
   return [...new Set(changed)].sort();
@@ -97,13 +97,13 @@ function conflict(path: string, other: string): ParticleError {
 
 /** `$rename`: moves a value; neither path may run through an array. */
 function rename(doc: Doc, from: string, to: string): string[] {
-  const source = slotOf(doc, from, splitPath(from), false);
+  const source = slotOf(doc, splitPath(from), false);
   if (!source || !Object.hasOwn(source.container, source.key)) return [];
   if (Array.isArray(source.container))
     throw bad(`$rename cannot move an array element ('${from}')`);
   const value = source.container[source.key];
   delete source.container[source.key];
-  const target = slotOf(doc, to, splitPath(to), true);
+  const target = slotOf(doc, splitPath(to), true);
   if (!target || Array.isArray(target.container)) {
     throw bad(`$rename cannot write into an array ('${to}')`);
   }
