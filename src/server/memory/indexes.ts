@@ -44,29 +44,6 @@ export function keyable(value: unknown): boolean {
   }
 }
 
-/**
- * Every keyable value a dotted path can reach in `doc`, more generously than the matcher: through
- * every array on the way (a numeric segment both as an index and as a field of the elements) and
- * into nested arrays at the end, which mingo's equality flattens.
- */
-function reach(cur: unknown, segs: readonly string[], i: number, out: unknown[]): void {
-  if (Array.isArray(cur)) {
-    for (const element of cur) reach(element, segs, i, out);
-    if (i < segs.length && DIGITS.test(segs[i] as string)) {
-      reach(cur[Number(segs[i])], segs, i + 1, out);
-    }
-    return;
-  }
-  if (i === segs.length) {
-    if (keyable(cur)) out.push(cur);
-    return;
-  }
-  if (cur !== null && typeof cur === 'object') {
-    const seg = segs[i] as string;
-    if (Object.hasOwn(cur, seg)) reach((cur as Record<string, unknown>)[seg], segs, i + 1, out);
-  }
-}
-
 /** The key of a string, number or boolean: `equalityKey` without its type tests. */
 function primitiveKey(value: unknown): string | undefined {
   switch (typeof value) {
@@ -79,26 +56,6 @@ function primitiveKey(value: unknown): string | undefined {
     default:
       return undefined;
   }
-}
-
-/** The distinct index keys of `doc` at a path. */
-export function keysAt(doc: Doc, segs: readonly string[]): string[] {
-  // Most paths run through plain fields to a primitive or to nothing.
-  let cur: unknown = doc;
-  for (let i = 0; i < segs.length && cur !== undefined; i++) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) break;
-    const seg = segs[i] as string;
-    cur = Object.hasOwn(cur, seg) ? (cur as Record<string, unknown>)[seg] : undefined;
-    if (i === segs.length - 1) {
-      if (cur === undefined || cur === null) return [];
-      const key = primitiveKey(cur);
-      if (key !== undefined) return [key];
-    }
-  }
-  const values: unknown[] = [];
-  reach(doc, segs, 0, values);
-  if (values.length <= 1) return values.length === 0 ? [] : [equalityKey(values[0])];
-  return [...new Set(values.map(equalityKey))];
 }
 
 function sameKeys(a: readonly string[], b: readonly string[]): boolean {
@@ -118,17 +75,17 @@ export class FieldIndex {
   }
 
   add(entry: Entry): void {
-    for (const key of keysAt(entry.doc, this.segs)) this.put(key, entry);
+    for (const key of this.keysOf(entry.doc)) this.put(key, entry);
   }
 
   remove(entry: Entry, doc: Doc = entry.doc): void {
-    for (const key of keysAt(doc, this.segs)) this.drop(key, entry);
+    for (const key of this.keysOf(doc)) this.drop(key, entry);
   }
 
   /** Moves `entry` from the keys of its former document to those of its current one. */
   move(entry: Entry, before: Doc): void {
-    const old = keysAt(before, this.segs);
-    const now = keysAt(entry.doc, this.segs);
+    const old = this.keysOf(before);
+    const now = this.keysOf(entry.doc);
     if (sameKeys(old, now)) return;
     for (const key of old) if (!now.includes(key)) this.drop(key, entry);
     for (const key of now) if (!old.includes(key)) this.put(key, entry);
@@ -145,6 +102,51 @@ export class FieldIndex {
     const bucket = this.buckets.get(key);
     if (bucket instanceof Set) for (const entry of bucket) out.push(entry);
     else if (bucket !== undefined) out.push(bucket);
+  }
+
+  /** The distinct index keys of `doc` at the path. */
+  private keysOf(doc: Doc): string[] {
+    const segs = this.segs;
+    // Most paths run through plain fields to a primitive or to nothing.
+    let cur: unknown = doc;
+    for (let i = 0; i < segs.length && cur !== undefined; i++) {
+      if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) break;
+      const seg = segs[i] as string;
+      cur = Object.hasOwn(cur, seg) ? (cur as Record<string, unknown>)[seg] : undefined;
+      if (i === segs.length - 1) {
+        if (cur === undefined || cur === null) return [];
+        const key = primitiveKey(cur);
+        if (key !== undefined) return [key];
+      }
+    }
+    const values: unknown[] = [];
+    this.reach(doc, 0, values);
+    if (values.length <= 1) return values.length === 0 ? [] : [equalityKey(values[0])];
+    return [...new Set(values.map(equalityKey))];
+  }
+
+  /**
+   * Every keyable value the path can reach in `cur` from segment `i`, more generously than the
+   * matcher: through every array on the way (a numeric segment both as an index and as a field
+   * of the elements) and into nested arrays at the end, which mingo's equality flattens.
+   */
+  private reach(cur: unknown, i: number, out: unknown[]): void {
+    const segs = this.segs;
+    if (Array.isArray(cur)) {
+      for (const element of cur) this.reach(element, i, out);
+      if (i < segs.length && DIGITS.test(segs[i] as string)) {
+        this.reach(cur[Number(segs[i])], i + 1, out);
+      }
+      return;
+    }
+    if (i === segs.length) {
+      if (keyable(cur)) out.push(cur);
+      return;
+    }
+    if (cur !== null && typeof cur === 'object') {
+      const seg = segs[i] as string;
+      if (Object.hasOwn(cur, seg)) this.reach((cur as Record<string, unknown>)[seg], i + 1, out);
+    }
   }
 
   private put(key: string, entry: Entry): void {

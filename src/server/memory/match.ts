@@ -46,16 +46,16 @@ function primitiveIn(cond: unknown): Set<unknown> | undefined {
  * Whether a value the path reaches is in the set, the way MongoDB reaches values: through
  * arrays of documents on the way, and into the elements of an array at the end.
  */
-function reaches(cur: unknown, segs: string[], i: number, values: Set<unknown>): boolean {
+function reaches(cur: unknown, set: InSet, i: number): boolean {
+  const { segs, values } = set;
   if (i === segs.length) {
     if (Array.isArray(cur)) return cur.some((v) => values.has(v));
     return values.has(cur);
   }
-  if (Array.isArray(cur))
-    return cur.some((el) => isPlainObject(el) && reaches(el, segs, i, values));
+  if (Array.isArray(cur)) return cur.some((el) => isPlainObject(el) && reaches(el, set, i));
   if (!isPlainObject(cur)) return false;
   const seg = segs[i] as string;
-  return Object.hasOwn(cur, seg) && reaches(cur[seg], segs, i + 1, values);
+  return Object.hasOwn(cur, seg) && reaches(cur[seg], set, i + 1);
 }
 
 /** The value of a `{ field: value }` or `{ field: { $eq: value } }` with a primitive value. */
@@ -111,7 +111,7 @@ export function compileFilter(filter: Doc): DocTest {
   if (sets.length === 0 && eqs.length === 0) return query ? (doc) => query.test(doc) : () => true;
   return (doc) => {
     for (const eq of eqs) if (!equal(eq, doc)) return false;
-    for (const { segs, values } of sets) if (!reaches(doc, segs, 0, values)) return false;
+    for (const set of sets) if (!reaches(doc, set, 0)) return false;
     return query ? query.test(doc) : true;
   };
 }
