@@ -110,6 +110,13 @@ export interface Adapter {
    * to the feeds' `onChange`. Without it a Stream cannot acknowledge a mutation by inclusion.
    */
   settled?(written: unknown): Promise<void>;
+  /**
+   * Resolves once every change committed before the call has been passed to the feeds'
+   * `onChange` (MongoDB: the stream has passed the server's current operation time). Views that
+   * are already live wait for it before `stream.snapshot()` answers from them, so a snapshot
+   * taken right after a write made elsewhere holds it. Adapters whose feed never lags omit it.
+   */
+  caughtUp?(): Promise<void>;
   /** Releases the adapter's resources (feeds, timers). Does not close a client the user owns. */
   close(): Promise<void>;
 }

@@ -298,6 +298,9 @@ export class Stream<
     const checked = await this.identities.check(identity, request);
     if (!checked.ok) throw new ParticleError(checked.code, checked.message);
     const out: Record<string, Doc[]> = {};
+    // Live views answer from what the feed delivered: let it reach the writes made before now.
+    // (Outside the queue, which the changes it waits for go through.)
+    if (options.caughtUp !== false) await this.adapter.caughtUp?.();
     await this.queue.run(async () => {
       await this.feed.ensure();
       for (const source of this.views.eagerSources) {

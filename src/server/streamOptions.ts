@@ -91,6 +91,13 @@ export interface StreamOptions<
 export interface SnapshotOptions {
   /** Subscriptions to render too, as `[source, params?, limit?]`. */
   subscriptions?: readonly (readonly [source: string, params?: unknown, limit?: number])[];
+  /**
+   * Whether views that are already live first wait for the change feed to pass the writes
+   * committed before the call (MongoDB: its operation time of now), so the snapshot holds a
+   * write made just before. On an idle stream that can take up to the adapter's
+   * `maxAwaitTimeMS`; `false` answers at once from what the feed has delivered. @default true
+   */
+  caughtUp?: boolean;
 }
 
 /**

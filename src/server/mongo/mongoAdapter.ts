@@ -171,6 +171,22 @@ export class MongoAdapter<TCollections extends object = Record<string, Doc>> imp
   }
 
   /**
+   * Resolves once the change stream has passed the server's operation time of now, so every
+   * change committed before the call has gone to `onChange`: `stream.snapshot()` waits for it
+   * before answering from views that are already live. At once without feeds.
+   */
+  async caughtUp(): Promise<void> {
+    if (this.closed || this.watchers.size === 0) return;
+    const session = this.db.client.startSession();
+    try {
+      await this.db.command({ ping: 1 }, { session, readPreference: 'primary' });
+    } finally {
+      await session.endSession().catch(() => undefined);
+    }
+    await this.settled(session.operationTime);
+  }
+
+  /**
    * Adds a feed for `collections`. Resolves once the shared change stream is open on the server
    * (its first `aggregate` answered), so every change committed afterwards is delivered. A stream
    * already open is reused, or re-opened from its resume token when it must cover more
