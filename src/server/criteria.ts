@@ -84,12 +84,20 @@ function findLink(cacheConfig: CacheConfig, from: string, to: string): Hop['sele
   return undefined;
 }
 
-function parseReference(
-  text: string,
-  cacheConfig: CacheConfig,
-  where: string,
-  params: boolean,
-): Reference {
+/** How a data source's criteria are compiled. */
+export interface CriteriaOptions {
+  /** The links between collections that pipes follow. */
+  cacheConfig: CacheConfig;
+  /** Names the data source in config errors. */
+  where: string;
+  /** Whether the source declares params (which `$name` references read); default false. */
+  params?: boolean;
+}
+
+/** Parses the reference written at `at` (a location in the criteria, for errors). */
+function parseReference(text: string, at: string, options: CriteriaOptions): Reference {
+  const { cacheConfig, params = false } = options;
+  const where = `${options.where} criteria.${at}`;
   const bar = text.indexOf('|');
   const head = bar < 0 ? text : text.slice(0, bar);
   if (head.startsWith('$') && !params) {
@@ -148,13 +156,11 @@ function parseReference(
 /** Locates the references in a data source's criteria. Throws a config error on a bad pipe. */
 export function compileCriteria(
   criteria: Doc | undefined,
-  cacheConfig: CacheConfig,
-  where: string,
-  params = false,
+  options: CriteriaOptions,
 ): CompiledCriteria {
   const references = new Map<string, Reference>();
   const add = (path: string, text: string, at: string): void => {
-    references.set(path, parseReference(text, cacheConfig, `${where} criteria.${at}`, params));
+    references.set(path, parseReference(text, at, options));
   };
   const walk = (query: Doc, prefix: string): void => {
     for (const [key, value] of Object.entries(query)) {
@@ -226,16 +232,18 @@ export type Lookup = (collection: string, query: Doc) => Promise<Doc[]>;
 /** The values of an identity field as a set, or an error for operator objects and sets larger
  * than `maxValues`. */
 export function identityValues(identity: Doc, field: string, maxValues = Infinity): unknown[] {
-  return referenceValues(identity, field, maxValues, 'identity');
+  return referenceValues(identity, field, { from: 'identity', maxValues });
+}
+
+/** Where a reference's values come from (which names them in errors), and how many it may hold. */
+export interface ValueBound {
+  from: 'identity' | 'params';
+  maxValues: number;
 }
 
 /** The values of one identity field or param as a set; `bad_identity` / `bad_params` else. */
-export function referenceValues(
-  values: Doc,
-  field: string,
-  maxValues: number,
-  from: 'identity' | 'params',
-): unknown[] {
+export function referenceValues(values: Doc, field: string, bound: ValueBound): unknown[] {
+  const { from, maxValues } = bound;
   if (!Object.hasOwn(values, field)) return [];
   const value = values[field];
   const list = Array.isArray(value) ? value : [value];
@@ -272,11 +280,9 @@ class TooManyValues extends Error {}
 
 async function resolvePipe(
   ref: Extract<Reference, { kind: 'pipe' }>,
-  identity: Doc,
-  params: Doc,
-  lookup: Lookup,
-  maxValues: number,
+  input: Required<ResolveInput>,
 ): Promise<unknown[]> {
+  const { identity, params, lookup, maxValues } = input;
   const bounded = (values: unknown[]): unknown[] => {
     if (values.length > maxValues) throw new TooManyValues();
     return values;
@@ -285,7 +291,7 @@ async function resolvePipe(
     'identity' in ref.start
       ? identityValues(identity, ref.start.identity, maxValues)
       : 'param' in ref.start
-        ? referenceValues(params, ref.start.param, maxValues, 'params')
+        ? referenceValues(params, ref.start.param, { from: 'params', maxValues })
         : [ref.start.literal];
   if (start.length === 0) return [];
   let docs = await lookup(ref.first.collection, { [ref.first.field]: { $in: start } });
@@ -307,6 +313,17 @@ export interface ResolvedCriteria {
   exceeded?: string;
 }
 
+/** What criteria are resolved with. */
+export interface ResolveInput {
+  identity: Doc;
+  /** Reads the documents pipes walk. */
+  lookup: Lookup;
+  /** The most values one reference may stand for; default: no limit. */
+  maxValues?: number;
+  /** The view's params; default: none. */
+  params?: Doc;
+}
+
 /**
  * Replaces every reference with literal values for one identity: a scalar identity value stays
  * an equality, a set becomes `$in`, and a missing identity field matches nothing. A pipe that
@@ -314,12 +331,11 @@ export interface ResolvedCriteria {
  */
 export async function resolveCriteria(
   compiled: CompiledCriteria,
-  identity: Doc,
-  lookup: Lookup,
-  maxValues = Infinity,
-  params: Doc = {},
+  input: ResolveInput,
 ): Promise<ResolvedCriteria> {
   if (compiled.source === undefined) return { query: {} };
+  const { identity, lookup, maxValues = Infinity, params = {} } = input;
+  const withDefaults = { identity, lookup, maxValues, params };
   /** Per location: the values a reference stands for, and whether it was a single scalar. */
   const resolved = new Map<string, { values: unknown[]; scalar: boolean }>();
   for (const [path, ref] of compiled.references) {
@@ -327,19 +343,17 @@ export async function resolveCriteria(
     let scalar = false;
     if (ref.kind === 'pipe') {
       try {
-        values = await resolvePipe(ref, identity, params, lookup, maxValues);
+        values = await resolvePipe(ref, withDefaults);
       } catch (error) {
         if (!(error instanceof TooManyValues)) throw error;
         return { query: matchNothing(), exceeded: path.replaceAll('\u0000', '.') };
       }
     } else {
       const from = ref.kind === 'identity' ? identity : params;
-      values = referenceValues(
-        from,
-        ref.field,
+      values = referenceValues(from, ref.field, {
+        from: ref.kind === 'identity' ? 'identity' : 'params',
         maxValues,
-        ref.kind === 'identity' ? 'identity' : 'params',
-      );
+      });
       scalar = values.length === 1 && !Array.isArray(from[ref.field]);
       values = scalar ? values : uniqueSorted(values);
     }

@@ -142,10 +142,9 @@ export class Resolutions {
     was?: Resolution,
   ): Promise<{ query: Doc; trace: TracedLookup[]; exceeded: boolean }> {
     const trace: TracedLookup[] = [];
-    const { query, exceeded } = await resolveCriteria(
-      source.compiled,
+    const { query, exceeded } = await resolveCriteria(source.compiled, {
       identity,
-      async (collection, q) => {
+      lookup: async (collection, q) => {
         const docs = await this.adapter.find(collection, q);
         trace.push({
           collection,
@@ -155,9 +154,9 @@ export class Resolutions {
         });
         return docs;
       },
-      this.options.maxReferenceValues ?? Infinity,
+      maxValues: this.options.maxReferenceValues ?? Infinity,
       params,
-    );
+    });
     if (exceeded !== undefined && !was?.exceeded) {
       this.options.debug?.(
         `dataSources.${source.name}: criteria.${exceeded} expands past maxReferenceValues ` +

@@ -179,7 +179,7 @@ function compileCollection(
     manifest: ds.manifest,
     idField,
     sort: ds.sort,
-    compiled: compileCriteria(ds.criteria, cacheConfig, where, ds.params !== undefined),
+    compiled: compileCriteria(ds.criteria, { cacheConfig, where, params: ds.params !== undefined }),
     projection: toProjection(ds.manifest, idField),
     resolutions: new Map(),
   };
