@@ -6,7 +6,7 @@ import { Group, MATCH_ALL } from './group.js';
 import { Wildcards } from './wildcards.js';
 import type { Produced } from './produced.js';
 import { idKey } from './ids.js';
-import { Instance, produceOnce, type ProductionHost } from './production.js';
+import { Instance, produceOnce, type ProducedView, type ProductionHost } from './production.js';
 import type { SessionRoot } from './session.js';
 import type { SourceState } from './sources.js';
 
@@ -34,9 +34,8 @@ export class Producers {
     this.host = {
       adapter,
       lookup,
-      keyOf: (source, identity, params) => this.keyOf(source, identity, params),
-      instanceFor: (source, identity, params, chain) =>
-        this.instanceFor(source, identity, params, chain),
+      keyOf: (view) => this.keyOf(view),
+      instanceFor: (view, chain) => this.instanceFor(view, chain),
       relink: (instance, reads) => this.relink(instance, reads),
       debug,
     };
@@ -50,13 +49,8 @@ export class Producers {
   }
 
   /** Puts `member` into its instance, producing it first if it is new. */
-  async join(
-    member: SessionRoot,
-    source: SourceState & { readonly produced: Produced },
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-  ): Promise<void> {
-    const instance = await this.instanceFor(source, identity, params);
+  async join(member: SessionRoot, view: ProducedView): Promise<void> {
+    const instance = await this.instanceFor(view);
     clearTimeout(instance.linger);
     instance.linger = undefined;
     instance.members.add(member);
@@ -66,14 +60,10 @@ export class Producers {
   }
 
   /** The documents an instance holds (or would hold) for this identity and params. */
-  async view(
-    source: SourceState & { readonly produced: Produced },
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-  ): Promise<Doc[]> {
-    const live = this.instances.get(this.keyOf(source, identity, params));
+  async view(view: ProducedView): Promise<Doc[]> {
+    const live = this.instances.get(this.keyOf(view));
     if (live) return live.group.list();
-    const scratch = this.newInstance(source, identity, params);
+    const scratch = this.newInstance(view);
     try {
       await this.firstProduction(scratch);
       return scratch.group.list();
@@ -152,27 +142,18 @@ export class Producers {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  private keyOf(
-    source: SourceState & { produced: Produced },
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-  ): string {
+  private keyOf({ source, identity, params }: ProducedView): string {
     const shared = Object.fromEntries(source.produced.shareBy.map((f) => [f, identity[f] ?? null]));
     return `${source.name}?${canonicalKey(params)}#${canonicalKey(shared)}`;
   }
 
-  private async instanceFor(
-    source: SourceState & { readonly produced: Produced },
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-    chain: readonly string[] = [],
-  ): Promise<Instance> {
-    const key = this.keyOf(source, identity, params);
+  private async instanceFor(view: ProducedView, chain: readonly string[] = []): Promise<Instance> {
+    const key = this.keyOf(view);
     const live = this.instances.get(key);
     if (live) return live;
     let starting = this.starting.get(key);
     if (!starting) {
-      const instance = this.newInstance(source, identity, params);
+      const instance = this.newInstance(view);
       starting = this.firstProduction(instance, chain).then(
         () => {
           this.starting.delete(key);
@@ -191,12 +172,9 @@ export class Producers {
     return starting;
   }
 
-  private newInstance(
-    source: SourceState & { readonly produced: Produced },
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-  ): Instance {
-    const key = this.keyOf(source, identity, params);
+  private newInstance(view: ProducedView): Instance {
+    const { source, identity, params } = view;
+    const key = this.keyOf(view);
     const shared = Object.freeze(
       Object.fromEntries(
         source.produced.shareBy
@@ -205,7 +183,7 @@ export class Producers {
       ),
     );
     const group = new Group({ key, source, query: {}, matcher: MATCH_ALL });
-    return new Instance(key, source, params, shared, group);
+    return new Instance({ source, params, identity: shared }, group);
   }
 
   private async firstProduction(instance: Instance, chain: readonly string[] = []): Promise<void> {

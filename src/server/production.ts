@@ -15,8 +15,21 @@ export interface FindTrace {
   readonly ids: ReadonlySet<string>;
 }
 
+/** A produced source as seen with one identity and params. */
+export interface ProducedView {
+  readonly source: SourceState & { readonly produced: Produced };
+  readonly identity: Readonly<Record<string, unknown>>;
+  readonly params: Record<string, unknown>;
+}
+
 /** One produced instance: its documents (a group, shared by its subscribers) and dependencies. */
-export class Instance {
+export class Instance implements ProducedView {
+  /** The instance's key, which is its group's. */
+  readonly key: string;
+  readonly source: SourceState & { readonly produced: Produced };
+  readonly params: Record<string, unknown>;
+  /** Only the identity values the instance is shared by (`shareBy`). */
+  readonly identity: Readonly<Record<string, unknown>>;
   readonly members = new Set<SessionRoot>();
   finds: FindTrace[] = [];
   names = new Set<string>();
@@ -30,12 +43,14 @@ export class Instance {
   linger: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    readonly key: string,
-    readonly source: SourceState & { readonly produced: Produced },
-    readonly params: Record<string, unknown>,
-    readonly identity: Readonly<Record<string, unknown>>,
+    view: ProducedView,
     readonly group: Group,
-  ) {}
+  ) {
+    this.key = group.key;
+    this.source = view.source;
+    this.params = view.params;
+    this.identity = view.identity;
+  }
 }
 
 /** What a production needs from the registry of instances. */
@@ -43,18 +58,9 @@ export interface ProductionHost {
   readonly adapter: Adapter;
   /** The data sources by name (for `read`). */
   lookup(name: string): SourceState | undefined;
-  keyOf(
-    source: SourceState & { produced: Produced },
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-  ): string;
+  keyOf(view: ProducedView): string;
   /** The live instance `read` depends on (produced first if new). */
-  instanceFor(
-    source: SourceState & { readonly produced: Produced },
-    identity: Record<string, unknown>,
-    params: Record<string, unknown>,
-    chain: readonly string[],
-  ): Promise<Instance>;
+  instanceFor(view: ProducedView, chain: readonly string[]): Promise<Instance>;
   /** Records what `instance` read in its last production. */
   relink(instance: Instance, reads: Set<Instance>): void;
   debug(message: string, details?: unknown): void;
@@ -106,13 +112,17 @@ export async function produceOnce(
           throw new ParticleError('produce_failed', `read ${target.name}: ${checked.message}`);
         params = checked.value as Record<string, unknown>;
       }
-      const produced = target as SourceState & { readonly produced: Produced };
-      const key = host.keyOf(produced, instance.identity, params);
+      const view: ProducedView = {
+        source: target as SourceState & { readonly produced: Produced },
+        identity: instance.identity,
+        params,
+      };
+      const key = host.keyOf(view);
       if (chain.includes(key)) {
         const names = [...chain, key].map((k) => k.slice(0, k.indexOf('?')));
         throw new ParticleError('produce_failed', `read cycle: ${names.join(' -> ')}`);
       }
-      const dep = await host.instanceFor(produced, instance.identity, params, chain);
+      const dep = await host.instanceFor(view, chain);
       reads.add(dep);
       return dep.group.list().map((d) => cloneDeep(d));
     },

@@ -146,7 +146,7 @@ export class Views {
     if (source.produced) {
       const root = member as SessionRoot;
       if (root.subscription?.all) return this.producers.joinAll(root, producedOf(source), identity);
-      return this.producers.join(root, producedOf(source), identity, params);
+      return this.producers.join(root, { source: producedOf(source), identity, params });
     }
     const resolution = await this.resolutions.for({ source, identity, params, limit });
     member.resolution = resolution;
@@ -205,7 +205,8 @@ export class Views {
   /** The documents of `source` this identity sees now, in order. */
   async view(view: ViewAsk): Promise<Doc[]> {
     const { source, identity, params = {}, limit } = view;
-    if (source.produced) return this.producers.view(producedOf(source), identity, params);
+    if (source.produced)
+      return this.producers.view({ source: producedOf(source), identity, params });
     if (source.published) return this.publications.view(publishedOf(source), params);
     if (source.liveScope) return this.scopes.view(scopeOf(source), params);
     const of = { source, identity, params, limit };
