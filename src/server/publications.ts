@@ -17,19 +17,28 @@ import type { SourceState } from './sources.js';
 
 type PublishedSource = SourceState & { readonly published: Published };
 
+/** What a value is published into: a published source with one params. */
+interface Target {
+  readonly source: PublishedSource;
+  readonly params: Record<string, unknown>;
+}
+
 /** One instance of a published source (one per params): its documents and its subscribers. */
-class Instance {
+class Instance implements Target {
   readonly members = new Set<SessionRoot>();
   /** The publications it holds, by document id, and by publishing session. */
   readonly entries = new Map<string, Entry>();
   readonly bySession = new Map<Session, Entry>();
+  /** The instance's key, which is its group's. */
+  readonly key: string;
 
   constructor(
-    readonly key: string,
     readonly source: PublishedSource,
     readonly params: Record<string, unknown>,
     readonly group: Group,
-  ) {}
+  ) {
+    this.key = group.key;
+  }
 }
 
 /** One publication of one session. */
@@ -151,7 +160,11 @@ export class Publications {
           `at most ${this.host.maxPublications} publications per client`,
         );
       }
-      const doc = await this.accepted(published, session.identity, params, message.data);
+      const doc = await this.accepted(
+        { source: published, params },
+        session.identity,
+        message.data,
+      );
       // `accept` may have awaited: the session may be gone, or this pub replaced meanwhile.
       if (session.sink !== sink) return;
       const instance = this.instanceFor(published, params);
@@ -166,9 +179,7 @@ export class Publications {
             : `this client already publishes into ${source.name} ${canonicalKey(params)} as "${holder.pub}"`,
         );
       }
-      // A 'many' document's id is opaque: it tells nothing of the session, nor links its rooms.
-      const entry =
-        current ?? this.newEntry(session, pub, instance, single ? 'master' : newToken());
+      const entry = current ?? this.newEntry(session, pub, instance);
       entry.data = message.data;
       this.store(entry, doc);
     } catch (error) {
@@ -214,12 +225,7 @@ export class Publications {
     for (const entry of [...(this.bySession.get(session)?.values() ?? [])]) {
       const { instance } = entry;
       try {
-        const doc = await this.accepted(
-          instance.source,
-          session.identity,
-          instance.params,
-          entry.data,
-        );
+        const doc = await this.accepted(instance, session.identity, entry.data);
         if (this.bySession.get(session)?.get(entry.pub) === entry) this.store(entry, doc);
       } catch (error) {
         if (!(error instanceof Refusal)) throw error;
@@ -243,11 +249,11 @@ export class Publications {
 
   /** `authorize`, then `accept` (or the plain object as sent), bounded by `maxBytes`. */
   private async accepted(
-    source: PublishedSource,
+    target: Target,
     identity: Record<string, unknown>,
-    params: Record<string, unknown>,
     data: unknown,
   ): Promise<Doc> {
+    const { source, params } = target;
     let allowed = true;
     if (source.authorize) {
       try {
@@ -310,7 +316,10 @@ export class Publications {
     group.emit(ops);
   }
 
-  private newEntry(session: Session, pub: string, instance: Instance, docId: string): Entry {
+  /** A new publication `pub` of `session` into `instance`, registered but holding no value yet. */
+  private newEntry(session: Session, pub: string, instance: Instance): Entry {
+    // A 'many' document's id is opaque: it tells nothing of the session, nor links its rooms.
+    const docId = instance.source.published.mode === 'single' ? 'master' : newToken();
     const entry: Entry = {
       session,
       pub,
@@ -356,7 +365,7 @@ export class Publications {
     let instance = this.instances.get(key);
     if (!instance) {
       const group = new Group({ key, source, query: {}, matcher: MATCH_ALL });
-      instance = new Instance(key, source, params, group);
+      instance = new Instance(source, params, group);
       this.instances.set(key, instance);
       this.byGroup.set(group, instance);
     }
