@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
   MemoryAdapter,
@@ -335,6 +335,7 @@ describe('mutators', () => {
           run: async ({ args }) => {
             running++;
             most = Math.max(most, running);
+            // Uneven run times: a mutation that overtook an earlier one would show in `order`.
             await new Promise((r) => setTimeout(r, args.n % 3));
             order.push(args.n);
             running--;
@@ -394,14 +395,14 @@ describe('mutators', () => {
     const stream = new Stream({ adapter, dataSources: { messages }, cacheConfig: {}, mutators });
     const got: ServerMessage[] = [];
     const unregister = stream.register({ userId: 'ann' }, (_type, m) => got.push(m));
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(() => expect(got.some((m) => m.type === 'payload')).toBe(true));
     unregister.send({
       type: 'mutate',
       id: 'p:1',
       name: 'postMessage',
       args: { _id: 'm-p', channelId: 'c1', text: 'local' },
     });
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(() => expect(got.some((m) => m.type === 'batch')).toBe(true));
     const batch = got.find((m) => m.type === 'batch');
     expect(batch).toMatchObject({
       type: 'batch',

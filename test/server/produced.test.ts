@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
   MemoryAdapter,
@@ -7,6 +7,8 @@ import {
   type ProducedDataSource,
   type StreamOptions,
 } from '../../src/server/index.js';
+import { readByServer } from '../support/handled.js';
+import { quietFor } from '../support/quiet.js';
 import { RawClient, startServer, type TestServer, type WireMessage } from '../support/server.js';
 
 function store(): MemoryAdapter {
@@ -81,7 +83,6 @@ const subscribe = (c: RawClient, sub: string, year = 2026) =>
   c.send({ type: 'subscribe', sub, source: 'report', params: { year } });
 const docs = (c: RawClient, sub: string) =>
   (c.of('payload', sub).at(-1)?.data ?? []) as WireMessage[];
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('produced sources', () => {
   it('produces on the first subscriber, shares the instance, and re-produces on a change to what it found, as small ops', async () => {
@@ -107,7 +108,7 @@ describe('produced sources', () => {
     ]);
     await bob.until(() => bob.of('delta', 's1').length === 1);
     // Cat's instance did not read o1: no production for it.
-    await wait(30);
+    await quietFor(30);
     expect(cat.of('delta', 's1')).toEqual([]);
     expect(productions).toBe(3);
   });
@@ -121,11 +122,11 @@ describe('produced sources', () => {
     gate = new Promise<void>((r) => (open = r));
     rate = 2;
     expect(stream.bump('rates')).toBe(1);
-    await wait(10);
+    await vi.waitFor(() => expect(productions).toBe(2));
     for (let i = 0; i < 5; i++) stream.bump('rates');
     open();
     await ann.until(() => ann.of('delta', 's1').length === 1);
-    await wait(50);
+    await quietFor(50);
     expect(productions).toBe(3);
     expect(ann.of('delta', 's1')[0]?.ops).toEqual([
       { operation: 'set', id: 'report-a1-2026', path: 'total', data: 30 },
@@ -208,9 +209,10 @@ describe('produced sources', () => {
     let open!: () => void;
     gate = new Promise<void>((r) => (open = r));
     stream.bump('rates');
-    await wait(80);
+    // lingerMs passes while the production waits at the gate: the instance goes first.
+    await vi.waitFor(() => expect(stream.stats().groups).toBe(1));
     open();
-    await wait(20);
+    await quietFor(20);
     expect(stream.stats().groups).toBe(1);
     expect(ann.of('delta')).toEqual([]);
   });
@@ -223,7 +225,9 @@ describe('produced sources', () => {
     subscribe(ann, 's1');
     ann.send({ type: 'unsubscribe', sub: 's1' });
     subscribe(ann, 's1');
-    await wait(20);
+    // The first production waits at the gate; the server has the rest of the burst behind it.
+    await vi.waitFor(() => expect(productions).toBe(1));
+    await readByServer(ann);
     open();
     await ann.until(() => ann.of('payload', 's1').length === 2);
     expect(ann.of('unsubscribed')).toHaveLength(1);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
   MemoryAdapter,
@@ -7,6 +7,7 @@ import {
   type PublishedDataSource,
   type StreamOptions,
 } from '../../src/server/index.js';
+import { quietFor } from '../support/quiet.js';
 import { RawClient, startServer, type TestServer, type WireMessage } from '../support/server.js';
 
 const presence: PublishedDataSource = {
@@ -54,7 +55,6 @@ async function client(userId: string, rooms = ['r1']): Promise<RawClient> {
   await c.ready();
   return c;
 }
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Publishes `data` into room r1 of `presence` as publication `pub`. */
 const publish = (c: RawClient, pub: string, data: unknown) =>
   c.send({ type: 'publish', pub, source: 'presence', params: { roomId: 'r1' }, data });
@@ -139,14 +139,14 @@ describe('published sources: presence', () => {
     await eve.until(() => eve.of('subscription_error').length === 1);
     expect(eve.of('publish_error')[0]).toMatchObject({ pub: 'p1', code: 'forbidden' });
     expect(eve.of('subscription_error')[0]).toMatchObject({ sub: 'spy', code: 'forbidden' });
-    await wait(30);
+    await quietFor(30);
     expect(view(ann, 'room')).toEqual([]);
     expect(ann.of('delta', 'room')).toEqual([]);
     expect(eve.closed).toBeUndefined();
   });
 
   it('a socket cut and resumed within goneAfterMs never drops its document; cut for good, it goes once', async () => {
-    const { url } = await start();
+    const { url, stream } = await start();
     const ann = await client('ann');
     const cat = await client('cat');
     cat.send({ type: 'subscribe', sub: 'room', source: 'presence', params: { roomId: 'r1' } });
@@ -154,7 +154,7 @@ describe('published sources: presence', () => {
     await cat.until(() => view(cat, 'room').length === 1);
     const session = ann.session();
     ann.ws.terminate();
-    await wait(50);
+    await vi.waitFor(() => expect(stream.stats().clients).toBe(1));
     const back = new RawClient(url);
     clients.push(back);
     await back.opened;
@@ -165,15 +165,17 @@ describe('published sources: presence', () => {
       resume: { session, roots: {} },
     });
     await back.until(() => back.session() === session);
-    await wait(250);
+    // Past goneAfterMs (150): the resume must have called the removal off.
+    await quietFor(250);
     expect(removes(cat, 'room')).toBe(0);
     expect(view(cat, 'room')).toHaveLength(1);
 
     back.ws.terminate();
-    await wait(100);
+    // Within goneAfterMs of the cut the document stays.
+    await quietFor(100);
     expect(view(cat, 'room')).toHaveLength(1);
     await cat.until(() => view(cat, 'room').length === 0);
-    await wait(50);
+    await quietFor(50);
     expect(removes(cat, 'room')).toBe(1);
   });
 

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Collector, type WebSocketClass } from '../../src/client/index.js';
 import { RawClient, startServer, type TestServer } from '../support/server.js';
 
@@ -129,7 +129,7 @@ describe('stream.reauthorize', () => {
     await first.ready();
     const session = first.session();
     first.ws.terminate();
-    await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(() => expect(server?.stream.stats().clients).toBe(0));
     const second = new RawClient(server.url);
     cleanup.push(() => second.close());
     await second.opened;

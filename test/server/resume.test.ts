@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RawClient, startServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -152,8 +152,7 @@ describe('S8: resume after a cut', () => {
   it('forgets a closed session after sessionGraceMs', async () => {
     server = await startServer({ sessionGraceMs: 50 });
     const resume = await registerThenCut(ann);
-    await new Promise((r) => setTimeout(r, 120));
-    expect(server.stream.stats().sessions).toBe(0);
+    await vi.waitFor(() => expect(server.stream.stats().sessions).toBe(0));
     const second = await reconnect(resume, ann);
     await second.ready();
     expect(second.of('resumed')).toEqual([]);

@@ -1,4 +1,4 @@
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { MemoryAdapter, type DataSource } from '../../src/server/index.js';
 import { RawClient, startServer, type TestServer } from '../support/server.js';
 
@@ -43,7 +43,7 @@ it('a process holds at most maxSessions: the longest-idle one makes room, and wi
   // Ann's link closes: her session waits for a resume, and is the one to make room.
   const annSession = ann.session();
   ann.ws.terminate();
-  await new Promise((r) => setTimeout(r, 50));
+  await vi.waitFor(() => expect(server?.stream.stats().clients).toBe(1));
   const dan = await client('dan');
   await dan.ready();
   expect(server.stream.stats()).toMatchObject({ sessions: 2, clients: 2 });
@@ -51,7 +51,7 @@ it('a process holds at most maxSessions: the longest-idle one makes room, and wi
   const back = await client('ann', annSession);
   expect(await back.closedWith()).toMatchObject({ code: 4430 });
   bob.close();
-  await new Promise((r) => setTimeout(r, 50));
+  await vi.waitFor(() => expect(server?.stream.stats().clients).toBe(1));
   const again = await client('ann', annSession);
   await again.ready();
   expect(again.session()).not.toBe(annSession);

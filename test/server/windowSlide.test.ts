@@ -1,4 +1,4 @@
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import type { Doc } from '../../src/server/adapter.js';
 import { MemoryAdapter, Stream } from '../../src/server/index.js';
@@ -27,11 +27,13 @@ it('a live window kept by sliding (no re-read for most changes) always equals a 
   });
   const view = new Map<unknown, Doc>();
   let more: boolean | undefined;
+  let payloads = 0;
   const unregister = stream.register({}, (_type, message) => {
     const m = message as { type: string; root?: string; data?: Doc[]; ops?: Op[]; more?: boolean };
     if (m.root !== 'w') return;
     if (m.more !== undefined) more = m.more;
     if (m.type === 'payload') {
+      payloads++;
       view.clear();
       for (const d of m.data ?? []) view.set(d._id, structuredClone(d));
     }
@@ -43,7 +45,7 @@ it('a live window kept by sliding (no re-read for most changes) always equals a 
     }
   });
   unregister.send({ type: 'subscribe', sub: 'w', source: 'items', params: { room: 'a' } });
-  await new Promise((r) => setTimeout(r, 20));
+  await vi.waitFor(() => expect(payloads).toBe(1));
   const expected = () =>
     adapter
       .findNow('items', { room: 'a' })

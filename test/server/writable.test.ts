@@ -1,10 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   MemoryAdapter,
   mutator,
   type DataSource,
   type StreamOptions,
 } from '../../src/server/index.js';
+import { handledByServer } from '../support/handled.js';
+import { quietFor } from '../support/quiet.js';
 import { RawClient, startServer, type TestServer, type WireMessage } from '../support/server.js';
 
 function store(): MemoryAdapter {
@@ -234,7 +236,8 @@ describe('leases', () => {
     ann.send({ type: 'lock', id: 'a', root: 'tasks', doc: 't1', wait: true });
     expect(await lockAnswer(ann, 'a')).toMatchObject({ token: 1 });
     bob.send({ type: 'lock', id: 'b', root: 'tasks', doc: 't1', wait: true });
-    await new Promise((r) => setTimeout(r, 30));
+    // Bob's lock now waits: an answer to it would have come before this.
+    await handledByServer(bob);
     expect(bob.messages.some((m) => m.id === 'b')).toBe(false);
     ann.ws.terminate();
     const granted = await lockAnswer(bob, 'b');
@@ -248,14 +251,15 @@ describe('leases', () => {
   });
 
   it('a holder that resumes keeps its lease and is told it again: same token, a later expiresAt', async () => {
-    const { url } = await start({ lockTtlMs: 300 });
+    const { url, stream } = await start({ lockTtlMs: 300 });
     const ann = await client('ann');
     ann.send({ type: 'lock', id: 'a', root: 'tasks', doc: 't1', wait: true });
     const first = await lockAnswer(ann, 'a');
     const session = ann.session();
+    // Time passes, so that the resume's expiresAt can be later than the first.
     await new Promise((r) => setTimeout(r, 20));
     ann.ws.terminate();
-    await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(() => expect(stream.stats().clients).toBe(0));
     const back = new RawClient(url);
     clients.push(back);
     await back.opened;
@@ -272,7 +276,7 @@ describe('leases', () => {
       Date.parse(String(first.expiresAt)),
     );
     // Still held past the old expiry: the resume kept it alive.
-    await new Promise((r) => setTimeout(r, 350));
+    await quietFor(350);
     const bob = await client('bob');
     bob.send({ type: 'lock', id: 'b', root: 'tasks', doc: 't1', wait: false });
     expect(await lockAnswer(bob, 'b')).toMatchObject({ type: 'lock_error', code: 'locked' });
@@ -284,8 +288,9 @@ describe('leases', () => {
     ann.send({ type: 'lock', id: 'x', root: 'tasks', doc: 't1', wait: true });
     await lockAnswer(ann, 'x');
     bob.send({ type: 'lock', id: 'x', root: 'tasks', doc: 't1', wait: true });
+    await handledByServer(bob);
     cat.send({ type: 'lock', id: 'x', root: 'tasks', doc: 't1', wait: true });
-    await new Promise((r) => setTimeout(r, 20));
+    await handledByServer(cat);
     ann.send({ type: 'unlock', id: 'x' });
     expect(await lockAnswer(bob, 'x')).toMatchObject({ token: 2 });
     expect(cat.messages.some((m) => m.type === 'locked')).toBe(false);
@@ -294,14 +299,16 @@ describe('leases', () => {
   });
 
   it('a waiting lock is cancelled when its socket closes', async () => {
-    await start();
+    const { stream } = await start();
     const [ann, bob, cat] = [await client('ann'), await client('bob'), await client('cat')];
     ann.send({ type: 'lock', id: 'x', root: 'tasks', doc: 't1', wait: true });
     await lockAnswer(ann, 'x');
     bob.send({ type: 'lock', id: 'x', root: 'tasks', doc: 't1', wait: true });
-    await new Promise((r) => setTimeout(r, 20));
+    await handledByServer(bob);
     bob.close();
     await bob.closedWith();
+    // The server has seen Bob's link close (not only Bob's end of it).
+    await vi.waitFor(() => expect(stream.stats().clients).toBe(2));
     ann.send({ type: 'unlock', id: 'x' });
     cat.send({ type: 'lock', id: 'y', root: 'tasks', doc: 't1', wait: false });
     expect(await lockAnswer(cat, 'y')).toMatchObject({ type: 'locked', token: 2 });
