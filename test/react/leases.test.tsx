@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import { act, cleanup, render, screen } from '@testing-library/react';
+import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ParticleProvider, useLock, useParticle, type LockState } from '../../src/react/index.js';
 import { MemoryAdapter, Stream } from '../../src/server/index.js';
@@ -25,11 +25,6 @@ function Editor({ who }: { who: string }) {
   );
 }
 
-const settle = () =>
-  act(async () => {
-    await new Promise((r) => setTimeout(r, 20));
-  });
-
 describe('useLock', () => {
   it('shows live who holds a lease, to the holder and to every other viewer', async () => {
     stream = new Stream({
@@ -53,20 +48,23 @@ describe('useLock', () => {
         </ParticleProvider>
       </>,
     );
-    await settle();
-    expect(screen.getByTestId('bob').textContent).toBe('Write docs | held by nobody');
+    await waitFor(() =>
+      expect(screen.getByTestId('bob').textContent).toBe('Write docs | held by nobody'),
+    );
     await act(async () => {
       await locks.ann?.lock();
     });
-    await settle();
-    expect(screen.getByTestId('ann').textContent).toBe('Write docs | held by me');
-    expect(screen.getByTestId('bob').textContent).toBe('Write docs | held by Ann');
+    await waitFor(() => {
+      expect(screen.getByTestId('ann').textContent).toBe('Write docs | held by me');
+      expect(screen.getByTestId('bob').textContent).toBe('Write docs | held by Ann');
+    });
     await act(async () => {
       await expect(locks.bob?.request()).rejects.toMatchObject({ code: 'locked', owner: 'Ann' });
     });
     act(() => locks.ann?.release());
-    await settle();
-    expect(screen.getByTestId('ann').textContent).toBe('Write docs | held by nobody');
-    expect(screen.getByTestId('bob').textContent).toBe('Write docs | held by nobody');
+    await waitFor(() => {
+      expect(screen.getByTestId('ann').textContent).toBe('Write docs | held by nobody');
+      expect(screen.getByTestId('bob').textContent).toBe('Write docs | held by nobody');
+    });
   });
 });

@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import { act, cleanup, render, screen } from '@testing-library/react';
+import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { useLayoutEffect } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -104,10 +104,9 @@ async function mount(): Promise<void> {
       <Tasks />
     </ParticleProvider>,
   );
-  await act(async () => {
-    await new Promise((r) => setTimeout(r, 20));
-  });
-  expect(screen.getByTestId('tasks').textContent).toBe('Write docs | pending 0');
+  await waitFor(() =>
+    expect(screen.getByTestId('tasks').textContent).toBe('Write docs | pending 0'),
+  );
   commits.length = 0;
 }
 
@@ -142,10 +141,12 @@ describe('useMutation and usePending', () => {
       done = rename?.('t1', 'mine');
     });
     // Someone else renames the same task meanwhile: the recipe runs again on top of it.
-    await act(async () => {
+    act(() => {
       adapter?.update('tasks', { _id: 't1' }, { $set: { title: 'Docs' } });
-      await new Promise((r) => setTimeout(r, 10));
     });
+    await waitFor(() =>
+      expect(screen.getByTestId('tasks').textContent).toBe('Docs (mine) | pending 1'),
+    );
     await act(async () => {
       open();
       await done;

@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import { act, cleanup, render, screen } from '@testing-library/react';
+import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { StrictMode, useState } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -12,11 +12,6 @@ afterEach(async () => {
   await stream?.disconnect();
   stream = undefined;
 });
-
-const settle = (ms = 150) =>
-  act(async () => {
-    await new Promise((r) => setTimeout(r, ms));
-  });
 
 let rename: (name: string) => void = () => undefined;
 let leave: () => void = () => undefined;
@@ -64,14 +59,11 @@ describe('usePublish', () => {
         </ParticleProvider>
       </StrictMode>,
     );
-    await settle();
-    expect(screen.getByTestId('who').textContent).toBe('Ann(ann)');
+    await waitFor(() => expect(screen.getByTestId('who').textContent).toBe('Ann(ann)'));
     act(() => rename('Ann (away)'));
-    await settle();
-    expect(screen.getByTestId('who').textContent).toBe('Ann (away)(ann)');
+    await waitFor(() => expect(screen.getByTestId('who').textContent).toBe('Ann (away)(ann)'));
     act(() => leave());
-    await settle();
-    expect(screen.getByTestId('who').textContent).toBe('');
+    await waitFor(() => expect(screen.getByTestId('who').textContent).toBe(''));
   });
 
   it('shows the refusal as error', async () => {
@@ -92,7 +84,6 @@ describe('usePublish', () => {
         <Viewer roomId="secret" />
       </ParticleProvider>,
     );
-    await settle();
-    expect(screen.getByTestId('who').textContent).toBe('error: forbidden');
+    await waitFor(() => expect(screen.getByTestId('who').textContent).toBe('error: forbidden'));
   });
 });
