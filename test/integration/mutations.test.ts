@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { z } from 'zod';
 import { Collector, MutationError, type CollectorData } from '../../src/client/index.js';
@@ -216,8 +216,9 @@ describe('collector.mutate', () => {
     );
     // Someone else ticks the task off meanwhile: the recipe is re-run on top of it.
     server.adapter.update('tasks', { _id: 't1' }, { $set: { done: true } });
-    await new Promise((r) => setTimeout(r, 30));
-    expect(ann.data.tasks?.[0]).toMatchObject({ title: 'Mine', done: true });
+    await vi.waitFor(() =>
+      expect(ann.data.tasks?.[0]).toMatchObject({ title: 'Mine', done: true }),
+    );
     open();
     await done;
     expect(ann.data.tasks?.[0]).toMatchObject({ title: 'Mine', done: true });
@@ -268,7 +269,8 @@ describe('collector.mutate', () => {
     const all = Array.from({ length: 20 }, (_, i) =>
       ann.mutate('addTask', { _id: `n${i}`, projectId: 'p1', title: `#${i}` }),
     );
-    await new Promise((r) => setTimeout(r, 20));
+    // The first one runs on the server (held at the gate), the others wait behind it.
+    await vi.waitFor(() => expect(runs).toBe(1));
     // Cut the socket under the collector; it resumes and sends the unanswered ones again.
     const statuses: string[] = [];
     ann.onNotice((n) => {

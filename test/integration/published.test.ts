@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { z } from 'zod';
 import { Collector, type Doc, type WebSocketClass } from '../../src/client/index.js';
 import { MemoryAdapter, type StreamOptions } from '../../src/server/index.js';
+import { quietFor } from '../support/quiet.js';
 import { startServer, type TestServer } from '../support/server.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -127,7 +128,8 @@ describe('collector.publish', () => {
     // Cut Ann's socket (every socket but Cat's): she resumes within goneAfterMs.
     for (const s of server.sockets) if (s !== catSocket) s.destroy();
     await expect.poll(() => server.registrations.filter((r) => r).length).toBe(1);
-    await new Promise((r) => setTimeout(r, 300));
+    // Past goneAfterMs (200) of the cut: the document never left the room.
+    await quietFor(300);
     expect(seen.filter((s) => s.length === 0)).toEqual([]);
 
     // A fresh session (the old one is dropped before the client is back): published again.
