@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ParticleError } from '../../src/protocol/errors.js';
 import { Scopes } from '../../src/storage/index.js';
 import type { ScopeCommit, ScopeData, ScopeStore } from '../../src/storage/index.js';
+import { quietFor } from '../support/quiet.js';
 
 /** A backend the suite can open several store instances on (each its own connection). */
 export interface ContractBackend {
@@ -282,11 +283,14 @@ export function scopeStoreContract(label: string, setup: ContractSetup): void {
       const unsubscribe = watcherStore.watch(name, (commit) => seen.push(commit));
       const otherSeen: ScopeCommit[] = [];
       const unsubscribeOther = watcherStore.watch(other, (commit) => otherSeen.push(commit));
-      // Let subscriptions settle (pub/sub) before the first commit.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      for (let i = 0; i < 3; i++) {
-        await writer.scoped<Counter>(name, (scope) => void (scope.count = (scope.count ?? 0) + 1));
-      }
+      const increment = () =>
+        writer.scoped<Counter>(name, (scope) => void (scope.count = (scope.count ?? 0) + 1));
+      // The first commit's notice shows the watch has taken effect (pub/sub, polling) before
+      // the others are made.
+      await increment();
+      await eventually(() => expect(seen.at(-1)?.version).toBe(1));
+      await increment();
+      await increment();
       await eventually(() => expect(seen.at(-1)).toEqual({ name, version: 3, data: { count: 3 } }));
       const versions = seen.map((commit) => commit.version);
       expect(versions).toEqual([...versions].sort((x, y) => x - y));
@@ -296,7 +300,7 @@ export function scopeStoreContract(label: string, setup: ContractSetup): void {
       unsubscribeOther();
       const count = seen.length;
       await writer.scoped<Counter>(name, (scope) => void (scope.count = 10));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await quietFor(300);
       expect(seen.length).toBe(count);
     });
   });
