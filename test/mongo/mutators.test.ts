@@ -8,6 +8,7 @@ import type { ServerMessage } from '../../src/protocol/messages.js';
 import { MongoAdapter } from '../../src/server/mongo/index.js';
 import { MutationError, Stream, mutator } from '../../src/server/index.js';
 import { MongoWireFake } from '../support/mongoWireFake.js';
+import { quietFor } from '../support/quiet.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -68,7 +69,10 @@ test('the delta a mutation caused and its mutated arrive in one batch, after the
   fake.hold();
   unregister.send({ type: 'mutate', id: 'c:1', name: 'rename', args: { id: 't1', title: 'two' } });
   await vi.waitFor(() => expect(fake.docs('tasks').find((d) => d._id === 't1')?.title).toBe('two'));
-  await new Promise((r) => setTimeout(r, 300));
+  // The stream reads the held feed again (and again) after the write: still no answer.
+  const reads = () => fake.commands.filter((c) => c.getMore !== undefined).length;
+  const before = reads();
+  await vi.waitFor(() => expect(reads()).toBeGreaterThanOrEqual(before + 2));
   expect(answerOf(got, 'c:1')).toBeUndefined();
   fake.release();
   await vi.waitFor(() => expect(answerOf(got, 'c:1')).toBeDefined(), { timeout: 5000 });
@@ -192,7 +196,7 @@ test('a transaction made outside Particle reaches each client as one delta, neve
   await vi.waitFor(() => expect(got.filter((m) => m.type === 'delta')).toHaveLength(1), {
     timeout: 5000,
   });
-  await new Promise((r) => setTimeout(r, 200));
+  await quietFor(200);
   const deltas = got.filter((m) => m.type === 'delta');
   expect(deltas).toHaveLength(1);
   expect(deltas[0]).toMatchObject({

@@ -8,6 +8,7 @@ import type { Doc } from '../../src/server/adapter.js';
 import { MongoAdapter } from '../../src/server/mongo/index.js';
 import { Stream } from '../../src/server/stream.js';
 import { MongoWireFake } from '../support/mongoWireFake.js';
+import { quietFor } from '../support/quiet.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -94,7 +95,8 @@ test('a fatal stream error is recovered once: one new stream, one re-query per v
   fake.seed('users', [{ _id: 1, name: 'Anne', team: 'a' }]);
   fake.failNextGetMore({ code: 286, codeName: 'ChangeStreamHistoryLost' });
   await vi.waitFor(() => expect(docs()).toEqual([{ _id: 1, name: 'Anne' }]));
-  await new Promise((r) => setTimeout(r, 500));
+  // No second recovery follows.
+  await quietFor(500);
   expect(fake.changeStreamOpens.length - opensBefore).toBe(1);
   expect(fake.commands.filter((c) => c.find === 'users').length - findsBefore).toBe(1);
 });
@@ -142,10 +144,13 @@ test('events the payload already holds are not replayed on top of it: the client
   });
   cleanups.push(() => stream.disconnect());
   // The feed is open (a first client), then the stream lags two writes behind.
-  const first = stream.register({ team: 'b' }, () => undefined);
+  const elsewhere: Doc[] = [];
+  const first = stream.register({ team: 'b' }, (_type, message) => {
+    elsewhere.push(...((message as { ops?: Doc[] }).ops ?? []));
+  });
   cleanups.push(async () => first());
   await vi.waitFor(() => expect(fake.changeStreamOpens.length).toBe(1));
-  await new Promise((r) => setTimeout(r, 150));
+  await vi.waitFor(() => expect(fake.waitingGetMores).toBe(1));
   fake.hold();
   fake.replaceOne('users', 1, { name: 'v2', team: 'a' });
   fake.replaceOne('users', 1, { name: 'v3', team: 'a' });
@@ -160,7 +165,10 @@ test('events the payload already holds are not replayed on top of it: the client
   cleanups.push(async () => unregister());
   await vi.waitFor(() => expect(seen).toEqual(['v3']));
   fake.release();
-  await new Promise((r) => setTimeout(r, 400));
+  // A later write only the first client sees: the feed reads the held events before it, so a
+  // replay of them would show by the time it does.
+  fake.insertOne('users', { _id: 2, name: 'b1', team: 'b' });
+  await vi.waitFor(() => expect(elsewhere).toHaveLength(1));
   expect(seen).toEqual(['v3']);
 });
 

@@ -10,6 +10,7 @@ import type { Change, Doc } from '../../src/server/adapter.js';
 import { MongoAdapter, type MongoAdapterOptions } from '../../src/server/mongo/index.js';
 import { DeliveredTime, tokenTime } from '../../src/server/mongo/clusterTime.js';
 import { MongoWireFake } from '../support/mongoWireFake.js';
+import { quietFor } from '../support/quiet.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -69,17 +70,13 @@ async function seenAtSettle(
   return recorded;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Whether `promise` is still pending after `ms`. */
-async function pendingAfter(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let done = false;
-  void promise.then(
-    () => (done = true),
-    () => (done = true),
+/** Whether `promise` is still pending after `ms`; `false` as soon as it settles. */
+function pendingAfter(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = promise.then(
+    () => false,
+    () => false,
   );
-  await sleep(ms);
-  return !done;
+  return Promise.race([settled, quietFor(ms).then(() => true)]);
 }
 
 describe('runWrites without a transaction', () => {
@@ -321,7 +318,7 @@ describe('runWrites in a transaction', () => {
         // Inside: the transaction's own writes. Outside: nothing yet, and no events.
         const inside = await db.find('users', {}, { projection: { team: 1 } });
         const outside = await adapter.find('users', {});
-        await sleep(250);
+        await quietFor(250);
         const eventsBefore = changes.length;
         // The stream reads the commit only once settled is waiting.
         fake.hold();
