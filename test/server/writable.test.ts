@@ -256,8 +256,9 @@ describe('leases', () => {
     ann.send({ type: 'lock', id: 'a', root: 'tasks', doc: 't1', wait: true });
     const first = await lockAnswer(ann, 'a');
     const session = ann.session();
-    // Time passes, so that the resume's expiresAt can be later than the first.
-    await new Promise((r) => setTimeout(r, 20));
+    // The clock moves on from the grant, so that the resume's expiresAt can be later.
+    const grantedAt = Date.parse(String(first.expiresAt)) - 300;
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(grantedAt));
     ann.ws.terminate();
     await vi.waitFor(() => expect(stream.stats().clients).toBe(0));
     const back = new RawClient(url);
