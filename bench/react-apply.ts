@@ -99,8 +99,8 @@ export async function benchReactApply(options: ReactApplyOptions = {}): Promise<
       root: 'users',
       epoch: 'e',
       version: ++version,
-      timestamp: new Date().toISOString(),
-      ops: [{ operation: 'set', id, path: 'n', data: run + 1 }],
+      timestamp: Date.now(),
+      ops: [['set', id, 'n', run + 1]],
     };
     const before = renders;
     const t0 = performance.now();

@@ -49,7 +49,7 @@ function openOne(o: Open, userId: number): Promise<{ ok: boolean; ms: number; wh
       ws.send(
         JSON.stringify({
           type: 'register',
-          protocol: 1,
+          protocol: 2,
           identity: { userId, teamId: Math.floor(userId / 20) },
         }),
       ),

@@ -35,7 +35,8 @@ function sample(latency: number): void {
 
 interface Frame {
   type?: string;
-  ops?: { path?: string; data?: unknown }[];
+  /** A delta's ops in their wire form: `[operation, id, path?, data?]`. */
+  ops?: unknown[][];
   id?: string;
   error?: { code?: string; message?: string };
   messages?: Frame[];
@@ -54,7 +55,7 @@ function ticksIn(frame: Frame): number | undefined {
   let found: unknown;
   if (frame.type === 'payload') found = frame.data?.[0]?.ticks;
   else if (frame.type === 'delta') {
-    for (const op of frame.ops ?? []) if (op.path === 'ticks') found = op.data;
+    for (const op of frame.ops ?? []) if (op[0] === 'set' && op[2] === 'ticks') found = op[3];
   } else if (frame.type === 'batch') {
     for (const one of frame.messages ?? []) found = ticksIn(one) ?? found;
   } else if (frame.action === 'object-update') {
@@ -99,7 +100,8 @@ function onFrame(text: string): Frame {
     received++;
     const now = wallMs();
     for (const op of frame.ops ?? []) {
-      if (op.path === 't' && typeof op.data === 'number') sample(now - op.data);
+      const data = op[3];
+      if (op[0] === 'set' && op[2] === 't' && typeof data === 'number') sample(now - data);
     }
   } else if (frame.action === 'object-update') received++;
   return frame;
@@ -126,7 +128,7 @@ function openOne(
       resolve(ok);
     };
     ws.on('open', () => {
-      if (identity) ws.send(JSON.stringify({ type: 'register', protocol: 1, identity }));
+      if (identity) ws.send(JSON.stringify({ type: 'register', protocol: 2, identity }));
       // The server holds frames that arrive while it answers the register, in order.
       if (subscription) ws.send(JSON.stringify({ type: 'subscribe', ...subscription }));
       if (readyPayloads === 0 && !readyTicks) settle(true);
@@ -203,7 +205,7 @@ function rawPayload(url: string): Promise<ClientReply> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const ws = new WebSocket(url, { perMessageDeflate: false });
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'register', protocol: 1, identity: {} })));
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'register', protocol: 2, identity: {} })));
     ws.on('message', (data) => {
       const docs = JSON.parse(String(data)) as unknown[];
       const ms = performance.now() - t0;

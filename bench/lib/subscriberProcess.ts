@@ -123,7 +123,7 @@ async function openOne(url: string, identity: Record<string, unknown>): Promise<
   });
   if (!opened) return false;
   const registered = expect(link, 'registered');
-  ws.send(JSON.stringify({ type: 'register', protocol: 1, identity }));
+  ws.send(JSON.stringify({ type: 'register', protocol: 2, identity }));
   await registered;
   links.push(link);
   return true;

@@ -47,8 +47,8 @@ async function p4apply(params: P4Params): Promise<Figures> {
       root: 'users',
       epoch: 'e',
       version: run + 1,
-      timestamp: new Date().toISOString(),
-      ops: [{ operation: 'set', id, path: 'n', data: run + 1 }],
+      timestamp: Date.now(),
+      ops: [['set', id, 'n', run + 1]],
     };
     const before = events;
     const t0 = performance.now();
@@ -174,8 +174,8 @@ async function p4delta(params: P4DeltaParams): Promise<Figures> {
   const bare = (text: string): void => {
     const message = JSON.parse(text) as DeltaMessage;
     for (const op of message.ops) {
-      const doc = plain.get(op.id as number);
-      if (doc !== undefined && op.operation === 'set') doc[op.path] = op.data;
+      const doc = plain.get(op[1] as number);
+      if (doc !== undefined && op[0] === 'set') doc[op[2]] = op[3];
     }
   };
   let version = 0;
@@ -183,7 +183,7 @@ async function p4delta(params: P4DeltaParams): Promise<Figures> {
     Array.from({ length: count }, () => {
       version++;
       const id = (version * 7919) % params.docs;
-      return `{"type":"delta","root":"users","epoch":"e","version":${version},"timestamp":"${new Date().toISOString()}","ops":[{"operation":"set","id":${id},"path":"n","data":${version}}]}`;
+      return `{"type":"delta","root":"users","epoch":"e","version":${version},"timestamp":${Date.now()},"ops":[["set",${id},"n",${version}]]}`;
     });
   const particle: number[] = [];
   const baseline: number[] = [];

@@ -11,7 +11,7 @@ import { sleep, wallMs } from '../lib/stats.js';
 
 export type Figures = Record<string, number>;
 
-const EPOCH = 'AAAAAAAAAAAA';
+const EPOCH = '1';
 
 /** The frame Particle sends for one `$set: { t }`, built the way a hand-written server would. */
 function deltaFrame(root: string, version: number, id: number, t: number): string {
@@ -20,8 +20,8 @@ function deltaFrame(root: string, version: number, id: number, t: number): strin
     root,
     epoch: EPOCH,
     version,
-    timestamp: new Date().toISOString(),
-    ops: [{ operation: 'set', id, path: 't', data: t }],
+    timestamp: Date.now(),
+    ops: [['set', id, 't', t]],
   });
 }
 

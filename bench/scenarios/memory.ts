@@ -126,12 +126,12 @@ export async function p7(params: P7Params): Promise<Figures> {
       const frame = JSON.stringify({
         type: 'delta',
         root: 'feed',
-        epoch: 'AAAAAAAAAAAA',
+        epoch: '1',
         version: ++version,
-        timestamp: new Date().toISOString(),
+        timestamp: Date.now(),
         ops: [
-          { operation: 'set', id: 1, path: 'blob', data: blob(i) },
-          { operation: 'set', id: 1, path: 't', data: wallMs() },
+          ['set', 1, 'blob', blob(i)],
+          ['set', 1, 't', wallMs()],
         ],
       });
       for (const ws of server.sockets) ws.send(frame);

@@ -26,7 +26,7 @@ const MUTATOR: Record<MutationTarget, string> = {
   shared: 'touchShared',
 };
 
-const EPOCH = 'AAAAAAAAAAAA';
+const EPOCH = '1';
 
 async function waitFor(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -109,8 +109,8 @@ export async function p9(params: P9Params): Promise<Figures> {
         root,
         epoch: EPOCH,
         version,
-        timestamp: new Date().toISOString(),
-        ops: [{ operation: 'set', id, path: 'n', data: value }],
+        timestamp: Date.now(),
+        ops: [['set', id, 'n', value]],
       });
     const server = await startRaw((ws, text) => {
       const message = JSON.parse(text) as {

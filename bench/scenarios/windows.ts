@@ -24,7 +24,7 @@ import type {
 } from '../lib/subscriberProcess.js';
 import type { Figures } from './fanout.js';
 
-const EPOCH = 'AAAAAAAAAAAA';
+const EPOCH = '1';
 const SORT = { createdAt: -1 } as const;
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

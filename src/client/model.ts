@@ -219,12 +219,13 @@ export class Model {
     this.#show(new Map([[root, state.docs]]));
     outcome.notices.push({ type: 'data', root, ids });
     if (outcome.quiet === true) return null;
+    const timestamp = new Date(message.timestamp).toISOString();
     for (const op of applied) {
       const name =
         op.operation === 'insert' || op.operation === 'remove'
           ? [root]
           : [root, ...op.path.split('.')];
-      outcome.events.push({ name, event: eventFor(root, message.timestamp, op) });
+      outcome.events.push({ name, event: eventFor(root, timestamp, op) });
     }
     return null;
   }

@@ -1,5 +1,5 @@
 import { freeze } from 'immer';
-import type { Doc, Id, Op } from '../protocol/index.js';
+import { opFromWire, type Doc, type Id, type Op, type WireOp } from '../protocol/index.js';
 import { DocsVersion, undoAll, type Undo } from './docsVersion.js';
 import {
   InvalidOp,
@@ -80,10 +80,11 @@ export class RootDocs {
    * sends (a path through `length` or `__proto__`, an index past `maxArrayGap`, nesting past
    * `maxDepth`) makes the whole delta invalid, and then nothing changed.
    */
-  apply(ops: readonly Op[], debug: (message: string) => void): ApplyResult {
+  apply(ops: readonly WireOp[], debug: (message: string) => void): ApplyResult {
     const applied: Op[] = [];
     const undo: Undo[] = [];
-    for (const op of ops) {
+    for (const wire of ops) {
+      const op = opFromWire(wire);
       let error: string | null;
       try {
         error = this.#applyOp(op, undo);

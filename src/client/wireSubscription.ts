@@ -179,12 +179,13 @@ export class WireSubscription implements SharedState {
       if (hadError) this.deliver(null, []);
       return null;
     }
+    const timestamp = new Date(message.timestamp).toISOString();
     const events: Outcome['events'] = result.applied.map((op) => ({
       name:
         op.operation === 'insert' || op.operation === 'remove'
           ? [this.source]
           : [this.source, ...op.path.split('.')],
-      event: eventFor(this.source, message.timestamp, op),
+      event: eventFor(this.source, timestamp, op),
     }));
     this.deliver({ type: 'data', ids: result.ids }, events);
     return null;

@@ -8,6 +8,7 @@ import type {
   LockErrorMessage,
   LockedMessage,
   MutatedMessage,
+  Op,
   PayloadMessage,
   PublishErrorCode,
   PublishErrorMessage,
@@ -19,6 +20,7 @@ import type {
   UnsubscribedMessage,
   WireErrorCode,
 } from './messages.js';
+import { opToWire } from './wireOps.js';
 
 /**
  * Every frame the server sends is built here, next to the message types it must match. The
@@ -146,12 +148,19 @@ export function deltaPrefix(root: string, epoch: string): string {
 
 /** What every member's delta frame of one change shares; a backlog entry is one. */
 export interface DeltaBody {
-  /** The ops, serialized once per group. */
+  /** The ops in their wire form, serialized once per group. */
   readonly opsJson: string;
-  /** The server's own ISO time (no character needs escaping), written as is. */
-  readonly timestamp: string;
+  /** The server's clock when the change went out, in milliseconds since 1970. */
+  readonly timestamp: number;
   /** A windowed root's new "documents beyond the window" flag, when it changed. */
   readonly more?: boolean | undefined;
+}
+
+/** The shared part of the delta frames carrying `ops` (and a changed `more`), made now. */
+export function deltaBody(ops: readonly Op[], more?: boolean): DeltaBody {
+  const opsJson = JSON.stringify(ops.map(opToWire));
+  const timestamp = Date.now();
+  return more === undefined ? { opsJson, timestamp } : { opsJson, timestamp, more };
 }
 
 /**
@@ -161,5 +170,5 @@ export interface DeltaBody {
 export function encodeDelta(prefix: string, version: number, body: DeltaBody): string {
   const { opsJson, timestamp, more } = body;
   const tail = more === undefined ? '}' : `,"more":${more}}`;
-  return `${prefix}${version},"timestamp":"${timestamp}","ops":${opsJson}${tail}`;
+  return `${prefix}${version},"timestamp":${timestamp},"ops":${opsJson}${tail}`;
 }

@@ -1,9 +1,11 @@
 // Every wire message, by direction: the values they carry (wireValues.ts), what clients send
 // (clientMessages.ts) and what servers send (serverMessages.ts); `schemas` names them all.
 export * from './wireValues.js';
+export * from './wireOps.js';
 export * from './clientMessages.js';
 export * from './serverMessages.js';
-import { ManifestSchema, OpSchema } from './wireValues.js';
+import { ManifestSchema } from './wireValues.js';
+import { WireOpSchema } from './wireOps.js';
 import {
   LockMessageSchema,
   MutateMessageSchema,
@@ -59,6 +61,6 @@ export const schemas = {
   resumed: ResumedMessageSchema,
   delta: DeltaMessageSchema,
   heartbeat: HeartbeatMessageSchema,
-  op: OpSchema,
+  op: WireOpSchema,
   manifestValue: ManifestSchema,
 } as const;

@@ -3,14 +3,13 @@ import {
   DocSchema,
   IdSchema,
   ManifestSchema,
-  OpSchema,
   SortSchema,
   type Doc,
   type Id,
   type Manifest,
-  type Op,
   type Sort,
 } from './wireValues.js';
+import { WireOpSchema, type WireOp } from './wireOps.js';
 
 // What the server sends.
 
@@ -102,14 +101,18 @@ export const ResumedMessageSchema = Type.Object({
 });
 export type ResumedMessage = { type: 'resumed'; root: string; epoch: string; version: number };
 
-/** Ops for one root; `version` is exactly the previous version + 1 within the epoch. */
+/**
+ * Ops for one root; `version` is exactly the previous version + 1 within the epoch;
+ * `timestamp` is the server's clock when it sent the change, in milliseconds since 1970.
+ */
 export const DeltaMessageSchema = Type.Object({
   type: Type.Literal('delta'),
   root: Type.String(),
   epoch: Type.String(),
   version: Type.Integer({ minimum: 1 }),
-  timestamp: Type.String(),
-  ops: Type.Array(OpSchema),
+  // The range a JavaScript Date holds, so every timestamp turns into one.
+  timestamp: Type.Integer({ minimum: 0, maximum: 8.64e15 }),
+  ops: Type.Array(WireOpSchema),
   more: Type.Optional(Type.Boolean()),
 });
 /** `more` is present when a windowed root's "documents beyond the window" changed. */
@@ -118,8 +121,8 @@ export type DeltaMessage = {
   root: string;
   epoch: string;
   version: number;
-  timestamp: string;
-  ops: Op[];
+  timestamp: number;
+  ops: WireOp[];
   more?: boolean;
 };
 

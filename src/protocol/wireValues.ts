@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox';
 
 /** The wire protocol version this package speaks. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** A document's id as it travels: ObjectIds as hex strings, numbers as numbers. */
 export const IdSchema = Type.Union([Type.String(), Type.Number()], { $id: 'Id' });
@@ -34,30 +34,7 @@ export const RootPositionSchema = Type.Object({
 });
 export type RootPosition = Static<typeof RootPositionSchema>;
 
-// ---- ops --------------------------------------------------------------------------------
-
-/** Insert (or replace) a whole projected document. */
-export const InsertOpSchema = Type.Object({
-  operation: Type.Literal('insert'),
-  id: IdSchema,
-  data: DocSchema,
-});
-/** Remove a document from the root. */
-export const RemoveOpSchema = Type.Object({ operation: Type.Literal('remove'), id: IdSchema });
-/** Set the value at `path` (relative to the document; numeric segments index arrays). */
-export const SetOpSchema = Type.Object({
-  operation: Type.Literal('set'),
-  id: IdSchema,
-  path: Type.String(),
-  data: Type.Unknown(),
-});
-/** Remove the field at `path`. */
-export const UnsetOpSchema = Type.Object({
-  operation: Type.Literal('unset'),
-  id: IdSchema,
-  path: Type.String(),
-});
-export const OpSchema = Type.Union([InsertOpSchema, RemoveOpSchema, SetOpSchema, UnsetOpSchema]);
+// ---- ops: what a delta changes (they travel as arrays, see wireOps.ts) -------------------
 
 export type InsertOp = { operation: 'insert'; id: Id; data: Doc };
 export type RemoveOp = { operation: 'remove'; id: Id };

@@ -1,10 +1,7 @@
+import type { DeltaBody } from '../protocol/encode.js';
+
 /** One delta's shared part: its ops serialized once for every member of a group. */
-export interface DeltaEntry {
-  readonly opsJson: string;
-  readonly timestamp: string;
-  /** A windowed root's new "documents beyond the window" flag, when it changed. */
-  readonly more?: boolean;
-}
+export type DeltaEntry = DeltaBody;
 
 /**
  * The recent deltas of one session root, kept so a client that reconnects can be replayed what

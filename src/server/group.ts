@@ -2,6 +2,7 @@ import { find as mingoFind } from 'mingo';
 import type { Manifest, Op, Sort } from '../protocol/messages.js';
 import type { Change, Doc } from './adapter.js';
 import type { DeltaEntry } from './backlog.js';
+import { deltaBody } from '../protocol/encode.js';
 import { deepEqual, isPlainObject } from './clone.js';
 import { idKey, wireId } from './ids.js';
 import type { Matcher } from './matcher.js';
@@ -280,11 +281,7 @@ export class Group implements Flushable {
     this.waitingOps = [];
     this.sentMore = this.more;
     if (this.members.size === 0) return;
-    const entry: DeltaEntry = {
-      opsJson: JSON.stringify(ops),
-      timestamp: new Date().toISOString(),
-      ...(moreChanged && this.more !== undefined ? { more: this.more } : {}),
-    };
+    const entry: DeltaEntry = deltaBody(ops, moreChanged ? this.more : undefined);
     for (const member of this.members) {
       if (member === except) continue;
       try {

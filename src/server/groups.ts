@@ -5,6 +5,7 @@ import { CollectionGroups } from './groupIndex.js';
 import { idKey } from './ids.js';
 import { compileMatcher } from './matcher.js';
 import type { SourceState } from './sources.js';
+import { deltaBody } from '../protocol/encode.js';
 import type { ViewMember } from './views.js';
 
 /**
@@ -123,11 +124,7 @@ export class Groups {
     to.members.add(member);
     member.group = to;
     if (ops.length > 0 || moreChanged) {
-      member.deliver({
-        opsJson: JSON.stringify(ops),
-        timestamp: new Date().toISOString(),
-        ...(moreChanged && to.more !== undefined ? { more: to.more } : {}),
-      });
+      member.deliver(deltaBody(ops, moreChanged ? to.more : undefined));
     }
     this.leave(member, from);
   }

@@ -41,9 +41,20 @@ export function newToken(): string {
   return randomBytes(9).toString('base64url');
 }
 
+let epochs = 0;
+
+/**
+ * A new epoch name, unique in this process. An epoch is only ever compared within the session
+ * that holds it, and a session belongs to one process, so a short counter is enough.
+ */
+function newEpoch(): string {
+  epochs++;
+  return epochs.toString(36);
+}
+
 /** One root of one session: its history (epoch, version, backlog) and its current group. */
 export class SessionRoot implements ViewMember {
-  epoch = newToken();
+  epoch = newEpoch();
   version = 0;
   readonly backlog: Backlog;
   group: Group | null = null;
@@ -68,7 +79,7 @@ export class SessionRoot implements ViewMember {
 
   /** Starts a new unbroken history; the client will need a payload. */
   restart(): void {
-    this.epoch = newToken();
+    this.epoch = newEpoch();
     this.version = 0;
     this.backlog.reset(0);
     this.prefix = this.makePrefix();

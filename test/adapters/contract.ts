@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { Adapter, Change, Doc } from '../../src/server/adapter.js';
 import { cloneDeep, isPlainObject } from '../../src/server/clone.js';
 import { Stream } from '../../src/server/stream.js';
+import { opsOf } from '../support/wireOps.js';
 
 /** What the contract needs from one adapter under test: the adapter and a way to write. */
 export interface ContractTarget {
@@ -290,7 +291,7 @@ export function adapterContract(
           for (const doc of m.data ?? []) view.set(String(doc._id), doc);
           ready = true;
         }
-        for (const op of m.ops ?? []) applyOp(view, op);
+        for (const op of opsOf(m)) applyOp(view, op);
       });
       await vi.waitFor(() => expect(ready).toBe(true));
       await target.update(

@@ -1,4 +1,10 @@
-import type { Doc, Op, RootOptions, ServerMessage } from '../../src/protocol/index.js';
+import {
+  opToWire,
+  type Doc,
+  type Op,
+  type RootOptions,
+  type ServerMessage,
+} from '../../src/protocol/index.js';
 import type { RegisterTransport } from '../../src/client/index.js';
 
 type Registration = {
@@ -48,7 +54,14 @@ export function fakeStream() {
     delta(root: string, ops: Op[], epoch = 'e1'): void {
       const version = (versions.get(root) ?? 0) + 1;
       versions.set(root, version);
-      send({ type: 'delta', root, epoch, version, timestamp: '2026-01-01T00:00:00.000Z', ops });
+      send({
+        type: 'delta',
+        root,
+        epoch,
+        version,
+        timestamp: Date.UTC(2026, 0, 1),
+        ops: ops.map(opToWire),
+      });
     },
   };
 }

@@ -97,8 +97,8 @@ describe('the client survives the server', () => {
       root,
       epoch: 'e1',
       version: 9,
-      timestamp: T,
-      ops: [{ operation: 'remove', id: 1 }],
+      timestamp: Date.parse(T),
+      ops: [['remove', 1]],
     });
     await server.registered(1);
     const [code, reason] = (await closed) as [number, Buffer];
@@ -142,10 +142,10 @@ describe('the client survives the server', () => {
       root: 'users',
       epoch: 'e1',
       version: 8,
-      timestamp: T,
+      timestamp: Date.parse(T),
       ops: [
-        { operation: 'remove', id: 1 },
-        { operation: 'set', id: 2, path: 'tags.length', data: -1 },
+        ['remove', 1],
+        ['set', 2, 'tags.length', -1],
       ],
     });
     const second = await server.registered(1);
@@ -163,8 +163,8 @@ describe('the client survives the server', () => {
       root: 'users',
       epoch: 'e1',
       version: 8,
-      timestamp: T,
-      ops: [{ operation: 'set', id: 2, path: 'name', data: 'Bobby' }],
+      timestamp: Date.parse(T),
+      ops: [['set', 2, 'name', 'Bobby']],
     });
     // The half-applied remove left no trace in the id index: id 2 is still the second document.
     await vi.waitFor(() =>

@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { Collector, type RegisterTransport } from '../../src/client/index.js';
-import type { ClientMessage, ServerMessage } from '../../src/protocol/index.js';
+import {
+  opToWire,
+  type ClientMessage,
+  type Op,
+  type ServerMessage,
+} from '../../src/protocol/index.js';
 import { fakeStream } from './fakeStream.js';
 import { scriptedServer, type ServerSide } from './scriptedServer.js';
 
@@ -77,14 +82,19 @@ function accept(
   server.send(side, payload);
 }
 
-function delta(server: Server, side: ServerSide, root: unknown, version: number, rest: object) {
+function delta(
+  server: Server,
+  side: ServerSide,
+  root: unknown,
+  { version, ops = [], ...rest }: { version: number; ops?: Op[]; more?: boolean },
+) {
   server.send(side, {
     type: 'delta',
     root,
     epoch: 'm1',
     version,
-    timestamp: T,
-    ops: [],
+    timestamp: Date.parse(T),
+    ops: ops.map(opToWire),
     ...rest,
   });
 }
@@ -148,7 +158,8 @@ describe('subscribe over a socket', () => {
     const events: string[] = [];
     sub.on('messages.**', (docs, event) => events.push(`${event.operation}:${docs.length}`));
     const first = sub.data!;
-    delta(server, side, id, 1, {
+    delta(server, side, id, {
+      version: 1,
       ops: [
         { operation: 'insert', id: 'b', data: { _id: 'b', at: 5, text: 'new' } },
         { operation: 'set', id: 'a', path: 'text', data: 'edited' },
@@ -190,7 +201,7 @@ describe('subscribe over a socket', () => {
     // A closed handle keeps its data and hears nothing more.
     expect(two.data?.map((d) => d._id)).toEqual(['a']);
     server.send(side, { type: 'unsubscribed', sub: id });
-    delta(server, side, id, 1, { ops: [{ operation: 'remove', id: 'a' }] });
+    delta(server, side, id, { version: 1, ops: [{ operation: 'remove', id: 'a' }] });
     await vi.waitFor(() => expect(side.frames.length).toBeGreaterThan(0));
     expect(two.data?.map((d) => d._id)).toEqual(['a']);
     expect(collector.data).not.toHaveProperty(String(id));
@@ -225,7 +236,8 @@ describe('subscribe over a socket', () => {
       limit: 2,
     });
     expect(sub.status).toBe('ready');
-    delta(server, side, id, 1, {
+    delta(server, side, id, {
+      version: 1,
       ops: [{ operation: 'insert', id: 'b', data: { _id: 'b', at: 1 } }],
       more: false,
     });
@@ -284,8 +296,8 @@ describe('subscribe over a socket', () => {
       root: 'users',
       epoch: 'u',
       version: 1,
-      timestamp: T,
-      ops: [{ operation: 'set', id: 1, path: 'name', data: 'Anna' }],
+      timestamp: Date.parse(T),
+      ops: [['set', 1, 'name', 'Anna']],
     });
     await vi.waitFor(() => expect(collector.data.users?.[0]?.name).toBe('Anna'));
     expect(collector.status).toBe('ready');
@@ -371,7 +383,8 @@ describe('subscriptions across reconnects', () => {
     const sub = env.collector.subscribe('messages', { channelId: 'c1' });
     const { sub: id } = await nextSubscribe(side);
     accept(env.server, side, id, [{ _id: 'a', at: 1 }], { epoch: 'm1' });
-    delta(env.server, side, id, 1, {
+    delta(env.server, side, id, {
+      version: 1,
       ops: [{ operation: 'insert', id: 'b', data: { _id: 'b', at: 2 } }],
     });
     await vi.waitFor(() => expect(sub.data).toHaveLength(2));
@@ -392,7 +405,7 @@ describe('subscriptions across reconnects', () => {
     handshake(server, second);
     server.send(second, { type: 'subscribed', sub: id, manifest: true, options: MESSAGES });
     server.send(second, { type: 'resumed', root: id, epoch: 'm1', version: 1 });
-    delta(server, second, id, 2, { ops: [{ operation: 'remove', id: 'a' }] });
+    delta(server, second, id, { version: 2, ops: [{ operation: 'remove', id: 'a' }] });
     await vi.waitFor(() => expect(sub.data?.map((d) => d._id)).toEqual(['b']));
     expect(sub.data?.[0]).toBe(before?.[0]);
     await collector.ready();

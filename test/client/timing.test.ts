@@ -135,7 +135,7 @@ describe('heartbeat timeout', () => {
     expect(second.sent).toEqual([
       {
         type: 'register',
-        protocol: 1,
+        protocol: 2,
         identity: { userId: 1 },
         resume: { session: 's1', roots: { users: { epoch: 'e', version: 4 } } },
       },

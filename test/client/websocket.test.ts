@@ -50,7 +50,7 @@ describe('over a real WebSocket', () => {
     const { server, collector } = await setup();
     const first = await server.registered(0);
     expect(first.frames).toEqual([
-      { type: 'register', protocol: 1, identity: { sessionId: 'foo' } },
+      { type: 'register', protocol: 2, identity: { sessionId: 'foo' } },
     ]);
     await handshake(server, first);
     await collector.ready();
@@ -60,8 +60,8 @@ describe('over a real WebSocket', () => {
       root: 'users',
       epoch: 'e1',
       version: 8,
-      timestamp: T,
-      ops: [{ operation: 'insert', id: 3, data: { _id: 3, name: 'Al' } }],
+      timestamp: Date.parse(T),
+      ops: [['insert', 3, { _id: 3, name: 'Al' }]],
     });
     await vi.waitFor(() =>
       expect(collector.data.users!.map((u) => u.name)).toEqual(['Al', 'Ann', 'Bob']),
@@ -81,7 +81,7 @@ describe('over a real WebSocket', () => {
     const second = await server.registered(1);
     expect(second.frames[0]).toEqual({
       type: 'register',
-      protocol: 1,
+      protocol: 2,
       identity: { sessionId: 'foo' },
       resume: { session: 'sess-1', roots: { users: { epoch: 'e1', version: 7 } } },
     });
@@ -97,8 +97,8 @@ describe('over a real WebSocket', () => {
       root: 'users',
       epoch: 'e1',
       version: 8,
-      timestamp: T,
-      ops: [{ operation: 'set', id: 2, path: 'name', data: 'Aaron' }],
+      timestamp: Date.parse(T),
+      ops: [['set', 2, 'name', 'Aaron']],
     });
     await vi.waitFor(() =>
       expect(collector.data.users!.map((u) => u.name)).toEqual(['Aaron', 'Ann']),
@@ -118,8 +118,8 @@ describe('over a real WebSocket', () => {
       root: 'users',
       epoch: 'e1',
       version: 9,
-      timestamp: T,
-      ops: [{ operation: 'remove', id: 1 }],
+      timestamp: Date.parse(T),
+      ops: [['remove', 1]],
     });
     const second = await server.registered(1);
     expect(second.frames[0]).toMatchObject({

@@ -248,7 +248,7 @@ const openRawSocket = (page: Page): Promise<void> =>
     };
     Object.assign(window, { rawSocket: raw });
     await new Promise((resolve) => (socket.onopen = resolve));
-    raw.send({ type: 'register', protocol: 1, identity: {} });
+    raw.send({ type: 'register', protocol: 2, identity: {} });
     await raw.until((m) => m.type === 'registered');
   });
 
@@ -289,13 +289,12 @@ async function probeSources(page: Page, foreign: string, shared: string): Promis
         (m) =>
           m.type === 'delta' &&
           m.root === 'v2' &&
-          (m.ops as { operation: string; id: string }[]).some(
-            (op) => op.operation === 'insert' && !before.has(op.id),
-          ),
+          (m.ops as [string, string][]).some((op) => op[0] === 'insert' && !before.has(op[1])),
       );
-      const insert = (
-        delta.ops as { operation: string; id: string; data: Record<string, unknown> }[]
-      ).find((op) => op.operation === 'insert' && !before.has(op.id));
+      const wire = (delta.ops as [string, string, Record<string, unknown>][]).find(
+        (op) => op[0] === 'insert' && !before.has(op[1]),
+      );
+      const insert = wire && { id: wire[1], data: wire[2] };
       const refusals = await Promise.all(
         ['v1', 's1', 'p1'].map(async (id) => {
           const m = await until(
@@ -652,9 +651,7 @@ describe.skipIf(!hasChromium && !inCI)('example app in a browser', () => {
         (m) =>
           m.type === 'delta' &&
           m.root === 'v' &&
-          (m.ops as { operation: string; id: string }[]).some(
-            (op) => op.operation === 'insert' && !before.has(op.id),
-          ),
+          (m.ops as [string, string][]).some((op) => op[0] === 'insert' && !before.has(op[1])),
       );
     });
 

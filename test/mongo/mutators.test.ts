@@ -9,6 +9,7 @@ import { MongoAdapter } from '../../src/server/mongo/index.js';
 import { MutationError, Stream, mutator } from '../../src/server/index.js';
 import { MongoWireFake } from '../support/mongoWireFake.js';
 import { quietFor } from '../support/quiet.js';
+import { opsOf, withOpObjects } from '../support/wireOps.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -76,7 +77,7 @@ test('the delta a mutation caused and its mutated arrive in one batch, after the
   expect(answerOf(got, 'c:1')).toBeUndefined();
   fake.release();
   await vi.waitFor(() => expect(answerOf(got, 'c:1')).toBeDefined(), { timeout: 5000 });
-  expect(answerOf(got, 'c:1')).toMatchObject({
+  expect(withOpObjects(answerOf(got, 'c:1'))).toMatchObject({
     type: 'batch',
     messages: [
       { type: 'delta', ops: [{ operation: 'set', id: 't1', path: 'title', data: 'two' }] },
@@ -93,7 +94,7 @@ test('a transaction: both inserts in the same batch as the answer', async () => 
   await vi.waitFor(() => expect(answerOf(got, 'c:1')).toBeDefined(), { timeout: 5000 });
   const batch = answerOf(got, 'c:1') as Extract<ServerMessage, { type: 'batch' }>;
   const inserted = batch.messages.flatMap((m) =>
-    m.type === 'delta' ? m.ops.map((op) => op.id) : [],
+    m.type === 'delta' ? opsOf(m).map((op) => op.id) : [],
   );
   expect(inserted.sort()).toEqual(['p1', 'p2']);
   expect(batch.messages.at(-1)).toEqual({ type: 'mutated', id: 'c:1' });
@@ -148,7 +149,7 @@ test('a direct write to a writable source on MongoDB: applied as $set, answered 
   });
   ann.unregister.send({ type: 'mutate', id: 'a:1', name: '$write', args: args('two') });
   await vi.waitFor(() => expect(answerOf(ann.got, 'a:1')).toBeDefined(), { timeout: 5000 });
-  expect(answerOf(ann.got, 'a:1')).toMatchObject({
+  expect(withOpObjects(answerOf(ann.got, 'a:1'))).toMatchObject({
     type: 'batch',
     messages: [
       { type: 'delta', ops: [{ operation: 'set', path: 'title', data: 'two' }] },
@@ -199,7 +200,7 @@ test('a transaction made outside Particle reaches each client as one delta, neve
   await quietFor(200);
   const deltas = got.filter((m) => m.type === 'delta');
   expect(deltas).toHaveLength(1);
-  expect(deltas[0]).toMatchObject({
+  expect(withOpObjects(deltas[0])).toMatchObject({
     ops: [
       { operation: 'remove', id: 't1' },
       { operation: 'insert', id: 't2', data: { _id: 't2', title: 'two' } },

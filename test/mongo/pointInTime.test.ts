@@ -12,6 +12,7 @@ import { MongoAdapter } from '../../src/server/mongo/index.js';
 import { Stream } from '../../src/server/stream.js';
 import type { Manifest } from '../../src/protocol/messages.js';
 import { MongoWireFake } from '../support/mongoWireFake.js';
+import { opsOf } from '../support/wireOps.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -62,7 +63,7 @@ async function setup(seed: Doc[], manifest: Manifest, options: { postImages?: bo
       view.clear();
       for (const doc of m.data ?? []) view.set(String(doc._id), structuredClone(doc));
     }
-    for (const op of m.ops ?? []) {
+    for (const op of opsOf(m)) {
       ops.push(op);
       const id = String(op.id);
       const doc = view.get(id);

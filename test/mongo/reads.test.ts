@@ -9,6 +9,7 @@ import { MongoAdapter } from '../../src/server/mongo/index.js';
 import { Stream } from '../../src/server/stream.js';
 import { ParticleError } from '../../src/protocol/errors.js';
 import { MongoWireFake } from '../support/mongoWireFake.js';
+import { opsOf } from '../support/wireOps.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -41,7 +42,7 @@ function register(stream: Stream, team: string) {
       view.clear();
       for (const doc of m.data ?? []) view.set(String(doc._id), { ...doc });
     }
-    for (const op of m.ops ?? []) {
+    for (const op of opsOf(m)) {
       const id = String(op.id);
       if (op.operation === 'insert') view.set(id, { ...(op.data as Doc) });
       if (op.operation === 'remove') view.delete(id);

@@ -9,6 +9,7 @@ import { MongoAdapter } from '../../src/server/mongo/index.js';
 import { Stream } from '../../src/server/stream.js';
 import { MongoWireFake } from '../support/mongoWireFake.js';
 import { quietFor } from '../support/quiet.js';
+import { opsOf } from '../support/wireOps.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -44,7 +45,7 @@ async function setup(seed: Doc[]) {
       view.clear();
       for (const doc of m.data ?? []) view.set(String(doc._id), doc);
     }
-    for (const op of m.ops ?? []) {
+    for (const op of opsOf(m)) {
       ops.push(op);
       if (op.operation === 'insert') view.set(String(op.id), op.data as Doc);
       if (op.operation === 'remove') view.delete(String(op.id));
@@ -146,7 +147,7 @@ test('events the payload already holds are not replayed on top of it: the client
   // The feed is open (a first client), then the stream lags two writes behind.
   const elsewhere: Doc[] = [];
   const first = stream.register({ team: 'b' }, (_type, message) => {
-    elsewhere.push(...((message as { ops?: Doc[] }).ops ?? []));
+    elsewhere.push(...opsOf(message));
   });
   cleanups.push(async () => first());
   await vi.waitFor(() => expect(fake.changeStreamOpens.length).toBe(1));
@@ -158,7 +159,7 @@ test('events the payload already holds are not replayed on top of it: the client
   const unregister = stream.register({ team: 'a' }, (_type, message) => {
     const m = message as { type: string; data?: Doc[]; ops?: Doc[] };
     for (const doc of m.data ?? []) seen.push(String(doc.name));
-    for (const op of m.ops ?? []) {
+    for (const op of opsOf(m)) {
       if (op.operation === 'insert') seen.push(String((op.data as Doc).name));
     }
   });

@@ -9,6 +9,7 @@ import type { Doc } from '../../src/server/adapter.js';
 import { MongoAdapter } from '../../src/server/mongo/index.js';
 import { Stream } from '../../src/server/stream.js';
 import { MongoWireFake } from '../support/mongoWireFake.js';
+import { withOpObjects } from '../support/wireOps.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -48,7 +49,7 @@ test('Decimal128, Long past 2^53, Timestamp and a Binary _id go out in their wir
   cleanups.push(() => stream.disconnect());
   const messages: Doc[] = [];
   const unregister = stream.register({ team: 'a' }, (_type, message) => {
-    messages.push(JSON.parse(JSON.stringify(message)) as Doc);
+    messages.push(JSON.parse(JSON.stringify(withOpObjects(message))) as Doc);
   });
   cleanups.push(async () => unregister());
   await vi.waitFor(() => expect(messages.some((m) => m.type === 'payload')).toBe(true));

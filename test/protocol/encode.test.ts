@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   HEARTBEAT_FRAME,
+  deltaBody,
   deltaPrefix,
   encodeDelta,
   encodeError,
@@ -39,16 +40,22 @@ describe('the encoder builds every server frame its schema accepts', () => {
     [
       'delta',
       encodeDelta(deltaPrefix(root, 'e1'), 5, {
-        timestamp: '2026-01-01T00:00:00.000Z',
-        opsJson: JSON.stringify([{ operation: 'remove', id: 1 }]),
+        ...deltaBody([
+          { operation: 'remove', id: 1 },
+          { operation: 'set', id: 'a', path: 'address.state', data: 'CA' },
+        ]),
+        timestamp: Date.UTC(2026, 0, 1),
       }),
       {
         type: 'delta',
         root,
         epoch: 'e1',
         version: 5,
-        timestamp: '2026-01-01T00:00:00.000Z',
-        ops: [{ operation: 'remove', id: 1 }],
+        timestamp: Date.UTC(2026, 0, 1),
+        ops: [
+          ['remove', 1],
+          ['set', 'a', 'address.state', 'CA'],
+        ],
       },
     ],
   ];

@@ -2,10 +2,13 @@ import { Compile } from 'typebox/compile';
 import { describe, expect, it } from 'vitest';
 import {
   joinPath,
+  opFromWire,
+  opToWire,
   parseClientMessage,
   parseServerMessage,
   schemas,
   splitPath,
+  type Op,
   type ServerMessage,
 } from '../../src/protocol/index.js';
 
@@ -24,12 +27,12 @@ const valid: ServerMessage[] = [
     root: 'users',
     epoch: 'e',
     version: 4,
-    timestamp: '2026-01-01T00:00:00.000Z',
+    timestamp: Date.UTC(2026, 0, 1),
     ops: [
-      { operation: 'insert', id: 1, data: { _id: 1 } },
-      { operation: 'remove', id: 'a' },
-      { operation: 'set', id: 1, path: 'address.state', data: 'CA' },
-      { operation: 'unset', id: 1, path: 'address' },
+      ['insert', 1, { _id: 1 }],
+      ['remove', 'a'],
+      ['set', 1, 'address.state', 'CA'],
+      ['unset', 1, 'address'],
     ],
   },
   { type: 'heartbeat' },
@@ -51,7 +54,12 @@ describe('server messages', () => {
     ['an unknown type', { type: 'hello' }, /unknown message type/],
     ['a negative version', { type: 'resumed', root: 'r', epoch: 'e', version: -1 }, /version/],
     ['a manifest with false', { type: 'manifest', sources: { u: { name: false } } }, /sources/],
-    ['a bad op', { ...valid[5], ops: [{ operation: 'move', id: 1 }] }, /ops/],
+    ['a bad op', { ...valid[5], ops: [['move', 1]] }, /ops/],
+    ['an op with named keys', { ...valid[5], ops: [{ operation: 'remove', id: 1 }] }, /ops/],
+    ['a set without its value', { ...valid[5], ops: [['set', 1, 'name']] }, /ops/],
+    ['an op with one item too many', { ...valid[5], ops: [['remove', 1, 'x']] }, /ops/],
+    ['an ISO timestamp', { ...valid[5], timestamp: '2026-01-01T00:00:00.000Z' }, /timestamp/],
+    ['a timestamp past what a Date holds', { ...valid[5], timestamp: 1e16 }, /timestamp/],
     ['a payload document that is not an object', { ...valid[3], data: [1] }, /data\/0/],
     ['a payload without data', { type: 'payload', root: 'r', epoch: 'e', version: 0 }, /data/],
   ])('%s is refused with a reason', (_name, raw, reason) => {
@@ -63,7 +71,7 @@ describe('server messages', () => {
 
 describe('client messages', () => {
   it('register, with and without resume', () => {
-    const plain = { type: 'register', protocol: 1, identity: { userId: 1 } };
+    const plain = { type: 'register', protocol: 2, identity: { userId: 1 } };
     const resume = {
       ...plain,
       resume: { session: 's', roots: { users: { epoch: 'e', version: 2 } } },
@@ -73,14 +81,14 @@ describe('client messages', () => {
   });
 
   it.each([
-    ['identity not an object', { type: 'register', protocol: 1, identity: 'me' }],
+    ['identity not an object', { type: 'register', protocol: 2, identity: 'me' }],
     ['no protocol', { type: 'register', identity: {} }],
     ['a server message', { type: 'heartbeat' }],
     [
       'a fractional version',
       {
         type: 'register',
-        protocol: 1,
+        protocol: 2,
         identity: {},
         resume: { session: 's', roots: { u: { epoch: 'e', version: 1.5 } } },
       },
@@ -144,7 +152,7 @@ describe('mutations on the wire', () => {
   });
 
   it('a batch is checked message by message and may not nest', () => {
-    const delta = { type: 'delta', root: 'r', epoch: 'e', version: 1, timestamp: 't', ops: [] };
+    const delta = { type: 'delta', root: 'r', epoch: 'e', version: 1, timestamp: 0, ops: [] };
     const good = parseServerMessage({
       type: 'batch',
       messages: [delta, { type: 'mutated', id: 'a:1', result: 3 }],
@@ -174,6 +182,31 @@ describe('mutations on the wire', () => {
       parseServerMessage({ type: 'mutated', id: 'a:1', error: { code: 'Bad Code', message: 'no' } })
         .ok,
     ).toBe(false);
+  });
+});
+
+describe('wire ops', () => {
+  it('each op has one array form, and turns back into the same op', () => {
+    const ops: Op[] = [
+      { operation: 'insert', id: 1, data: { _id: 1, name: 'Ann' } },
+      { operation: 'remove', id: 'a' },
+      { operation: 'set', id: 1, path: 'address.state', data: null },
+      { operation: 'unset', id: 'a', path: 'tags.0' },
+    ];
+    const wire = ops.map(opToWire);
+    expect(wire).toEqual([
+      ['insert', 1, { _id: 1, name: 'Ann' }],
+      ['remove', 'a'],
+      ['set', 1, 'address.state', null],
+      ['unset', 'a', 'tags.0'],
+    ]);
+    const parsed = parseServerMessage(
+      JSON.stringify({ type: 'delta', root: 'r', epoch: 'e', version: 1, timestamp: 0, ops: wire }),
+    );
+    expect(parsed.ok).toBe(true);
+    const back =
+      parsed.ok && parsed.message.type === 'delta' ? parsed.message.ops.map(opFromWire) : [];
+    expect(back).toEqual(ops);
   });
 });
 

@@ -1,13 +1,14 @@
-import type {
-  ClientMessage,
-  DeltaMessage,
-  Doc,
-  Id,
-  ManifestMessage,
-  Op,
-  PayloadMessage,
-  RootOptions,
-  ServerMessage,
+import {
+  opToWire,
+  type ClientMessage,
+  type DeltaMessage,
+  type Doc,
+  type Id,
+  type ManifestMessage,
+  type Op,
+  type PayloadMessage,
+  type RootOptions,
+  type ServerMessage,
 } from '../../src/protocol/index.js';
 
 /** One registration made through the scripted transport. */
@@ -80,8 +81,8 @@ export function scriptedServer() {
           root,
           epoch: epochs.get(root) ?? 'e0',
           version,
-          timestamp: new Date(0).toISOString(),
-          ops,
+          timestamp: 0,
+          ops: ops.map(opToWire),
         };
         session.send(message);
       },

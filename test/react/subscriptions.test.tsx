@@ -89,8 +89,8 @@ describe('useSubscription', () => {
         root: sub,
         epoch: 'e2',
         version: 1,
-        timestamp: new Date(0).toISOString(),
-        ops: [{ operation: 'set', id: 'a', path: 'text', data: 'hello' }],
+        timestamp: 0,
+        ops: [['set', 'a', 'text', 'hello']],
         more: true,
       }),
     );

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { mutator } from '../../src/server/index.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import { RawClient, startServer, type TestServer, type WireMessage } from '../support/server.js';
+import { withOpObjects } from '../support/wireOps.js';
 
 let server: TestServer;
 const clients: RawClient[] = [];
@@ -67,7 +68,7 @@ describe('the changes of one tick are one delta', () => {
     let ready!: () => void;
     const registered = new Promise<void>((r) => (ready = r));
     const unregister = server.stream.register(ann, (_type, message) => {
-      got.push(message);
+      got.push(withOpObjects(message));
       if (message.type === 'payload' && message.root === 'redThings') ready();
     });
     await registered;
@@ -100,7 +101,7 @@ describe('the changes of one tick are one delta', () => {
     const second = new RawClient(server.url);
     clients.push(second);
     await second.opened;
-    second.send({ type: 'register', protocol: 1, identity: ann, resume: { session, roots } });
+    second.send({ type: 'register', protocol: 2, identity: ann, resume: { session, roots } });
     await second.until((c) => c.of('resumed').length === 6 && c.ops('allUsers').length === 3);
     expect(second.of('payload')).toEqual([]);
     const deltas = second.of('delta', 'allUsers');

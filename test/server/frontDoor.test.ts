@@ -97,7 +97,7 @@ describe('binary frames', () => {
   it('are refused with bad_message: the wire is JSON text', async () => {
     server = await startServer();
     const client = await open(server.url);
-    client.ws.send(Buffer.from(JSON.stringify({ type: 'register', protocol: 1, identity: {} })));
+    client.ws.send(Buffer.from(JSON.stringify({ type: 'register', protocol: 2, identity: {} })));
     expect((await client.closedWith()).code).toBe(4400);
     expect(client.of('error')[0]).toMatchObject({ code: 'bad_message' });
   });

@@ -38,7 +38,7 @@ describe('S7: hostile input closes only the offending socket', () => {
   it.each([
     ['garbage text', 'not json {'],
     ['a JSON array', '[1,2,3]'],
-    ['wrong field types', JSON.stringify({ type: 'register', protocol: 1, identity: 'me' })],
+    ['wrong field types', JSON.stringify({ type: 'register', protocol: 2, identity: 'me' })],
     ['an unknown message type', JSON.stringify({ type: 'subscribe', path: 'users' })],
   ])('%s: error bad_message, close 4400', async (_name, frame) => {
     server = await startServer();
@@ -58,25 +58,28 @@ describe('S7: hostile input closes only the offending socket', () => {
     const twice = await RawClient.register(server.url, { userId: 2, accountId: 1 });
     clients.push(twice);
     await twice.ready();
-    twice.send({ type: 'register', protocol: 1, identity: { userId: 1, accountId: 1 } });
+    twice.send({ type: 'register', protocol: 2, identity: { userId: 1, accountId: 1 } });
     expect(await twice.closedWith()).toMatchObject({ code: 4400 });
     expect(twice.of('error')).toEqual([expect.objectContaining({ code: 'bad_message' })]);
     await stillServed(other, 2);
   });
 
-  it('another protocol version: protocol_mismatch, close 4426', async () => {
+  it('another protocol version (a client of protocol 1): protocol_mismatch, close 4426', async () => {
     server = await startServer();
     const c = await open();
-    c.send({ type: 'register', protocol: 2, identity: {} });
+    c.send({ type: 'register', protocol: 1, identity: {} });
     expect(await c.closedWith()).toMatchObject({ code: 4426 });
-    expect(c.of('error')[0]).toMatchObject({ code: 'protocol_mismatch' });
+    expect(c.of('error')[0]).toMatchObject({
+      code: 'protocol_mismatch',
+      message: 'this server speaks protocol 2, the client sent 1',
+    });
   });
 
   it('a frame over maxFrameBytes is closed by the WebSocket layer with 1009', async () => {
     server = await startServer({}, { maxFrameBytes: 1024 });
     const other = await bystander();
     const c = await open();
-    c.send({ type: 'register', protocol: 1, identity: { pad: 'x'.repeat(4096) } });
+    c.send({ type: 'register', protocol: 2, identity: { pad: 'x'.repeat(4096) } });
     expect(await c.closedWith()).toMatchObject({ code: 1009 });
     await stillServed(other, 3);
   });

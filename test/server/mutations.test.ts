@@ -289,7 +289,7 @@ describe('mutators', () => {
     await second.opened;
     second.send({
       type: 'register',
-      protocol: 1,
+      protocol: 2,
       identity: { userId: 'ann' },
       resume: { session, roots: { messages: position } },
     });

@@ -160,7 +160,7 @@ describe('published sources: presence', () => {
     await back.opened;
     back.send({
       type: 'register',
-      protocol: 1,
+      protocol: 2,
       identity: { userId: 'ann', rooms: ['r1'] },
       resume: { session, roots: {} },
     });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryAdapter, Stream, type Doc, type FindOptions } from '../../src/server/index.js';
 import { seedCacheConfig, seedCollections, seedDataSources } from '../support/seed.js';
+import { withOpObjects } from '../support/wireOps.js';
 
 /** A MemoryAdapter that counts the queries the Stream makes. */
 class CountingAdapter extends MemoryAdapter {
@@ -29,7 +30,7 @@ describe('reactive criteria cost', () => {
       await new Promise<void>((resolve, reject) =>
         stream.register(
           { userId: id },
-          (_t, m) => messages.push(m),
+          (_t, m) => messages.push(withOpObjects(m)),
           (e) => (e ? reject(e) : resolve()),
         ),
       );

@@ -110,7 +110,7 @@ describe('stream.reauthorize', () => {
     await again.opened;
     again.send({
       type: 'register',
-      protocol: 1,
+      protocol: 2,
       identity: { sid: 'ann' },
       resume: { session: annSession, roots: {} },
     });
@@ -135,7 +135,7 @@ describe('stream.reauthorize', () => {
     await second.opened;
     second.send({
       type: 'register',
-      protocol: 1,
+      protocol: 2,
       identity: { sid: 't2' },
       resume: { session, roots: {} },
     });

@@ -32,7 +32,7 @@ async function reconnect(
   const c = new RawClient(server.url);
   clients.push(c);
   await c.opened;
-  c.send({ type: 'register', protocol: 1, identity, resume });
+  c.send({ type: 'register', protocol: 2, identity, resume });
   return c;
 }
 
@@ -205,7 +205,7 @@ describe('S9: payloads do not count as slowness', () => {
     const c = new RawClient(server.url);
     clients.push(c);
     await c.opened;
-    c.send({ type: 'register', protocol: 1, identity: { userId: 1, accountId: 1 } });
+    c.send({ type: 'register', protocol: 2, identity: { userId: 1, accountId: 1 } });
     c.stopReading();
     await expect
       .poll(

@@ -175,6 +175,24 @@ describe('the seed configuration over real WebSockets', () => {
     expect(new Set(deltas.map((d) => d.epoch))).toEqual(new Set([payload.epoch]));
   });
 
+  it('a one-field update travels as a compact delta: short epoch, numeric timestamp, an op array', async () => {
+    server = await startServer();
+    const a = await connect(ann);
+    await a.ready();
+    const before = Date.now();
+    server.adapter.update('users', { _id: 2 }, { $set: { name: 'B' } });
+    await a.until((x) => x.of('delta', 'visibleUsers').length === 1);
+    const { epoch, timestamp } = a.of('delta', 'visibleUsers')[0] as unknown as {
+      epoch: string;
+      timestamp: number;
+    };
+    expect(epoch).toMatch(/^[0-9a-z]{1,4}$/);
+    expect(timestamp).toBeGreaterThanOrEqual(before);
+    expect(timestamp).toBeLessThanOrEqual(Date.now());
+    const text = `{"type":"delta","root":"visibleUsers","epoch":"${epoch}","version":1,"timestamp":${timestamp},"ops":[["set",2,"name","B"]]}`;
+    expect(a.frames).toContain(text);
+  });
+
   it('answers GET <path>/health with JSON and leaves other upgrade paths alone', async () => {
     server = await startServer();
     const a = await connect(ann);

@@ -17,7 +17,7 @@ async function client(userId: string, resume?: string): Promise<RawClient> {
   await c.opened;
   c.send({
     type: 'register',
-    protocol: 1,
+    protocol: 2,
     identity: { userId },
     ...(resume ? { resume: { session: resume, roots: {} } } : {}),
   });

@@ -297,7 +297,7 @@ describe('subscriptions with params', () => {
     await again.opened;
     again.send({
       type: 'register',
-      protocol: 1,
+      protocol: 2,
       identity: { userId: 'ann' },
       resume: {
         session: first.session(),

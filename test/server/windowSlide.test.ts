@@ -2,6 +2,7 @@ import { expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import type { Doc } from '../../src/server/adapter.js';
 import { MemoryAdapter, Stream } from '../../src/server/index.js';
+import { opsOf } from '../support/wireOps.js';
 
 type Op = { operation: string; id: unknown; path?: string; data?: unknown };
 
@@ -37,7 +38,7 @@ it('a live window kept by sliding (no re-read for most changes) always equals a 
       view.clear();
       for (const d of m.data ?? []) view.set(d._id, structuredClone(d));
     }
-    for (const op of m.ops ?? []) {
+    for (const op of opsOf(m)) {
       if (op.operation === 'insert') view.set(op.id, structuredClone(op.data) as Doc);
       else if (op.operation === 'remove') view.delete(op.id);
       else if (op.operation === 'set') (view.get(op.id) as Doc)[op.path as string] = op.data;

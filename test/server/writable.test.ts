@@ -266,7 +266,7 @@ describe('leases', () => {
     await back.opened;
     back.send({
       type: 'register',
-      protocol: 1,
+      protocol: 2,
       identity: people.ann,
       resume: { session, roots: {} },
     });

@@ -10,6 +10,7 @@ import {
   type StreamOptions,
 } from '../../src/server/index.js';
 import { seedCacheConfig, seedCollections, seedDataSources } from './seed.js';
+import { PROTOCOL_VERSION, opFromWire, type WireOp } from '../../src/protocol/index.js';
 
 /** A real Express + ws server on 127.0.0.1 with the seed's configuration (overridable). */
 export interface TestServer {
@@ -62,9 +63,23 @@ export interface WireMessage {
   [key: string]: unknown;
 }
 
+/**
+ * A received message with each delta's ops as op objects (`opFromWire`), inside batches too, so
+ * tests state ops by name; the wire form itself is tested in test/protocol.
+ */
+function readable(message: WireMessage): WireMessage {
+  if (message.type === 'batch') {
+    return { ...message, messages: (message.messages as WireMessage[]).map(readable) };
+  }
+  if (message.type !== 'delta') return message;
+  return { ...message, ops: (message.ops as WireOp[]).map(opFromWire) };
+}
+
 /** A raw WebSocket client that records what the server sends. */
 export class RawClient {
   readonly messages: WireMessage[] = [];
+  /** Every frame's text as it arrived. */
+  readonly frames: string[] = [];
   closed: { code: number; reason: string } | undefined;
   readonly ws: WebSocket;
   readonly opened: Promise<void>;
@@ -77,7 +92,9 @@ export class RawClient {
       this.ws.once('error', reject);
     });
     this.ws.on('message', (data) => {
-      this.messages.push(JSON.parse(String(data)) as WireMessage);
+      const text = String(data);
+      this.frames.push(text);
+      this.messages.push(readable(JSON.parse(text) as WireMessage));
       this.wake();
     });
     this.ws.on('close', (code, reason) => {
@@ -89,7 +106,7 @@ export class RawClient {
   static async register(url: string, identity: Record<string, unknown>): Promise<RawClient> {
     const client = new RawClient(url);
     await client.opened;
-    client.send({ type: 'register', protocol: 1, identity });
+    client.send({ type: 'register', protocol: PROTOCOL_VERSION, identity });
     return client;
   }
 
