@@ -24,7 +24,16 @@ type Figures = Record<string, number>;
 function runJob(name: string, params: unknown, env: Record<string, string> = {}): Promise<Figures> {
   return new Promise((resolve, reject) => {
     const child = fork(jobScript, [name, JSON.stringify(params)], {
-      execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=4096'],
+      execArgv: [
+        '--import',
+        'tsx',
+        '--expose-gc',
+        '--max-old-space-size=4096',
+        // JOB_CPU_PROF=<dir>: each job process (a server and its writer) writes a CPU profile.
+        ...(process.env.JOB_CPU_PROF
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.JOB_CPU_PROF}/${name}`]
+          : []),
+      ],
       env: { ...process.env, ...env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -39,6 +39,18 @@ type LayoutEntry = { layout: RootLayout; sort: unknown };
 
 const DEFAULT_LAYOUT: RootLayout = { idField: '_id', compare: null };
 
+let lastMs = NaN;
+let lastIso = '';
+
+/** A delta's timestamp as `on` events give it (ISO 8601); deltas of one millisecond share one. */
+export function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 /** The `on` event for one applied op. */
 export function eventFor(root: string, timestamp: string, op: Op): CollectorEvent {
   const { id } = op;
@@ -219,7 +231,7 @@ export class Model {
     this.#show(new Map([[root, state.docs]]));
     outcome.notices.push({ type: 'data', root, ids });
     if (outcome.quiet === true) return null;
-    const timestamp = new Date(message.timestamp).toISOString();
+    const timestamp = isoTime(message.timestamp);
     for (const op of applied) {
       const name =
         op.operation === 'insert' || op.operation === 'remove'

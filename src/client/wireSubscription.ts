@@ -9,7 +9,7 @@ import {
   type RootPosition,
 } from '../protocol/index.js';
 import { RootDocs, firstTooDeep, type ApplyContext, type RootLayout } from './rootDocs.js';
-import { eventFor, type Outcome } from './model.js';
+import { eventFor, isoTime, type Outcome } from './model.js';
 import { compileSort } from './sort.js';
 import { paramsKeyOf } from './optimistic.js';
 import type { SharedState, Subscription, SubscriptionRequest } from './subscription.js';
@@ -179,7 +179,7 @@ export class WireSubscription implements SharedState {
       if (hadError) this.deliver(null, []);
       return null;
     }
-    const timestamp = new Date(message.timestamp).toISOString();
+    const timestamp = isoTime(message.timestamp);
     const events: Outcome['events'] = result.applied.map((op) => ({
       name:
         op.operation === 'insert' || op.operation === 'remove'
