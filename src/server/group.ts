@@ -353,35 +353,51 @@ function plainKey(key: string): boolean {
  * arrays; a whole `insert` when a top-level key cannot be written as a path.
  */
 export function diffOps(id: string | number, before: Doc, after: Doc): Op[] {
-  if (deepEqual(before, after)) return [];
-  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
-  if ([...keys].some((key) => !plainKey(key))) return [{ operation: 'insert', id, data: after }];
-  const ops: Op[] = [];
-  const walk = (a: unknown, b: unknown, path: string): void => {
-    if (deepEqual(a, b)) return;
+  if (!plainKeys(before) || !plainKeys(after)) {
+    return deepEqual(before, after) ? [] : [{ operation: 'insert', id, data: after }];
+  }
+  const differ = new Differ(id);
+  differ.fields(before, after, '');
+  return differ.ops;
+}
+
+function plainKeys(doc: Record<string, unknown>): boolean {
+  for (const key of Object.keys(doc)) if (!plainKey(key)) return false;
+  return true;
+}
+
+/** The ops of one document's diff, collected field by field in the documents' key order. */
+class Differ {
+  readonly ops: Op[] = [];
+
+  constructor(private readonly id: string | number) {}
+
+  /** The fields of `a` first (unset or compared), then those only `b` has (set). */
+  fields(a: Record<string, unknown>, b: Record<string, unknown>, prefix: string): void {
+    const { id, ops } = this;
+    for (const name of Object.keys(a)) {
+      const path = prefix === '' ? name : `${prefix}.${name}`;
+      if (!Object.hasOwn(b, name)) ops.push({ operation: 'unset', id, path });
+      else this.value(a[name], b[name], path);
+    }
+    for (const name of Object.keys(b)) {
+      if (Object.hasOwn(a, name)) continue;
+      const path = prefix === '' ? name : `${prefix}.${name}`;
+      ops.push({ operation: 'set', id, path, data: b[name] });
+    }
+  }
+
+  value(a: unknown, b: unknown, path: string): void {
+    if (a === b || deepEqual(a, b)) return;
     if (isPlainObject(a) && isPlainObject(b)) {
-      const names = new Set([...Object.keys(a), ...Object.keys(b)]);
-      if ([...names].every(plainKey)) {
-        for (const name of names) {
-          const sub = `${path}.${name}`;
-          if (!Object.hasOwn(b, name)) ops.push({ operation: 'unset', id, path: sub });
-          else if (!Object.hasOwn(a, name))
-            ops.push({ operation: 'set', id, path: sub, data: b[name] });
-          else walk(a[name], b[name], sub);
-        }
+      if (plainKeys(a) && plainKeys(b)) {
+        this.fields(a, b, path);
         return;
       }
     } else if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
-      b.forEach((element, i) => walk(a[i], element, `${path}.${i}`));
+      for (let i = 0; i < b.length; i++) this.value(a[i], b[i], `${path}.${i}`);
       return;
     }
-    ops.push({ operation: 'set', id, path, data: b });
-  };
-  for (const key of keys) {
-    if (!Object.hasOwn(after, key)) ops.push({ operation: 'unset', id, path: key });
-    else if (!Object.hasOwn(before, key))
-      ops.push({ operation: 'set', id, path: key, data: after[key] });
-    else walk(before[key], after[key], key);
+    this.ops.push({ operation: 'set', id: this.id, path, data: b });
   }
-  return ops;
 }

@@ -22,6 +22,48 @@ const matchAll: Matcher = () => true;
  */
 export function compileMatcher(query: Doc | undefined): Matcher {
   if (query === undefined || Object.keys(query).length === 0) return matchAll;
+  const full = compileFull(query);
+  return equalityOnly(query) ? withEqualityFastPath(query, full) : full;
+}
+
+type Scalar = string | number | boolean;
+
+/** `{ field: scalar, ... }` on top-level fields: most criteria once identity is filled in. */
+function equalityOnly(query: Doc): query is Record<string, Scalar> {
+  return Object.entries(query).every(
+    ([key, value]) =>
+      !key.startsWith('$') &&
+      !key.includes('.') &&
+      (typeof value === 'string' ||
+        typeof value === 'boolean' ||
+        (typeof value === 'number' && !Number.isNaN(value))),
+  );
+}
+
+/**
+ * Equality on scalars tested directly: a field equals the value or is an array holding it.
+ * A document whose field holds anything else (a BSON number, an array of objects) goes to the
+ * full matcher, which knows its semantics.
+ */
+function withEqualityFastPath(query: Record<string, Scalar>, full: Matcher): Matcher {
+  const fields = Object.entries(query);
+  return (doc) => {
+    for (const [key, value] of fields) {
+      const held = doc[key];
+      if (held === value) continue;
+      if (typeof held === 'object' && held !== null) {
+        if (!Array.isArray(held) || held.some((e) => typeof e === 'object' && e !== null)) {
+          return full(doc);
+        }
+        if (held.includes(value)) continue;
+      }
+      return false;
+    }
+    return true;
+  };
+}
+
+function compileFull(query: Doc): Matcher {
   // Numbers compare by exact value whatever their BSON type (see exactNumbers.ts). Where neither a
   // BSON number nor NaN takes part, nearly always, JS numbers already do, and documents are tested
   // as they are; else the query and the document are compared in the exact form.

@@ -211,3 +211,30 @@ describe('numbers compare by exact value, as the server compares them', () => {
     );
   });
 });
+
+describe('equality on scalars (the criteria most sources have)', () => {
+  it('matches as the full query engine does, whatever the document holds', () => {
+    const scalar = fc.oneof(
+      fc.constantFrom<string | number | boolean>(0, -0, 1, 4, 'a', 'b', '4', true, false),
+      fc.integer({ min: -3, max: 3 }),
+    );
+    const held = fc.oneof(
+      scalar,
+      fc.constantFrom<unknown>(undefined, null, new Int32(4), Long.fromNumber(1), new Double(0)),
+      fc.constantFrom<unknown>(Decimal128.fromString('4.0'), new ObjectId(), { a: 1 }, [[4]], []),
+      fc.array(fc.oneof(scalar, fc.constantFrom<unknown>(new Int32(1), null, [1])), {
+        maxLength: 3,
+      }),
+    );
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom('a', 'b', 'c'), scalar, { minKeys: 1 }),
+        fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), held),
+        (query, doc) => {
+          expect(compileMatcher(query)(doc)).toBe(compileFakeQuery(query)(doc));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
