@@ -88,6 +88,6 @@ export function dataOf(shown: ShownData): CollectorData {
   if (shown.data !== null) return shown.data;
   const data = new DataObject(shown.versions);
   for (const [root] of shown.versions) Object.defineProperty(data, root, accessorOf(root));
-  shown.data = Object.freeze(data) as unknown as CollectorData;
+  shown.data = Object.freeze(data);
   return shown.data;
 }
