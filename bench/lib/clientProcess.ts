@@ -97,12 +97,17 @@ function onFrame(text: string): Frame {
     const now = performance.now();
     for (const one of frame.messages ?? []) if (one.type === 'mutated') onMutated(one, now, true);
   } else if (frame.type === 'delta') {
-    received++;
+    // One delta may carry several writes (those of one tick): each write sets `t` once.
+    let writes = 0;
     const now = wallMs();
     for (const op of frame.ops ?? []) {
       const data = op[3];
-      if (op[0] === 'set' && op[2] === 't' && typeof data === 'number') sample(now - data);
+      if (op[0] === 'set' && op[2] === 't' && typeof data === 'number') {
+        writes++;
+        sample(now - data);
+      }
     }
+    received += Math.max(1, writes);
   } else if (frame.action === 'object-update') received++;
   return frame;
 }
