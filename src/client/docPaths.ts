@@ -1,4 +1,4 @@
-import { freeze } from 'immer';
+import { deepFreeze } from './deepFreeze.js';
 import { isIndex, type Doc } from '../protocol/index.js';
 
 type Container = Readonly<Record<string, unknown>> | readonly unknown[];
@@ -93,7 +93,7 @@ export class PathWriter {
   /** `doc` with `value` (frozen deeply: it is new) at `segments`; `doc` itself when unchanged. */
   set(doc: Doc, segments: readonly string[], value: unknown): Doc {
     this.#segments = segments;
-    this.#value = freeze(value, true);
+    this.#value = deepFreeze(value);
     try {
       return this.#setFrom(doc, 0) as Doc;
     } finally {

@@ -1,4 +1,4 @@
-import { freeze } from 'immer';
+import { deepFreeze } from './deepFreeze.js';
 import { opFromWire, type Doc, type Id, type Op, type WireOp } from '../protocol/index.js';
 import { DocsVersion, undoAll, type Undo } from './docsVersion.js';
 import {
@@ -55,7 +55,7 @@ export class RootDocs {
     this.layout = layout;
     this.#limits = context.limits;
     this.#paths = new PathWriter(context.limits);
-    const live = docs.map((doc) => freeze(doc, true));
+    const live = docs.map((doc) => deepFreeze(doc));
     if (layout.compare !== null) live.sort(layout.compare);
     this.#live = live;
     this.#version = new DocsVersion(live);
@@ -116,9 +116,8 @@ export class RootDocs {
           throw new InvalidOp(`the document is nested deeper than maxDepth (${maxDepth})`);
         }
         const { idField } = this.layout;
-        const doc = freeze(
+        const doc = deepFreeze(
           op.data[idField] === op.id ? op.data : { ...op.data, [idField]: op.id },
-          true,
         );
         if (position === undefined) {
           const at = this.layout.compare

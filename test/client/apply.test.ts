@@ -27,6 +27,33 @@ describe('payload then deltas', () => {
     expect(collector.status).toBe('waiting');
   });
 
+  test('documents are frozen at every depth: from a payload, an insert and a set', () => {
+    const { stream, collector } = setup();
+    stream.start({ users: [structuredClone(ann), { _id: 2, tags: [{ name: 'x' }] }] });
+    stream.delta('users', [
+      { operation: 'insert', id: 3, data: { _id: 3, address: { lines: ['a', 'b'] } } },
+      { operation: 'set', id: 2, path: 'meta', data: { seen: [{ at: 1 }] } },
+    ]);
+    const [a, b, c] = collector.data.users as Record<string, unknown>[];
+    const values = [
+      a,
+      a?.address,
+      b,
+      b?.tags,
+      (b?.tags as unknown[])[0],
+      b?.meta,
+      (b?.meta as { seen: unknown[] }).seen,
+      (b?.meta as { seen: unknown[] }).seen[0],
+      c,
+      c?.address,
+      (c?.address as { lines: unknown }).lines,
+    ];
+    for (const value of values) expect(Object.isFrozen(value)).toBe(true);
+    expect(() => {
+      (a?.address as Record<string, unknown>).state = 'WA';
+    }).toThrow(TypeError);
+  });
+
   test('insert appends, insert of a known id replaces it, remove drops it', () => {
     const { stream, collector } = setup();
     stream.start({ users: [ann] });

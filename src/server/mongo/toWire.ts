@@ -58,17 +58,22 @@ export function toWire(value: unknown): WireValue {
 export function wireBson(value: unknown): unknown {
   if (typeof value === 'bigint') return toWire(value);
   if (typeof value !== 'object' || value === null) return value;
+  // Plain loops: this runs for every document a group loads (100k for a big payload).
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
-    value.forEach((element: unknown, i) => {
+    for (let i = 0; i < value.length; i++) {
+      const element: unknown = value[i];
+      if (typeof element !== 'object' && typeof element !== 'bigint') continue;
       const converted = wireBson(element);
       if (converted !== element) (out ??= value.slice())[i] = converted;
-    });
+    }
     return out ?? value;
   }
   if (isPlainObject(value)) {
     let out: Record<string, unknown> | undefined;
-    for (const [key, v] of Object.entries(value)) {
+    for (const key of Object.keys(value)) {
+      const v = value[key];
+      if (typeof v !== 'object' && typeof v !== 'bigint') continue;
       const converted = wireBson(v);
       if (converted !== v) (out ??= { ...value })[key] = converted;
     }
