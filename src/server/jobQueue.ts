@@ -30,7 +30,29 @@ export class JobQueue {
 
   /** Queues `job` without waiting for it; a failure goes to `onError`. */
   push(job: () => void | Promise<void>): void {
-    this.run(job).catch(this.onError);
+    if (this.running) {
+      this.run(job).catch(this.onError);
+      return;
+    }
+    // Idle: run it now, as pump would, without a promise per job (every change comes here).
+    this.running = true;
+    let result: void | Promise<void>;
+    try {
+      result = job();
+    } catch (error) {
+      result = undefined;
+      this.onError(error);
+    }
+    if (result instanceof Promise) {
+      void result.catch(this.onError).finally(() => {
+        this.running = false;
+        void this.pump();
+      });
+      return;
+    }
+    this.running = false;
+    // Jobs the job queued meanwhile run next, in order.
+    if (this.head < this.jobs.length) void this.pump();
   }
 
   private async pump(): Promise<void> {
