@@ -229,6 +229,26 @@ describe('leases', () => {
     expect(await write(bob, set('tasks', 't1', 'title', 'now mine'))).not.toHaveProperty('error');
   });
 
+  it('a write and the end of its lease in one tick: the others get the write before the lease ends', async () => {
+    const srv = await start();
+    const cat = await client('cat');
+    const got: string[] = [];
+    const ann = srv.stream.register(people.ann, (type) => got.push(type));
+    await vi.waitFor(() => expect(got).toContain('payload'));
+    ann.send({ type: 'lock', id: 'l1', root: 'tasks', doc: 't1', wait: true });
+    await vi.waitFor(() => expect(got).toContain('locked'));
+    await cat.until(() => cat.of('lease').length === 2);
+    const from = flat(cat).length;
+    srv.adapter.update('tasks', { _id: 't1' }, { $set: { title: 'last words' } });
+    ann.send({ type: 'unlock', id: 'l1' }); // in the same tick: the lease ends now
+    await cat.until(() => cat.of('lease').length === 4);
+    const after = flat(cat)
+      .slice(from)
+      .filter((m) => m.root === 'tasks')
+      .map((m) => (m.type === 'lease' ? `lease ${String(m.held)}` : m.type));
+    expect(after).toEqual(['delta', 'lease false']);
+  });
+
   it('a holder that crashes: the lease expires after lockTtlMs, the next waiter gets a larger token, a late write of the old holder is refused', async () => {
     const { adapter } = await start();
     const ann = await client('ann');
